@@ -1,0 +1,312 @@
+"""Fast, accurate integration of the hawkmoth model: ``simulate``.
+
+Why an exponential integrator
+-----------------------------
+The joint damper makes the model stiff: one eigenvalue λ ≈ −6.5×10⁴ s⁻¹ (the relative angular
+velocity φ̇ − θ̇ relaxing in ~15 µs) against O(10–100) s⁻¹ for everything else. Explicit RK4 needs
+> 450 steps per 20 ms just to stay stable; an implicit solver needs a Newton solve per step.
+
+The damper is *linear in the velocities and rank one*: its acceleration is ``A q̇`` with
+``A = u bᵀ``, ``u = −c M⁻¹b``, ``b = (0, 0, −1, 1)`` (see :func:`~mothlab.moth.dynamics.damper_mode`).
+Writing the first-order system as ``y' = ℒ y + N(y)`` with ``y = (q, q̇)`` and
+``ℒ = [[0, I], [0, A]]`` frozen at the start of each step, every matrix function of ``hℒ`` has a
+closed form because ``A² = λA``:
+
+    φ_j(hℒ) (dq, dv) = ( dq/j! + h dv/(j+1)! + h² φ_{j+2}(hλ) u s,
+                          dv/j! + h φ_{j+1}(hλ) u s ),     s = bᵀdv,
+
+with the scalar functions φ_k(z) = Σ_m z^m/(m+k)!. We use the fourth-order exponential
+Runge–Kutta scheme of Cox & Matthews (ETDRK4) on this splitting: the stiff mode is propagated
+exactly (stable for any step, and it also integrates the damper's transient into the angles
+correctly), while the remaining dynamics (gravity, drag, wing force, spring, Coriolis terms, and
+the slow drift of ``A`` with the body's shape) are handled explicitly. A step costs four
+right-hand sides and one 2×2 solve for ``(u, λ)``; there is no Newton iteration and no adaptive
+control flow, so the step vectorises perfectly over trajectories on CPU and GPU.
+
+Measured accuracy (``tests/test_integrate.py`` and ``mothlab bench simulate`` check it against
+scipy's Radau at rtol 1e-12 on S3 samples): see :data:`DEFAULT_STEPS` for the step counts and the
+worst final-state error relative to each variable's S3 range.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .dynamics import accelerations, damper_mode
+from .params import BodyConstants, MothParams
+
+#: Steps per 20 ms for float32 and float64 (``precise=True``); the step length is scaled
+#: for other time spans. Chosen so that the worst relative final-state error over 20 000 S3
+#: samples stays 10× below the targets (1e-4 float32, 1e-7 float64); see the module docstring.
+DEFAULT_STEPS = {"float32": 20, "float64": 80}
+REFERENCE_SPAN = 0.02  # s
+
+STATE_NAMES = ("x", "xd", "y", "yd", "theta", "thetad", "phi", "phid")
+STATE_LABELS = ("x", "ẋ", "y", "ẏ", "θ", "θ̇", "φ", "φ̇")
+STATE_UNITS = ("cm", "cm/s", "cm", "cm/s", "rad", "rad/s", "rad", "rad/s")
+CONTROL_NAMES = ("F", "alpha", "tau")
+CONTROL_LABELS = ("F", "α", "τ")
+CONTROL_UNITS = ("dyn", "rad", "dyn·cm")
+
+
+# --- scalar φ-functions ----------------------------------------------------------------------
+
+def phi_functions(z, kmax: int):
+    """φ_0(z) … φ_kmax(z) for arrays z ≤ 0 (elementwise), stable for every z.
+
+    φ_0 = eᶻ, φ_{k+1}(z) = (φ_k(z) − 1/k!)/z. The recurrence cancels badly for small |z|, so
+    there a Taylor series (Horner, 30 terms: truncation below 1e-17 for |z| ≤ 2) is used instead.
+    """
+    small = jnp.abs(z) < 2.0
+    zs = jnp.where(small, z, 0.0)
+    zl = jnp.where(small, -1.0, z)
+    out = [jnp.exp(z)]
+    rec = out[0]
+    for k in range(kmax):
+        rec = (rec - 1.0 / math.factorial(k)) / zl
+        kk = k + 1
+        taylor = jnp.zeros_like(z)
+        for m in range(29, -1, -1):
+            taylor = taylor * zs + 1.0 / math.factorial(m + kk)
+        out.append(jnp.where(small, taylor, rec))
+    return out
+
+
+# --- one ETDRK4 step on component tuples -----------------------------------------------------
+
+def _phi_apply(j: int, h, phis, u, dq, dv):
+    """φ_j(hℒ) applied to (dq, dv); ``phis`` holds φ_k(hλ) for k = 0…5. dq may be None (zero)."""
+    s = dv[3] - dv[2]
+    f = math.factorial
+    cq = h * h * phis[j + 2] * s
+    cv = h * phis[j + 1] * s
+    q = tuple((0.0 if dq is None else dq[i] / f(j)) + h * dv[i] / f(j + 1) + cq * u[i]
+              for i in range(4))
+    v = tuple(dv[i] / f(j) + cv * u[i] for i in range(4))
+    return q, v
+
+
+# Butcher tableaux of exponential RK methods: each coefficient is a list of (weight, j, c) terms
+# meaning weight·φ_j(c·hℒ). Stage i is  U_i = e^{c_i hℒ} y_n + h Σ_j a_ij N(U_j).
+_HALF = 0.5
+HOCHBRUCK_OSTERMANN = {
+    # Hochbruck & Ostermann (2005), SIAM J. Numer. Anal. 43:1069, eq. (5.19): stiff order 4.
+    "c": (0.0, 0.5, 0.5, 1.0, 0.5),
+    "a": (
+        (),
+        (((0.5, 1, _HALF),),),
+        (((0.5, 1, _HALF), (-1.0, 2, _HALF)), ((1.0, 2, _HALF),)),
+        (((1.0, 1, 1.0), (-2.0, 2, 1.0)), ((1.0, 2, 1.0),), ((1.0, 2, 1.0),)),
+        # a52 = a53 = ½φ2,5 − φ3,4 + ¼φ2,4 − ½φ3,5 ; a54 = ¼φ2,5 − a52 ; a51 = ½φ1,5 − 2a52 − a54
+        (((0.5, 1, _HALF), (-0.75, 2, _HALF), (1.0, 3, 1.0), (-0.25, 2, 1.0), (0.5, 3, _HALF)),
+         ((0.5, 2, _HALF), (-1.0, 3, 1.0), (0.25, 2, 1.0), (-0.5, 3, _HALF)),
+         ((0.5, 2, _HALF), (-1.0, 3, 1.0), (0.25, 2, 1.0), (-0.5, 3, _HALF)),
+         ((0.25, 2, _HALF), (-0.5, 2, _HALF), (1.0, 3, 1.0), (-0.25, 2, 1.0), (0.5, 3, _HALF))),
+    ),
+    "b": (((1.0, 1, 1.0), (-3.0, 2, 1.0), (4.0, 3, 1.0)), (), (),
+          ((-1.0, 2, 1.0), (4.0, 3, 1.0)), ((4.0, 2, 1.0), (-8.0, 3, 1.0))),
+}
+
+
+def exprk_step(q, v, controls, k: BodyConstants, h, tableau=HOCHBRUCK_OSTERMANN):
+    """Advance (q, v) by one step h. ``q = (x, y, θ, φ)``, ``v = (ẋ, ẏ, θ̇, φ̇)``: 4-tuples of arrays."""
+    u, lam = damper_mode(q[2], q[3], k)
+    phis = {c: phi_functions(c * h * lam, 5) for c in sorted(set(tableau["c"]) - {0.0} | {1.0})}
+
+    def nonlinear(qq, vv):
+        state = (qq[0], vv[0], qq[1], vv[1], qq[2], vv[2], qq[3], vv[3])
+        acc = accelerations(state, controls, k)
+        s = vv[3] - vv[2]
+        return tuple(acc[i] - u[i] * s for i in range(4))  # q-part of N is exactly zero
+
+    def combination(coeffs, ns):
+        """h Σ_j Σ_terms w·φ_j(c hℒ) N_j, as (dq, dv)."""
+        dq = [0.0] * 4
+        dv = [0.0] * 4
+        for terms, n in zip(coeffs, ns):
+            for w, j, c in terms:
+                pq, pv = _phi_apply(j, c * h, phis[c], u, None, n)
+                for i in range(4):
+                    dq[i] = dq[i] + (w * h) * pq[i]
+                    dv[i] = dv[i] + (w * h) * pv[i]
+        return dq, dv
+
+    ns = []
+    for c_i, a_i in zip(tableau["c"], tableau["a"]):
+        if c_i == 0.0:
+            qi, vi = q, v
+        else:
+            eq, ev = _phi_apply(0, c_i * h, phis[c_i], u, q, v)
+            dq, dv = combination(a_i, ns)
+            qi = tuple(a + b for a, b in zip(eq, dq))
+            vi = tuple(a + b for a, b in zip(ev, dv))
+        ns.append(nonlinear(qi, vi))
+    eq, ev = _phi_apply(0, h, phis[1.0], u, q, v)
+    dq, dv = combination(tableau["b"], ns)
+    return tuple(a + b for a, b in zip(eq, dq)), tuple(a + b for a, b in zip(ev, dv))
+
+
+@partial(jax.jit, static_argnames=("max_steps",))
+def _integrate(y0, controls, k: BodyConstants, dts, n_steps, max_steps=None):
+    """Integrate component arrays over consecutive intervals.
+
+    y0: (8, N) state, controls: (3, N), dts: (T-1,) interval lengths, n_steps: (T-1,) int32 substeps
+    per interval. Returns (T, 8, N).
+    """
+    del max_steps
+    dtype = y0.dtype
+    k = BodyConstants(*(jnp.asarray(c, dtype) for c in k))
+    ctrl = tuple(controls)
+
+    def interval(carry, inputs):
+        q, v = carry
+        dt, n = inputs
+        h = (dt / n).astype(dtype)
+
+        def body(_, qv):
+            return exprk_step(qv[0], qv[1], ctrl, k, h)
+
+        q, v = jax.lax.fori_loop(0, n, body, (q, v))
+        y = jnp.stack([q[0], v[0], q[1], v[1], q[2], v[2], q[3], v[3]])
+        return (q, v), y
+
+    q0 = (y0[0], y0[2], y0[4], y0[6])
+    v0 = (y0[1], y0[3], y0[5], y0[7])
+    _, ys = jax.lax.scan(interval, (q0, v0), (dts.astype(dtype), n_steps))
+    return jnp.concatenate([y0[None], ys], axis=0)
+
+
+# --- public API ------------------------------------------------------------------------------
+
+def _as_float_array(name, a, last):
+    try:
+        arr = np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{name} must be numeric, with last axis of length {last}; "
+                         f"could not convert it: {err}") from None
+    if arr.ndim == 0 or arr.shape[-1] != last:
+        raise ValueError(f"{name} must have shape (..., {last}); got shape {arr.shape}.")
+    if not np.all(np.isfinite(arr)):
+        bad = np.argwhere(~np.isfinite(arr))[0]
+        raise ValueError(f"{name} contains NaN or infinite values (first at index "
+                         f"{tuple(int(i) for i in bad)}); every entry must be finite.")
+    return arr
+
+
+def check_times(t) -> np.ndarray:
+    """Validate an output time grid: 1-D, starting at 0, strictly increasing, finite."""
+    if t is None:
+        return np.array([0.0, REFERENCE_SPAN])
+    t = np.asarray(t, dtype=np.float64)
+    if t.ndim != 1 or t.size < 2:
+        raise ValueError(f"t must be a 1-D array of at least two times; got shape {t.shape}.")
+    if not np.all(np.isfinite(t)):
+        raise ValueError("t contains NaN or infinite values.")
+    if t[0] != 0.0:
+        raise ValueError(f"t must start at 0 (the initial state's time); got t[0] = {t[0]:g}.")
+    if np.any(np.diff(t) <= 0):
+        raise ValueError("t must be strictly increasing.")
+    return t
+
+
+def _default_chunk() -> int:
+    return 1 << 22 if jax.default_backend() != "cpu" else 1 << 13
+
+
+def simulate(state0, controls, params: MothParams | None = None, t=None, precise: bool = False,
+             *, steps: int | None = None, chunk: int | None = None, workers: int | None = None,
+             progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Simulate 20 ms flights (or any span) of the hawkmoth under constant controls.
+
+    Parameters
+    ----------
+    state0 : array (..., 8)
+        Initial states ``[x, ẋ, y, ẏ, θ, θ̇, φ, φ̇]`` (cm, cm/s, rad, rad/s).
+    controls : array (..., 3)
+        Constant controls ``[F, α, τ]`` (dyn, rad, dyn·cm). Leading shapes broadcast with state0's.
+    params : MothParams, optional
+        The body (default: the published S1 set).
+    t : array (T,), optional
+        Output times in s, starting at 0, increasing (default ``[0, 0.02]``).
+    precise : bool
+        Compute in float64 (four times the steps) instead of float32.
+    steps : int, optional
+        Steps per 20 ms, overriding :data:`DEFAULT_STEPS` (for convergence studies).
+    chunk, workers : int, optional
+        Trajectories per compiled call, and CPU threads running chunks side by side (default: all
+        cores on CPU). Results do not depend on either.
+    progress : callable(done, total), optional
+        Called after each chunk with the number of trajectories finished.
+
+    Returns
+    -------
+    numpy array (..., T, 8), float32 (float64 when ``precise``).
+
+    Accuracy: the final state's error against scipy's Radau at rtol 1e-12, divided by each
+    variable's range over S3 samples, stays below 1e-5 (float32) and 1e-8 (float64) on every
+    trajectory we have tested (see the module docstring for the method).
+    """
+    s0 = _as_float_array("state0", state0, 8)
+    u0 = _as_float_array("controls", controls, 3)
+    try:
+        lead = np.broadcast_shapes(s0.shape[:-1], u0.shape[:-1])
+    except ValueError:
+        raise ValueError(f"state0 {s0.shape} and controls {u0.shape} have leading shapes that do "
+                         "not broadcast.") from None
+    t = check_times(t)
+    k = (params or MothParams()).constants()
+    dtype = np.float64 if precise else np.float32
+    n_total = int(np.prod(lead))
+    s0 = np.broadcast_to(s0, (*lead, 8)).reshape(n_total, 8)
+    u0 = np.broadcast_to(u0, (*lead, 3)).reshape(n_total, 3)
+
+    per_span = steps or DEFAULT_STEPS["float64" if precise else "float32"]
+    dts = np.diff(t)
+    n_steps = np.maximum(1, np.ceil(dts / REFERENCE_SPAN * per_span - 1e-9)).astype(np.int32)
+
+    out = np.empty((n_total, len(t), 8), dtype=dtype)
+    chunk = int(chunk or _default_chunk())
+    on_cpu = jax.default_backend() == "cpu"
+    workers = workers or ((os.cpu_count() or 1) if on_cpu else 1)
+    starts = list(range(0, n_total, chunk))
+    done = 0
+
+    def run(start):
+        stop = min(start + chunk, n_total)
+        n = stop - start
+        # pad the last chunk to the common size: one compiled shape for every call
+        ys = np.zeros((8, chunk), dtype)
+        us = np.zeros((3, chunk), dtype)
+        ys[:, :n] = s0[start:stop].T
+        us[:, :n] = u0[start:stop].T
+        with jax.enable_x64(precise):
+            res = _integrate(jnp.asarray(ys), jnp.asarray(us), k, jnp.asarray(dts),
+                             jnp.asarray(n_steps))
+            res = np.asarray(res)
+        out[start:stop] = np.moveaxis(res[:, :, :n], 2, 0)
+        return n
+
+    if n_total < chunk:
+        chunk = max(n_total, 1)
+    if workers > 1 and len(starts) > 1:
+        # XLA runs one fused loop per call on one core; threads (the GIL is released while XLA
+        # runs) keep every core busy.
+        with ThreadPoolExecutor(workers) as pool:
+            for n in pool.map(run, starts):
+                done += n
+                if progress:
+                    progress(done, n_total)
+    else:
+        for start in starts:
+            done += run(start)
+            if progress:
+                progress(done, n_total)
+    return out.reshape(*lead, len(t), 8)
