@@ -1,0 +1,34 @@
+"""MothLab: the whole app, one tab per part of the story."""
+
+from __future__ import annotations
+
+import panel as pn
+import param
+
+from .common import configure_panel, enable_compile_cache
+
+
+class MothLab(pn.viewable.Viewer):
+    """Flight, Train & prune, Sparsity explorer and Motifs in one page.
+
+    >>> lab = MothLab()   # doctest: +SKIP
+    """
+
+    active = param.Integer(default=0, bounds=(0, 3), doc="Index of the tab shown.")
+
+    def __init__(self, **params):
+        configure_panel()
+        enable_compile_cache()
+        super().__init__(**params)
+        from .flight import FlightView
+
+        self.flight = FlightView()
+        self._tabs = pn.Tabs(("Flight", self.flight), dynamic=False, sizing_mode="stretch_width")
+        self._tabs.link(self, active="active", bidirectional=True)
+
+    def __panel__(self):
+        header = pn.pane.HTML(
+            "<h1 style='margin:4px 0'>MothLab</h1><div>A hawkmoth's flight controller, learned by "
+            "neural networks, pruned until sparse, and read for its wiring motifs.</div>",
+            sizing_mode="stretch_width")
+        return pn.Column(header, self._tabs, sizing_mode="stretch_width")

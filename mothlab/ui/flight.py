@@ -1,0 +1,330 @@
+"""Flight tab: change the moth's body, its initial state and its controls; watch 20 ms of flight.
+
+Every number comes from the library: :func:`mothlab.moth.simulate` flies the moth and
+:func:`mothlab.moth.geometry.body_shapes` gives what to draw. The view keeps its Bokeh figures and
+only replaces their data, so a slider change or an animation frame costs one simulation (~ms once
+compiled) and a small data update.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+
+import numpy as np
+import panel as pn
+import param
+from bokeh.models import ColumnDataSource, Span
+from bokeh.plotting import figure
+
+from mothlab.moth import STATE_LABELS, STATE_UNITS, MothParams, simulate
+from mothlab.moth.geometry import body_shapes
+
+from .common import BLUE, GREEN, GREY, ORANGE, PURPLE, RED, add_periodic, escape
+
+N_FRAMES = 41  # frames of the animation; fixed so the simulator compiles once
+
+_S3 = {"xd": (-1500.0, 1500.0), "yd": (-1500.0, 1500.0), "theta": (0.0, 2 * math.pi),
+       "phi": (0.0, 2 * math.pi), "thetad": (-25.0, 25.0), "phid": (-25.0, 25.0),
+       "F": (0.0, 44300.0), "alpha": (0.0, 2 * math.pi), "tau": (-1e5, 1e5)}
+
+
+def _s3_ranges() -> dict[str, tuple[float, float]]:
+    """The S3 ranges from the data layer (falls back to the published values)."""
+    try:
+        from mothlab.data import SamplingRanges
+
+        r = SamplingRanges()
+        return {k: tuple(float(v) for v in getattr(r, k)) for k in _S3}
+    except Exception:  # noqa: BLE001 - the published ranges are the same numbers
+        return dict(_S3)
+
+
+_R = _s3_ranges()
+
+# -- the simulator compiles once per process, in a worker thread --------------------------------
+_ready = threading.Event()
+_warm_lock = threading.Lock()
+_warm_error: list[str] = []
+
+
+def warm_up(block: bool = False) -> bool:
+    """Compile the simulator for the animation's shape in a background thread (first use costs
+    tens of seconds on CPU; with the on-disk compile cache a few). Returns True when ready."""
+    def work():
+        try:
+            p = MothParams()
+            simulate(np.zeros(8), np.zeros(3), p, t=np.linspace(0, 0.02, N_FRAMES))
+        except Exception as err:  # noqa: BLE001 - shown in the page
+            _warm_error.append(f"{type(err).__name__}: {err}")
+        finally:
+            _ready.set()
+
+    with _warm_lock:
+        if not _ready.is_set() and not getattr(warm_up, "thread", None):
+            warm_up.thread = threading.Thread(target=work, name="mothlab-warmup", daemon=True)
+            warm_up.thread.start()
+    if block:
+        _ready.wait()
+    return _ready.is_set()
+
+
+class FlightSetup(param.Parameterized):
+    """Initial state and constant controls of one flight (S3 ranges; x₀ = y₀ = 0)."""
+
+    xd0 = param.Number(0.0, bounds=_R["xd"], label="ẋ₀ (cm/s)", doc="Initial horizontal speed.")
+    yd0 = param.Number(0.0, bounds=_R["yd"], label="ẏ₀ (cm/s)", doc="Initial vertical speed.")
+    theta0 = param.Number(math.pi / 2, bounds=_R["theta"], label="θ₀ (rad)",
+                          doc="Initial head-thorax angle from the horizontal.")
+    phi0 = param.Number(3 * math.pi / 2, bounds=_R["phi"], label="φ₀ (rad)",
+                        doc="Initial abdomen angle from the horizontal.")
+    thetad0 = param.Number(0.0, bounds=_R["thetad"], label="θ̇₀ (rad/s)",
+                           doc="Initial head-thorax angular velocity.")
+    phid0 = param.Number(0.0, bounds=_R["phid"], label="φ̇₀ (rad/s)",
+                         doc="Initial abdomen angular velocity.")
+    F = param.Number(2586.0, bounds=_R["F"], label="F (dyn)", doc="Wing force magnitude.")
+    alpha = param.Number(0.0, bounds=_R["alpha"], label="α (rad)",
+                         doc="Wing force direction relative to the head-thorax axis.")
+    tau = param.Number(0.0, bounds=_R["tau"], label="τ (dyn·cm)", doc="Abdominal torque.")
+    duration_ms = param.Number(20.0, bounds=(1.0, 100.0), label="duration (ms)",
+                               doc="Length of the flight (the data use 20 ms).")
+
+    def state0(self) -> np.ndarray:
+        """(8,) ``[x, ẋ, y, ẏ, θ, θ̇, φ, φ̇]``."""
+        return np.array([0.0, self.xd0, 0.0, self.yd0, self.theta0, self.thetad0, self.phi0,
+                         self.phid0])
+
+    def controls(self) -> np.ndarray:
+        """(3,) ``[F, α, τ]``."""
+        return np.array([self.F, self.alpha, self.tau])
+
+
+def preset_values(name: str, body: MothParams) -> dict[str, float]:
+    """Initial state and controls of a named manoeuvre for ``body``.
+
+    hover: upright, F = (m1 + m2)·g straight up; climb: 3× hover force; pitch-up: hover posture
+    with a positive abdominal torque; free-fall: no force, no torque.
+    """
+    hover = dict(xd0=0.0, yd0=0.0, theta0=math.pi / 2, phi0=3 * math.pi / 2, thetad0=0.0,
+                 phid0=0.0, F=round(body.hover_force, 1), alpha=0.0, tau=0.0)
+    if name == "hover":
+        return hover
+    if name == "climb":
+        return {**hover, "F": round(3 * body.hover_force, 1)}
+    if name == "pitch-up":
+        return {**hover, "theta0": math.pi / 4, "phi0": 5 * math.pi / 4, "alpha": math.pi / 4,
+                "tau": 50000.0}
+    if name == "free-fall":
+        return {**hover, "F": 0.0}
+    raise ValueError(f"Unknown flight preset {name!r}; choose one of {', '.join(PRESETS)}.")
+
+
+PRESETS = ("hover", "climb", "pitch-up", "free-fall")
+BODY_PARAMS = ("s", "ahead", "bhead", "abutt", "bbutt", "rho_head", "rho_butt", "L1", "L2", "L3",
+               "K", "c", "g", "betaR", "rhoA", "muA")
+
+
+class FlightView(pn.viewable.Viewer):
+    """Fly the two-body moth for 20 ms and animate it to scale.
+
+    ``body`` (MothParams) and ``setup`` (FlightSetup) are the controls; ``frame`` is the time
+    index of the animation (0 … N_FRAMES − 1).
+    """
+
+    preset = param.Selector(default="hover", objects=list(PRESETS), doc="A named manoeuvre.")
+    frame = param.Integer(default=0, bounds=(0, N_FRAMES - 1))
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self.body = MothParams()
+        self.setup = FlightSetup(**preset_values(self.preset, self.body))
+        self.trajectory: np.ndarray | None = None  # (N_FRAMES, 8)
+        self.times = np.linspace(0, self.setup.duration_ms, N_FRAMES)
+        self.shapes = None
+        self.n_draws = 0
+        self._status = pn.pane.Alert("", alert_type="info", visible=False,
+                                     sizing_mode="stretch_width")
+        self._make_figures()
+        self.body.param.watch(self._changed, list(BODY_PARAMS))
+        self.setup.param.watch(self._changed, list(FlightSetup.param)[1:])
+        self.player = pn.widgets.Player(name="time", start=0, end=N_FRAMES - 1, value=0,
+                                        interval=80, loop_policy="loop", width=420,
+                                        show_loop_controls=False)
+        self.player.link(self, value="frame")
+        self.param.watch(lambda e: self._draw_frame(), "frame")
+        warm_up()
+        if _ready.is_set():
+            self.redraw()
+        else:
+            self._show("Compiling the simulator (first use on this server only, about a "
+                       "minute on a small CPU; cached on disk afterwards)…", "info")
+            self._poll = add_periodic(self, self._wait_ready, 500)
+
+    # -- compute ----------------------------------------------------------------------------
+    def _wait_ready(self):
+        if _ready.is_set():
+            if getattr(self, "_poll", None) is not None:
+                self._poll.stop()
+                self._poll = None
+            self.redraw()
+
+    def _changed(self, *events):
+        self.redraw()
+
+    @param.depends("preset", watch=True)
+    def _apply_preset(self):
+        self.setup.param.update(**preset_values(self.preset, self.body))
+
+    def _show(self, text: str | None, kind: str = "warning") -> None:
+        self._status.object = escape(text) if text else ""
+        self._status.alert_type = kind
+        self._status.visible = bool(text)
+
+    def redraw(self) -> bool:
+        """Simulate with the current sliders and update every plot; False (and a message in the
+        page) when the body is invalid or the simulation fails."""
+        problems = self.body.problems()
+        if problems:
+            self._show("This body is impossible, so the last valid flight is shown. "
+                       + " ".join(problems), "danger")
+            return False
+        if _warm_error:
+            self._show("The simulator could not be compiled: " + _warm_error[0], "danger")
+            return False
+        # a float copy: Python ints from widgets would change JAX's weak types and recompile
+        body = MothParams(**{k: float(v) for k, v in self.body.to_dict().items()})
+        t = np.linspace(0.0, self.setup.duration_ms / 1000.0, N_FRAMES)
+        try:
+            traj = np.asarray(simulate(self.setup.state0(), self.setup.controls(), body, t=t),
+                              dtype=float)
+        except ValueError as err:
+            self._show(f"Cannot fly this moth: {err}", "danger")
+            return False
+        if not np.all(np.isfinite(traj)):
+            self._show("The simulation diverged (non-finite state) for these values; reduce the "
+                       "force or torque or the duration.", "danger")
+            return False
+        self._show(None)
+        self.trajectory = traj
+        self.times = t * 1000.0
+        self.shapes = body_shapes(traj, self.setup.controls(), body)
+        self.n_draws += 1
+        self._update_sources()
+        return True
+
+    # -- figures ----------------------------------------------------------------------------
+    def _make_figures(self):
+        self.src_head = ColumnDataSource(dict(xs=[[]], ys=[[]]))
+        self.src_abd = ColumnDataSource(dict(xs=[[]], ys=[[]]))
+        self.src_points = ColumnDataSource(dict(x=[], y=[], color=[], label=[]))
+        self.src_trails = ColumnDataSource(dict(xs=[], ys=[], color=[], label=[]))
+        self.src_thrust = ColumnDataSource(dict(x0=[], y0=[], x1=[], y1=[]))
+        self.src_torque = ColumnDataSource(dict(x=[], y=[], start=[], end=[], color=[]))
+        self.src_ghost = ColumnDataSource(dict(xs=[], ys=[]))
+        p = figure(title="Flight to scale (cm)", match_aspect=True, width=520, height=520,
+                   tools="pan,wheel_zoom,reset,save", toolbar_location="above",
+                   x_axis_label="x (cm)", y_axis_label="y (cm)")
+        p.patches("xs", "ys", source=self.src_ghost, fill_alpha=0.0, line_color=GREY,
+                  line_alpha=0.35, line_dash="dashed")
+        p.multi_line("xs", "ys", source=self.src_trails, line_color="color", line_width=2,
+                     line_alpha=0.8, legend_field="label")
+        p.patches("xs", "ys", source=self.src_head, fill_color=ORANGE, fill_alpha=0.6,
+                  line_color="black")
+        p.patches("xs", "ys", source=self.src_abd, fill_color=BLUE, fill_alpha=0.5,
+                  line_color="black")
+        p.segment("x0", "y0", "x1", "y1", source=self.src_thrust, line_color=RED, line_width=4)
+        p.scatter("x1", "y1", source=self.src_thrust, marker="triangle", size=12, color=RED)
+        p.arc("x", "y", radius=0.6, start_angle="start", end_angle="end", source=self.src_torque,
+              line_color="color", line_width=4)
+        p.scatter("x", "y", source=self.src_points, color="color", size=8,
+                  line_color="black")
+        p.legend.location = "top_left"
+        p.legend.label_text_font_size = "9pt"
+        self.fig_moth = p
+
+        self.state_sources = []
+        self.state_figs = []
+        self.time_spans = []
+        pairs = [((0, 2), "position (cm)"), ((4, 6), "angle (rad)"), ((1, 3), "speed (cm/s)"),
+                 ((5, 7), "angular velocity (rad/s)")]
+        for (i, j), ylabel in pairs:
+            src = ColumnDataSource(dict(t=[], a=[], b=[]))
+            f = figure(width=330, height=180, x_axis_label="t (ms)", y_axis_label=ylabel,
+                       tools="reset,save", toolbar_location=None)
+            f.line("t", "a", source=src, color=ORANGE, line_width=2,
+                   legend_label=f"{STATE_LABELS[i]} ({STATE_UNITS[i]})")
+            f.line("t", "b", source=src, color=BLUE, line_width=2,
+                   legend_label=f"{STATE_LABELS[j]} ({STATE_UNITS[j]})")
+            f.legend.location = "top_left"
+            f.legend.label_text_font_size = "8pt"
+            f.legend.background_fill_alpha = 0.5
+            span = Span(location=0, dimension="height", line_color=GREY, line_dash="dashed")
+            f.add_layout(span)
+            self.state_sources.append((src, i, j))
+            self.state_figs.append(f)
+            self.time_spans.append(span)
+
+    def _update_sources(self):
+        s, traj = self.shapes, self.trajectory
+        self.src_trails.data = dict(
+            xs=[s.com_head[:, 0], s.com_abdomen[:, 0], s.com[:, 0]],
+            ys=[s.com_head[:, 1], s.com_abdomen[:, 1], s.com[:, 1]],
+            color=[ORANGE, BLUE, "black"],
+            label=["head-thorax centre", "abdomen centre", "centre of mass"])
+        self.src_ghost.data = dict(xs=[s.head[0, :, 0], s.abdomen[0, :, 0]],
+                                   ys=[s.head[0, :, 1], s.abdomen[0, :, 1]])
+        for src, i, j in self.state_sources:
+            src.data = dict(t=self.times, a=traj[:, i], b=traj[:, j])
+        # frame the whole flight (bodies + arrow) so the animation stays in view
+        pts = np.concatenate([s.head.reshape(-1, 2), s.abdomen.reshape(-1, 2), s.thrust_end])
+        lo, hi = pts.min(0), pts.max(0)
+        mid, half = (lo + hi) / 2, max((hi - lo).max() / 2 * 1.1, 3.0)
+        self.fig_moth.x_range.start, self.fig_moth.x_range.end = mid[0] - half, mid[0] + half
+        self.fig_moth.y_range.start, self.fig_moth.y_range.end = mid[1] - half, mid[1] + half
+        self._draw_frame()
+
+    def _draw_frame(self):
+        if self.shapes is None:
+            return
+        k = int(self.frame)
+        s = self.shapes
+        self.src_head.data = dict(xs=[s.head[k, :, 0]], ys=[s.head[k, :, 1]])
+        self.src_abd.data = dict(xs=[s.abdomen[k, :, 0]], ys=[s.abdomen[k, :, 1]])
+        pts = np.stack([s.joint[k], s.com_head[k], s.com_abdomen[k], s.com[k]])
+        self.src_points.data = dict(x=pts[:, 0], y=pts[:, 1],
+                                    color=["white", ORANGE, BLUE, "black"],
+                                    label=["joint", "head CoM", "abdomen CoM", "CoM"])
+        self.src_thrust.data = dict(x0=[s.thrust_start[k, 0]], y0=[s.thrust_start[k, 1]],
+                                    x1=[s.thrust_end[k, 0]], y1=[s.thrust_end[k, 1]])
+        tau = float(s.torque[k])
+        # torque marker: an arc at the joint, sweep ∝ |τ| (full circle at the S3 maximum)
+        sweep = min(abs(tau) / max(abs(_R["tau"][1]), 1.0), 1.0) * 1.9 * math.pi
+        th = float(self.trajectory[k, 4])
+        start, end = (th, th + sweep) if tau >= 0 else (th - sweep, th)
+        self.src_torque.data = dict(x=[s.joint[k, 0]], y=[s.joint[k, 1]], start=[start],
+                                    end=[end], color=[GREEN if tau >= 0 else PURPLE])
+        for span in self.time_spans:
+            span.location = float(self.times[k])
+
+    # -- layout -----------------------------------------------------------------------------
+    def __panel__(self):
+        body_widgets = pn.Param(self.body, parameters=list(BODY_PARAMS), show_name=False,
+                                widgets={"rhoA": {"type": pn.widgets.FloatSlider, "step": 1e-5},
+                                         "muA": {"type": pn.widgets.FloatSlider, "step": 1e-6}},
+                                sizing_mode="stretch_width")
+        setup_widgets = pn.Param(self.setup, show_name=False, sizing_mode="stretch_width")
+        controls = pn.Column(
+            pn.pane.Markdown("### Manoeuvre"),
+            pn.widgets.RadioButtonGroup.from_param(self.param.preset, button_type="default"),
+            pn.Tabs(("Initial state & controls", setup_widgets), ("Body (S1)", body_widgets),
+                    dynamic=False),
+            width=340)
+        legend = pn.pane.Markdown(
+            "Orange: head-thorax; blue: abdomen; red arrow: wing force (length ∝ F, a hover "
+            "force is as long as the head-thorax); green/purple arc at the joint: abdominal torque "
+            "τ (counter-clockwise / clockwise, sweep ∝ |τ|); dashed: the start.",
+            sizing_mode="stretch_width")
+        plots = pn.Column(self._status, self.player, pn.pane.Bokeh(self.fig_moth), legend)
+        states = pn.GridBox(*[pn.pane.Bokeh(f) for f in self.state_figs], ncols=2)
+        return pn.Row(controls, plots, pn.Column(pn.pane.Markdown("### State versus time"),
+                                                 states))
