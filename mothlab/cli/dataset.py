@@ -34,15 +34,16 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _done_before(path: Path) -> int:
-    """Trajectories already in an existing store (0 if none, or if it cannot be read)."""
+def _done_before(path: Path) -> tuple[int, bool]:
+    """Trajectories already in an existing store and whether it is complete ((0, False) if there
+    is none or it cannot be read: generate_dataset then reports the problem)."""
     from mothlab import store
 
     try:
         group, header = store.open_store(path, "dataset", mode="r")
-    except (FileNotFoundError, ValueError):
-        return 0
-    return int(header.get("n_done", 0))
+        return int(header.get("n_done", 0)), store.is_complete(group)
+    except (FileNotFoundError, ValueError, TypeError):
+        return 0, False
 
 
 def run(args) -> int:
@@ -52,11 +53,11 @@ def run(args) -> int:
     from mothlab.moth import MothParams
 
     params = MothParams.preset(args.moth_preset)
-    before = 0 if args.overwrite else _done_before(args.out)
-    if before:
+    before, complete = (0, False) if args.overwrite else _done_before(args.out)
+    if before and not complete:
         print(f"resuming {args.out}: {before} of {args.n} trajectories already stored",
               file=sys.stderr)
-    bar = None if args.no_progress else tqdm(total=args.n, initial=before, unit="traj",
+    bar = None if args.no_progress or complete else tqdm(total=args.n, initial=before, unit="traj",
                                              unit_scale=True, desc="simulating", file=sys.stderr)
 
     def progress(done, total):
@@ -72,7 +73,7 @@ def run(args) -> int:
         if bar is not None:
             bar.close()
     elapsed = time.perf_counter() - t0
-    new = args.n - before
+    new = 0 if complete else args.n - before
     kind = "float64" if args.precise else "float32"
     if new == 0:
         print(f"{ds.path}: already complete ({ds.n} trajectories, seed {args.seed}, {kind}); "
