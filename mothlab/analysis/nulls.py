@@ -1,0 +1,538 @@
+"""Null models: random layered networks that keep chosen features of a real network.
+
+All samplers work on a network in *canonical form* (see :mod:`mothlab.analysis.motifs`): a list of
+0/1 layer matrices ``(r_l, c_l)``, bias rows appended, usually compressed to the live nodes of the
+real network (:func:`mothlab.analysis.motifs.live_canonical`). Each layer is sampled independently,
+and every sampler returns a batch: a list of bool arrays ``(n_samples, r_l, c_l)``.
+
+``"edges"`` (null a)
+    Each layer keeps its edge count ``E_l``; the edges are a uniformly random ``E_l``-subset of the
+    layer's ``r_l × c_l`` cells. Sampler: draw cells with replacement until ``E_l`` distinct cells
+    have been seen (exactly uniform: it is sequential sampling without replacement), in JAX. The
+    mean and variance of every motif count under this null are known exactly
+    (:func:`edges_moments`), so its z-scores need no sampling — except chains counted as distinct
+    pairs (``chains="pairs"``), whose variance we do not derive: those are sampled.
+``"live_nodes"`` (null b, the papers' intent)
+    Each layer keeps its edge count and its live nodes: uniform over the ``r_l × c_l`` 0/1
+    matrices with ``E_l`` ones and no empty row or column. Sampler: exact rejection. The proposal
+    is uniform over matrices with no empty column (column sizes drawn from their exact law
+    ∝ Π C(r, k_j) by a log-space dynamic programme, then a uniform subset per column), accepted when
+    no row is empty; the side with the fewer edges per node is the one covered by construction (the
+    matrix is transposed when that is the row side), and a layer where both sides are dense uses
+    the plain uniform proposal. Both proposals are uniform on a superset, so the accepted samples
+    are exactly uniform on the constrained set (checked by chi-square on enumerable layers).
+``"degrees"`` (null c)
+    Each node keeps its in- and out-degree within every layer pair: Markov chain of checkerboard
+    swaps (a→x, b→y ⇒ a→y, b→x when both new cells are empty), run in parallel chains from the real
+    layer in JAX. The proposal is symmetric, so the chain's stationary law is uniform over the
+    matrices with the given margins (connected by swaps, Ryser 1957); samples are approximately
+    uniform after ``swaps_per_edge × E_l`` attempts (checked by chi-square on tiny layers).
+``"as_published"``
+    A re-implementation of the authors' ad hoc generator (SCIENCE.md §5 item 9): for every live
+    target node, draw one random live source; then spread the remaining edges at random over the
+    layer. It is not uniform over any constrained set and is offered only for comparison.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from functools import lru_cache
+
+import numpy as np
+
+NULLS = ("edges", "live_nodes", "degrees", "as_published")
+
+
+# --------------------------------------------------------------------------------------------------
+# uniform E-subsets (null a) in JAX
+# --------------------------------------------------------------------------------------------------
+
+def _bucket(x: int) -> int:
+    """Round up to 1, 2, 3, 4, 6, 8, 12, 16, ... (≤ 1.5× waste) so shapes repeat and jit caches."""
+    if x <= 4:
+        return max(int(x), 1)
+    p = 1 << (int(x) - 1).bit_length()
+    return p * 3 // 4 if p * 3 // 4 >= x else p
+
+
+def _uniform_flat(key, n, k, n_samples: int, n_cap: int, r1: int, r2: int):
+    """Bool (n_samples, n_cap + 1): the first n columns hold a uniform k-subset of range(n).
+
+    ``n``, ``k`` are traced (one compilation serves many layer sizes); sizes are static.
+    Cells are drawn with replacement until k distinct have been seen, in rounds of at most the
+    remaining deficit (``r1`` draws, then ``r2``), so the rounds reproduce one-at-a-time sequential
+    sampling without replacement exactly.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    rows = jnp.arange(n_samples)[:, None]
+
+    def draw(carry, size):
+        bitmap, seen, key = carry
+        key, sub = jax.random.split(key)
+        idx = jax.random.randint(sub, (n_samples, size), 0, n)
+        ok = jnp.arange(size)[None, :] < (k - seen)[:, None]
+        idx = jnp.where(ok, idx, n_cap)  # dummy column
+        bitmap = bitmap.at[rows, idx].set(True)
+        seen = bitmap[:, :n_cap].sum(axis=1)
+        return bitmap, seen, key
+
+    bitmap = jnp.zeros((n_samples, n_cap + 1), bool)
+    seen = jnp.zeros(n_samples, jnp.int32)
+    carry = draw((bitmap, seen, key), r1)
+    carry = jax.lax.while_loop(lambda cr: jnp.any(cr[1] < k), lambda cr: draw(cr, r2), carry)
+    return carry[0]
+
+
+_uniform_jit = None
+
+
+def _uniform_numpy(rng: np.random.Generator, n_samples: int, n: int, k: int) -> np.ndarray:
+    """Bool (n_samples, n): uniform k-subsets of range(n), the same round scheme as the JAX one."""
+    bm = np.zeros((n_samples, n + 1), bool)
+    deficit = np.full(n_samples, k)
+    while True:
+        act = np.flatnonzero(deficit > 0)
+        if act.size == 0:
+            return bm[:, :n]
+        size = int(deficit[act].max())
+        idx = rng.integers(0, n, (act.size, size))
+        idx[np.arange(size)[None, :] >= deficit[act][:, None]] = n  # beyond the deficit: dummy
+        bm[act[:, None], idx] = True
+        deficit[act] = k - bm[act, :n].sum(axis=1)
+
+
+def _backend(backend: str) -> str:
+    if backend not in ("auto", "jax", "numpy"):
+        raise ValueError(f"backend must be 'auto', 'jax' or 'numpy', got {backend!r}")
+    if backend == "auto":
+        import jax
+
+        # XLA's CPU scatter is slower than numpy's fancy assignment; accelerators win with JAX
+        return "numpy" if jax.default_backend() == "cpu" else "jax"
+    return backend
+
+
+def _uniform_layer(rng: np.random.Generator, n_samples: int, r: int, c: int, e: int,
+                   backend: str = "auto") -> np.ndarray:
+    """Bool (n_samples, r, c), each a uniformly random e-subset of the r·c cells."""
+    n = r * c
+    if e <= 0 or e >= n:
+        return np.full((n_samples, r, c), e >= n and e > 0)
+    flip = e > n // 2  # choose the complement when it is smaller (fewer draws, fewer repeats)
+    k = n - e if flip else e
+    if _backend(backend) == "numpy":
+        out = _uniform_numpy(rng, n_samples, n, k).reshape(n_samples, r, c)
+    else:
+        import jax
+
+        global _uniform_jit
+        if _uniform_jit is None:
+            _uniform_jit = jax.jit(_uniform_flat, static_argnums=(3, 4, 5, 6))
+        key = jax.random.PRNGKey(int(rng.integers(0, 2**31 - 1)))
+        r1 = _bucket(k)
+        r2 = _bucket(min(k, max(32, 4 * (k * k) // (2 * n) + 32)))
+        bm = _uniform_jit(key, n, k, _bucket(n_samples), _bucket(n), r1, r2)
+        out = np.asarray(bm)[:n_samples, :n].reshape(n_samples, r, c)
+    return ~out if flip else out
+
+
+def uniform_layers(shapes_edges, n_samples: int, seed: int = 0, backend: str = "auto"):
+    """Null (a) sampler: list of bool (n_samples, r_l, c_l) with exactly E_l uniform edges per layer.
+
+    ``shapes_edges`` is a sequence of (r_l, c_l, E_l); ``backend`` "jax", "numpy" or "auto" (JAX on
+    an accelerator, numpy on CPU — the same algorithm).
+    """
+    rng = np.random.default_rng(seed)
+    return [_uniform_layer(rng, n_samples, r, c, e, backend) for r, c, e in shapes_edges]
+
+
+# --------------------------------------------------------------------------------------------------
+# null (b): edge counts and live nodes (exact rejection)
+# --------------------------------------------------------------------------------------------------
+
+def _log_comb(n, k):
+    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+
+
+def _p_empty(r, c, e):
+    """P(a given row is empty) for a uniform e-subset of an r×c matrix (row has c cells)."""
+    n = r * c
+    if e > n - c:
+        return 0.0
+    return math.exp(_log_comb(n - c, e) - _log_comb(n, e))
+
+
+@lru_cache(maxsize=256)
+def _cover_table(r: int, c: int, e: int) -> np.ndarray:
+    """log W[j, s]: log number of ways columns j..c-1 (each a nonempty subset of r rows) hold s
+    ones in all. Shape (c+1, e+1)."""
+    lc = np.array([_log_comb(r, k) if k >= 1 else -np.inf for k in range(r + 1)])
+    w = np.full((c + 1, e + 1), -np.inf)
+    w[c, 0] = 0.0
+    for j in range(c - 1, -1, -1):
+        prev = w[j + 1]
+        cur = np.full(e + 1, -np.inf)
+        for k in range(1, min(r, e) + 1):
+            cand = lc[k] + prev[: e + 1 - k]
+            cur[k:] = np.logaddexp(cur[k:], cand)
+        w[j] = cur
+    return w
+
+
+def _column_cover(rng: np.random.Generator, n: int, r: int, c: int, e: int) -> np.ndarray:
+    """n uniform samples of r×c 0/1 matrices with e ones and no empty column (bool (n, r, c))."""
+    w = _cover_table(r, c, e)
+    if not np.isfinite(w[0, e]):
+        raise ValueError(f"no {r}x{c} matrix with {e} edges has every column nonempty")
+    lc = np.array([_log_comb(r, k) for k in range(r + 1)])
+    ks = np.arange(r + 1)
+    rem = np.full(n, e)
+    sizes = np.zeros((n, c), dtype=np.int64)
+    for j in range(c):
+        idx = rem[:, None] - ks[None, :]
+        valid = (ks[None, :] >= 1) & (idx >= 0)
+        logp = np.where(valid, lc[None, :] + w[j + 1][np.clip(idx, 0, e)], -np.inf)
+        g = rng.gumbel(size=logp.shape)
+        k = np.argmax(logp + g, axis=1)
+        sizes[:, j] = k
+        rem -= k
+    keys = rng.random((n, r, c))
+    rank = np.argsort(np.argsort(keys, axis=1), axis=1)
+    return rank < sizes[:, None, :]
+
+
+def live_node_layer(rng: np.random.Generator, n: int, r: int, c: int, e: int,
+                    max_tries: int = 200, backend: str = "auto"):
+    """n exact uniform samples of r×c 0/1 matrices with e ones, no empty row and no empty column."""
+    if e < max(r, c) or e > r * c:
+        raise ValueError(f"a {r}x{c} layer cannot have {e} edges with every node live "
+                         f"(need max(r, c) <= edges <= r*c)")
+    exp_empty_rows = r * _p_empty(r, c, e)
+    exp_empty_cols = c * _p_empty(c, r, e)
+    out = []
+    got = 0
+    tries = 0
+    while got < n:
+        tries += 1
+        if tries > max_tries:
+            raise ValueError(f"null 'live_nodes': rejection sampling of a {r}x{c} layer with {e} "
+                             f"edges accepts too rarely; use null='degrees' or 'edges' for it")
+        plain = exp_empty_rows + exp_empty_cols < 0.5
+        acc = math.exp(-(exp_empty_rows + exp_empty_cols) if plain
+                       else -min(exp_empty_rows, exp_empty_cols))
+        want = int((n - got) / max(acc, 0.01) * 1.05) + 8
+        if plain:
+            cand = _uniform_layer(rng, want, r, c, e, backend)
+        elif exp_empty_cols >= exp_empty_rows:
+            cand = _column_cover(rng, want, r, c, e)
+        else:
+            cand = np.swapaxes(_column_cover(rng, want, c, r, e), 1, 2)
+        ok = cand.any(axis=2).all(axis=1) & cand.any(axis=1).all(axis=1)
+        out.append(cand[ok])
+        got += int(ok.sum())
+    return np.concatenate(out)[:n]
+
+
+def live_node_layers(shapes_edges, n_samples: int, seed: int = 0, backend: str = "auto"):
+    """Null (b) sampler: list of bool (n_samples, r_l, c_l), each layer uniform over the matrices
+    with E_l ones and no empty row or column."""
+    rng = np.random.default_rng(seed)
+    return [live_node_layer(rng, n_samples, r, c, e, backend=backend) for r, c, e in shapes_edges]
+
+
+def as_published_layers(shapes_edges, n_samples: int, seed: int = 0):
+    """The original ad hoc generator (for comparison only; SCIENCE.md §5 item 9): every target gets
+    one random source, the remaining edges fall on random cells (duplicates lost, so a layer can end
+    with fewer edges; sources are not guaranteed an edge)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for r, c, e in shapes_edges:
+        m = np.zeros((n_samples, r, c), bool)
+        b = np.arange(n_samples)[:, None]
+        m[b, rng.integers(0, r, (n_samples, c)), np.arange(c)[None, :]] = True
+        extra = max(e - c, 0)
+        cells = rng.integers(0, r * c, (n_samples, extra))
+        m.reshape(n_samples, -1)[b, cells] = True
+        out.append(m)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# null (c): degree-preserving swaps
+# --------------------------------------------------------------------------------------------------
+
+def _swap_chain(key, dense, n_steps: int):
+    """Run checkerboard-swap chains. dense: bool (B, r, c) (B copies or different starts)."""
+    import jax
+    import jax.numpy as jnp
+
+    B, r, c = dense.shape
+    e = int(dense[0].sum())
+    # edge list of each chain, row-major order of its own start matrix
+    flat = dense.reshape(B, -1)
+    idx = jnp.argsort(~flat, axis=1, stable=True)[:, :e]
+    src, dst = idx // c, idx % c
+    bidx = jnp.arange(B)
+
+    def step(_, st):
+        dense, src, dst, key = st
+        key, k1 = jax.random.split(key)
+        pick = jax.random.randint(k1, (2, B), 0, e)
+        e1, e2 = pick[0], pick[1]
+        a, x = src[bidx, e1], dst[bidx, e1]
+        b, y = src[bidx, e2], dst[bidx, e2]
+        ok = (a != b) & (x != y) & ~dense[bidx, a, y] & ~dense[bidx, b, x]
+        dense = dense.at[bidx, a, x].set(jnp.where(ok, False, dense[bidx, a, x]))
+        dense = dense.at[bidx, b, y].set(jnp.where(ok, False, dense[bidx, b, y]))
+        dense = dense.at[bidx, a, y].set(dense[bidx, a, y] | ok)
+        dense = dense.at[bidx, b, x].set(dense[bidx, b, x] | ok)
+        dst = dst.at[bidx, e1].set(jnp.where(ok, y, x))
+        dst = dst.at[bidx, e2].set(jnp.where(ok, x, y))
+        return dense, src, dst, key
+
+    dense, *_ = jax.lax.fori_loop(0, n_steps, step, (dense, src, dst, key))
+    return dense
+
+
+_swap_jit = None
+
+
+def degree_layers(layers, n_samples: int, seed: int = 0, swaps_per_edge: float = 10.0):
+    """Null (c) sampler: list of bool (n_samples, r_l, c_l) with every row and column sum of each
+    layer equal to the real layer's (``layers``: list of 0/1 (r_l, c_l) arrays)."""
+    import jax
+    import jax.numpy as jnp
+
+    global _swap_jit
+    if _swap_jit is None:
+        _swap_jit = jax.jit(_swap_chain, static_argnums=(2,))
+    keys = jax.random.split(jax.random.PRNGKey(seed), len(layers))
+    out = []
+    for k, a in zip(keys, layers):
+        a = np.asarray(a, bool)
+        e = int(a.sum())
+        if e < 2:
+            out.append(np.broadcast_to(a, (n_samples, *a.shape)).copy())
+            continue
+        steps = int(max(100, swaps_per_edge * e))
+        start = jnp.broadcast_to(jnp.asarray(a), (n_samples, *a.shape))
+        out.append(np.asarray(_swap_jit(k, start, steps)))
+    return out
+
+
+def sample_null(null: str, layers, n_samples: int, seed: int = 0, swaps_per_edge: float = 10.0):
+    """Random networks for one real network in canonical form.
+
+    Parameters
+    ----------
+    null : "edges" | "live_nodes" | "degrees" | "as_published"
+    layers : list of 0/1 arrays (r_l, c_l) (one network, canonical form; for "live_nodes" every row
+        and column must hold an edge — compress with ``live_canonical`` first)
+
+    Returns
+    -------
+    list of bool arrays (n_samples, r_l, c_l)
+    """
+    if null not in NULLS:
+        raise ValueError(f"null must be one of {NULLS}, got {null!r}")
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    layers = [np.asarray(a, bool) for a in layers]
+    se = [(a.shape[0], a.shape[1], int(a.sum())) for a in layers]
+    if null == "edges":
+        return uniform_layers(se, n_samples, seed)
+    if null == "live_nodes":
+        for l, a in enumerate(layers):
+            if not (a.any(axis=0).all() and a.any(axis=1).all()):
+                raise ValueError(f"layer {l} has nodes without edges; null 'live_nodes' needs the "
+                                 "network compressed to its live nodes (motifs.live_canonical)")
+        return live_node_layers(se, n_samples, seed)
+    if null == "degrees":
+        return degree_layers(layers, n_samples, seed, swaps_per_edge)
+    return as_published_layers(se, n_samples, seed)
+
+
+# --------------------------------------------------------------------------------------------------
+# exact moments under null (a)
+# --------------------------------------------------------------------------------------------------
+
+def _comb(n, k):
+    return math.comb(n, k) if 0 <= k <= n else 0
+
+
+def _falling(n, k):
+    out = 1
+    for i in range(k):
+        out *= n - i
+    return out
+
+
+class _Layer:
+    """Moments of cell indicators of a uniform e-subset of an r×c matrix: p(k) = P(k given distinct
+    cells all present) = e^(k) / (rc)^(k) (falling factorials), exact Fractions."""
+
+    def __init__(self, r, c, e):
+        self.r, self.c, self.e = r, c, e
+        self._p = {}
+
+    def p(self, k):
+        if k not in self._p:
+            n = self.r * self.c
+            self._p[k] = Fraction(_falling(self.e, k), _falling(n, k)) if k <= n else Fraction(0)
+        return self._p[k]
+
+
+def _degree_sum_moments(L: _Layer, k: int, by_row: bool):
+    """Mean and variance of Σ_nodes C(deg, k) over the rows (out-degrees) or columns of one layer."""
+    n_nodes, m = (L.r, L.c) if by_row else (L.c, L.r)
+    ck = _comb(m, k)
+    mean = n_nodes * ck * L.p(k)
+    sq_same = sum(ck * _comb(k, j) * _comb(m - k, k - j) * L.p(2 * k - j)
+                  for j in range(k + 1))
+    second = n_nodes * sq_same + n_nodes * (n_nodes - 1) * ck * ck * L.p(2 * k)
+    return mean, second - mean * mean
+
+
+def _bifan_moments(L: _Layer):
+    r, c = L.r, L.c
+    mean = _comb(r, 2) * _comb(c, 2) * L.p(4)
+    second = Fraction(0)
+    for a in range(3):
+        na = _comb(r, 2) * _comb(2, a) * _comb(r - 2, 2 - a)
+        for b in range(3):
+            nb = _comb(c, 2) * _comb(2, b) * _comb(c - 2, 2 - b)
+            second += na * nb * L.p(8 - a * b)
+    return mean, second - mean * mean
+
+
+def _path_mean(Ls, start, length):
+    """E[number of paths over layers start..start+length-1]."""
+    m = Fraction(Ls[start].r)
+    for j in range(start, start + length):
+        m *= Ls[j].c * Ls[j].p(1)
+    return m
+
+
+def _path_cross(Ls, s1, k1, s2, k2):
+    """E[T1 T2] for path counts T1 (layers s1..s1+k1-1) and T2 (s2..s2+k2-1).
+
+    Pair-state recursion: by exchangeability of the cells within a layer, the joint weight of the
+    two paths' current nodes depends only on whether they coincide, so two numbers (Σ over all
+    pairs, Σ over coincident pairs) carry the state through each layer. Bias rows (sources only)
+    start paths but no path arrives at them.
+    """
+    lo, hi = min(s1, s2), max(s1 + k1, s2 + k2)
+    mult = Fraction(1)
+    state = None  # None | ("single", U) | ("pair", S_all, S_diag)
+    for j in range(lo, hi + 1):
+        # paths ending here (their last node is in this layer's row set)
+        ends = [(s + k == j) for s, k in ((s1, k1), (s2, k2))]
+        if state is not None and state[0] == "pair" and any(ends):
+            if all(ends):
+                return mult * state[1]
+            state = ("single", state[1])
+        elif state is not None and state[0] == "single" and any(ends):
+            mult *= state[1]
+            state = None
+        if j == hi:
+            return mult if state is None else mult * state[1]
+        L = Ls[j]
+        starts = [(s == j) for s in (s1, s2)]
+        if all(starts):
+            state = ("pair", Fraction(L.r * L.r), Fraction(L.r))
+        elif any(starts):
+            if state is None:
+                state = ("single", Fraction(L.r))
+            else:
+                u = state[1]  # uniform over the node rows, zero on bias rows
+                state = ("pair", u * L.r, u)
+        if state is None:  # between two paths that share no layer
+            continue
+        # apply layer j
+        if state[0] == "single":
+            state = ("single", L.c * L.p(1) * state[1])
+        else:
+            s_all, s_diag = state[1], state[2]
+            t = L.p(2) * s_all
+            d = t + (L.p(1) - L.p(2)) * s_diag
+            state = ("pair", L.c * d + L.c * (L.c - 1) * t, L.c * d)
+    raise AssertionError("unreachable")
+
+
+def _path_total_moments(Ls, length):
+    starts = range(len(Ls) - length + 1)
+    mean = sum((_path_mean(Ls, s, length) for s in starts), Fraction(0))
+    second = sum((_path_cross(Ls, s, length, t, length) for s in starts for t in starts),
+                 Fraction(0))
+    return mean, second - mean * mean
+
+
+def _biparallel_moments(Ls):
+    L = len(Ls)
+    means, var = [], Fraction(0)
+    for l in range(L - 1):
+        A, Bm = Ls[l], Ls[l + 1]
+        na, nb, nd = A.r, A.c, Bm.c
+        pairs = _comb(nb, 2)
+        means.append(na * pairs * nd * A.p(2) * Bm.p(2))
+        second = Fraction(0)
+        for s in range(3):
+            npair = pairs * _comb(2, s) * _comb(nb - 2, 2 - s)
+            for ea in (0, 1):
+                cnt_a = na if ea else na * (na - 1)
+                for ed in (0, 1):
+                    cnt_d = nd if ed else nd * (nd - 1)
+                    second += (cnt_a * cnt_d * npair * A.p(4 - ea * s) * Bm.p(4 - ed * s))
+        var += second - means[-1] ** 2
+    for l in range(L - 2):
+        A, Bm, C = Ls[l], Ls[l + 1], Ls[l + 2]
+        n1 = A.r * _comb(A.c, 2) * Bm.c
+        n2 = Bm.r * _comb(Bm.c, 2) * C.c
+        n_ov = n1 * 2 * (Bm.c - 1) * C.c
+        cross = A.p(2) * C.p(2) * (n_ov * Bm.p(3) + (n1 * n2 - n_ov) * Bm.p(4))
+        var += 2 * (cross - means[l] * means[l + 1])
+    return sum(means, Fraction(0)), var
+
+
+@lru_cache(maxsize=4096)
+def _edges_moments_cached(shapes_edges, converging3):
+    Ls = [_Layer(r, c, e) for r, c, e in shapes_edges]
+    out = {}
+    out["edges"] = (Fraction(sum(e for _, _, e in shapes_edges)), Fraction(0))
+    for name, k, by_row in (("diverging2", 2, True), ("diverging3", 3, True),
+                            ("converging2", 2, False),
+                            ("converging3", 2 if converging3 == "published" else 3, False)):
+        mv = [_degree_sum_moments(L, k, by_row) for L in Ls]
+        out[name] = (sum((m for m, _ in mv), Fraction(0)), sum((v for _, v in mv), Fraction(0)))
+    mv = [_bifan_moments(L) for L in Ls]
+    out["bifan"] = (sum((m for m, _ in mv), Fraction(0)), sum((v for _, v in mv), Fraction(0)))
+    out["chain2"] = _path_total_moments(Ls, 2) if len(Ls) >= 2 else (Fraction(0), Fraction(0))
+    out["chain3"] = _path_total_moments(Ls, 3) if len(Ls) >= 3 else (Fraction(0), Fraction(0))
+    out["biparallel"] = _biparallel_moments(Ls)
+    return out
+
+
+def edges_moments(shapes_edges, converging3: str = "exact") -> dict[str, tuple[Fraction, Fraction]]:
+    """Exact mean and variance of every motif count (chains as paths) under null (a).
+
+    Parameters
+    ----------
+    shapes_edges : sequence of (r_l, c_l, E_l) per layer of a network in canonical form (the first
+        c_{l-1} rows of layer l are the nodes reached from layer l-1, any further rows bias nodes).
+
+    Returns
+    -------
+    dict motif → (mean, variance) as exact Fractions.
+
+    Derivation: a count is a sum over motif instances of products of cell indicators. Under a
+    uniform e-subset of n cells, any k distinct cells are all present with probability
+    e^(k)/n^(k) (falling factorials), and layers are independent, so E[count] and E[count²] reduce
+    to counting instances and pairs of instances by how many cells they share: binomial sums for
+    degree motifs and bi-fans, a two-number pair-state recursion for paths (chains), and the
+    overlap cases of two diamonds (same layer pair, or sharing the middle layer) for bi-parallels.
+    """
+    key = tuple((int(r), int(c), int(e)) for r, c, e in shapes_edges)
+    return _edges_moments_cached(key, converging3)
