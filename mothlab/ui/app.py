@@ -20,10 +20,19 @@ class MothLab(pn.viewable.Viewer):
         configure_panel()
         enable_compile_cache()
         super().__init__(**params)
+        from .explorer import ExplorerView
         from .flight import FlightView
+        from .motifs import MotifsView
+        from .train import TrainView
 
         self.flight = FlightView()
-        self._tabs = pn.Tabs(("Flight", self.flight), dynamic=False, sizing_mode="stretch_width")
+        self.train = TrainView()
+        self.explorer = ExplorerView()
+        self.motifs = MotifsView()
+        self._tabs = pn.Tabs(("Flight", self.flight), ("Train & prune", self.train),
+                             ("Sparsity explorer", self.explorer), ("Motifs", self.motifs),
+                             dynamic=False,
+                             sizing_mode="stretch_width")
         self._tabs.link(self, active="active", bidirectional=True)
 
     def __panel__(self):

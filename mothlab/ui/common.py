@@ -128,6 +128,8 @@ class ExperimentCatalog:
                     if label in found and found[label] != str(p):
                         label = f"{p.stem} ({p.parent.name})"
                     found[label] = str(p)
+            # the embedded default first: it is what a fresh machine should open on
+            found = dict(sorted(found.items(), key=lambda kv: kv[0] != "default (embedded)"))
             if found != self._entries:
                 self._entries = found
                 self.version += 1
