@@ -516,7 +516,8 @@ def count_canonical_jax(aug, chains: str = "paths", converging3: str = "exact"):
     import jax.numpy as jnp
 
     shapes = tuple(tuple(a.shape[1:]) for a in aug)
-    if max(max(s) for s in shapes) > _JAX_MAX_DIM:
+    if max(max(s) for s in shapes) > _JAX_MAX_DIM or max(max(s) for s in shapes) <= 48:
+        # huge layers: exact int64 path; small ones: numpy is faster than compiling per shape
         return count_canonical(aug, chains, converging3)
     fan, par = _gram_plan(list(shapes))
     key = (shapes, chains, converging3)

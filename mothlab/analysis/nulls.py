@@ -264,17 +264,13 @@ def as_published_layers(shapes_edges, n_samples: int, seed: int = 0):
 # null (c): degree-preserving swaps
 # --------------------------------------------------------------------------------------------------
 
-def _swap_chain(key, dense, n_steps: int):
-    """Run checkerboard-swap chains. dense: bool (B, r, c) (B copies or different starts)."""
+def _swap_chain(key, dense, src, dst, n_steps: int):
+    """Run checkerboard-swap chains. dense: bool (B, r, c); src, dst: int32 (B, E) edge lists."""
     import jax
     import jax.numpy as jnp
 
-    B, r, c = dense.shape
-    e = int(dense[0].sum())
-    # edge list of each chain, row-major order of its own start matrix
-    flat = dense.reshape(B, -1)
-    idx = jnp.argsort(~flat, axis=1, stable=True)[:, :e]
-    src, dst = idx // c, idx % c
+    B = dense.shape[0]
+    e = src.shape[1]
     bidx = jnp.arange(B)
 
     def step(_, st):
@@ -297,10 +293,39 @@ def _swap_chain(key, dense, n_steps: int):
     return dense
 
 
+def _swap_numpy(rng: np.random.Generator, a: np.ndarray, n_samples: int, n_steps: int):
+    """The same swap chains in numpy (vectorised over chains, a Python loop over steps)."""
+    r, c = a.shape
+    dense = np.broadcast_to(a, (n_samples, r, c)).copy()
+    src0, dst0 = np.nonzero(a)
+    e = src0.size
+    src = np.broadcast_to(src0, (n_samples, e)).copy()
+    dst = np.broadcast_to(dst0, (n_samples, e)).copy()
+    bidx = np.arange(n_samples)
+    picks = rng.integers(0, e, (n_steps, 2, n_samples))
+    for t in range(n_steps):
+        e1, e2 = picks[t]
+        a_, x = src[bidx, e1], dst[bidx, e1]
+        b_, y = src[bidx, e2], dst[bidx, e2]
+        ok = (a_ != b_) & (x != y) & ~dense[bidx, a_, y] & ~dense[bidx, b_, x]
+        if not ok.any():
+            continue
+        i = bidx[ok]
+        a_, x, b_, y = a_[ok], x[ok], b_[ok], y[ok]
+        dense[i, a_, x] = False
+        dense[i, b_, y] = False
+        dense[i, a_, y] = True
+        dense[i, b_, x] = True
+        dst[i, e1[ok]] = y
+        dst[i, e2[ok]] = x
+    return dense
+
+
 _swap_jit = None
 
 
-def degree_layers(layers, n_samples: int, seed: int = 0, swaps_per_edge: float = 10.0):
+def degree_layers(layers, n_samples: int, seed: int = 0, swaps_per_edge: float = 10.0,
+                  backend: str = "auto"):
     """Null (c) sampler: list of bool (n_samples, r_l, c_l) with every row and column sum of each
     layer equal to the real layer's (``layers``: list of 0/1 (r_l, c_l) arrays)."""
     import jax
@@ -308,18 +333,25 @@ def degree_layers(layers, n_samples: int, seed: int = 0, swaps_per_edge: float =
 
     global _swap_jit
     if _swap_jit is None:
-        _swap_jit = jax.jit(_swap_chain, static_argnums=(2,))
-    keys = jax.random.split(jax.random.PRNGKey(seed), len(layers))
+        _swap_jit = jax.jit(_swap_chain, static_argnums=(4,))
+    rng = np.random.default_rng(seed)
     out = []
-    for k, a in zip(keys, layers):
+    for a in layers:
         a = np.asarray(a, bool)
         e = int(a.sum())
         if e < 2:
             out.append(np.broadcast_to(a, (n_samples, *a.shape)).copy())
             continue
         steps = int(max(100, swaps_per_edge * e))
+        if _backend(backend) == "numpy":
+            out.append(_swap_numpy(rng, a, n_samples, steps))
+            continue
+        k = jax.random.PRNGKey(int(rng.integers(0, 2**31 - 1)))
         start = jnp.broadcast_to(jnp.asarray(a), (n_samples, *a.shape))
-        out.append(np.asarray(_swap_jit(k, start, steps)))
+        src, dst = np.nonzero(a)
+        src = jnp.broadcast_to(jnp.asarray(src, jnp.int32), (n_samples, e))
+        dst = jnp.broadcast_to(jnp.asarray(dst, jnp.int32), (n_samples, e))
+        out.append(np.asarray(_swap_jit(k, start, src, dst, steps)))
     return out
 
 

@@ -13,6 +13,7 @@ number.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -137,7 +138,8 @@ def _bootstrap_ci(x, samples, rng, n_boot, confidence):
         with np.errstate(divide="ignore", invalid="ignore"):
             zs[i] = np.where(sd > 0, (x - s.mean(axis=0)) / np.where(sd > 0, sd, 1), np.nan)
     a = (1 - confidence) / 2
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns: zero-variance motifs
         return np.nanquantile(zs, a, axis=0), np.nanquantile(zs, 1 - a, axis=0)
 
 
