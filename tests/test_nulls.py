@@ -1,0 +1,146 @@
+"""Null models: exact constraints on every sample, uniformity by chi-square on enumerable layers,
+analytic null-(a) moments equal to exact enumeration."""
+
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from mothlab.analysis.motifs import MOTIFS, count_canonical
+from mothlab.analysis.nulls import (as_published_layers, degree_layers, edges_moments,
+                                    live_node_layer, live_node_layers, sample_null,
+                                    uniform_layers)
+
+
+def all_layers(r, c, e):
+    """Every r×c 0/1 matrix with e ones, bool (n, r, c)."""
+    out = []
+    for cells in itertools.combinations(range(r * c), e):
+        m = np.zeros(r * c, bool)
+        m[list(cells)] = True
+        out.append(m.reshape(r, c))
+    return np.array(out)
+
+
+def chi2_uniform(samples, support):
+    """p-value of a chi-square test that `samples` (n, r, c) are uniform over `support`."""
+    keys = {m.tobytes(): i for i, m in enumerate(support)}
+    idx = np.array([keys[s.tobytes()] for s in samples])  # KeyError = sample outside the support
+    obs = np.bincount(idx, minlength=len(support))
+    return stats.chisquare(obs).pvalue
+
+
+def test_uniform_layers_exact_counts_and_uniform():
+    shapes = [(2, 3, 3), (3, 4, 10), (5, 1, 2), (40, 30, 100)]
+    s = uniform_layers(shapes, 500, seed=1, backend="numpy")
+    for (r, c, e), a in zip(shapes, s):
+        assert a.shape == (500, r, c) and a.dtype == bool
+        assert (a.sum(axis=(1, 2)) == e).all()
+    support = all_layers(2, 3, 3)  # 20 matrices
+    for backend in ("numpy", "jax"):  # the same algorithm in both
+        s = uniform_layers([(2, 3, 3)], 3000, seed=2, backend=backend)[0]
+        assert (s.sum(axis=(1, 2)) == 3).all()
+        assert chi2_uniform(s, support) > 1e-3
+
+
+@pytest.mark.parametrize("shape", [(3, 3, 4), (2, 5, 6), (5, 2, 6), (2, 3, 4)])
+def test_live_nodes_uniform_on_enumerable_layers(shape):
+    r, c, e = shape
+    support = [m for m in all_layers(r, c, e) if m.any(0).all() and m.any(1).all()]
+    rng = np.random.default_rng(5)
+    s = live_node_layer(rng, 3000, r, c, e)
+    assert (s.sum(axis=(1, 2)) == e).all()
+    assert s.any(axis=2).all() and s.any(axis=1).all()
+    assert chi2_uniform(s, support) > 1e-3
+
+
+def test_live_nodes_constraints_on_a_sparse_wide_layer():
+    # the paper's first layer after pruning: few inputs, many hidden nodes, ~1.4 edges per node
+    s = live_node_layers([(10, 200, 280), (200, 50, 600), (50, 7, 60)], 50, seed=3)
+    for a, e in zip(s, (280, 600, 60)):
+        assert (a.sum(axis=(1, 2)) == e).all()
+        assert a.any(axis=2).all() and a.any(axis=1).all()
+
+
+def test_live_nodes_refuses_impossible_layer():
+    with pytest.raises(ValueError, match="edges"):
+        live_node_layer(np.random.default_rng(0), 10, 3, 4, 3)
+
+
+def test_degrees_keep_every_degree_and_are_uniform():
+    a = np.array([[1, 1, 0], [1, 0, 0], [0, 1, 1]], bool)
+    support = [m for m in all_layers(3, 3, 5)
+               if (m.sum(0) == a.sum(0)).all() and (m.sum(1) == a.sum(1)).all()]
+    assert len(support) > 2
+    for backend in ("numpy", "jax"):
+        s = degree_layers([a], 2000 if backend == "numpy" else 600, seed=4,
+                          backend=backend)[0]
+        assert (s.sum(axis=1) == a.sum(0)).all() and (s.sum(axis=2) == a.sum(1)).all()
+        assert chi2_uniform(s, support) > 1e-3
+    rng = np.random.default_rng(1)
+    big = rng.random((30, 20)) < 0.3
+    s = degree_layers([big], 20, seed=0)[0]
+    assert (s.sum(axis=1) == big.sum(0)).all() and (s.sum(axis=2) == big.sum(1)).all()
+    assert (s != big).any()  # it moved
+
+
+def test_as_published_generator_runs_and_is_flagged_non_uniform():
+    s = as_published_layers([(4, 6, 8)], 200, seed=0)[0]
+    assert s.any(axis=1).all()  # every target got a source
+    assert (s.sum(axis=(1, 2)) <= 8 + 6).all()
+
+
+def test_sample_null_checks_arguments():
+    layer = np.array([[1, 0], [1, 1]], bool)
+    with pytest.raises(ValueError, match="null"):
+        sample_null("random", [layer], 2)
+    with pytest.raises(ValueError, match="n_samples"):
+        sample_null("edges", [layer], 0)
+    with pytest.raises(ValueError, match="live"):
+        sample_null("live_nodes", [np.array([[1, 0], [0, 0]], bool)], 2)
+
+
+def exact_moments(shapes):
+    """Mean and variance of every count by enumerating every network of the null."""
+    per_layer = [all_layers(r, c, e) for r, c, e in shapes]
+    idx = np.array(list(itertools.product(*[range(len(p)) for p in per_layer])))
+    nets = [p[idx[:, l]] for l, p in enumerate(per_layer)]
+    res = {}
+    for conv in ("exact", "published"):
+        cnt = count_canonical(nets, converging3=conv)
+        res[conv] = {k: (Fraction(int(v.sum()), len(v)),
+                         Fraction(int((v.astype(object) ** 2).sum()), len(v))
+                         - Fraction(int(v.sum()), len(v)) ** 2) for k, v in cnt.items()}
+    return res
+
+
+@pytest.mark.parametrize("shapes", [
+    [(2, 2, 2), (3, 2, 3), (3, 2, 2)],                 # bias rows in layers 1 and 2
+    [(2, 2, 2), (2, 2, 2), (2, 2, 2), (2, 2, 1), (2, 1, 1)],  # five layers: distant chains
+    [(1, 3, 2), (4, 2, 3), (2, 2, 2), (3, 1, 2)],
+])
+def test_edges_moments_equal_exact_enumeration(shapes):
+    ex = exact_moments(shapes)
+    for conv in ("exact", "published"):
+        an = edges_moments(shapes, converging3=conv)
+        for k in MOTIFS:
+            assert an[k] == ex[conv][k], (k, conv, an[k], ex[conv][k])
+
+
+def test_edges_moments_match_sampling_at_moderate_size():
+    shapes = [(6, 12, 30), (13, 10, 40), (11, 4, 20)]
+    an = edges_moments(shapes)
+    s = uniform_layers(shapes, 4000, seed=9)
+    c = count_canonical(s)
+    for k in MOTIFS:
+        m, v = float(an[k][0]), float(an[k][1])
+        x = c[k].astype(float)
+        if v == 0:
+            assert (x == m).all()
+            continue
+        assert abs(x.mean() - m) < 5 * np.sqrt(v / len(x)), k
+        assert abs(x.var(ddof=1) / v - 1) < 0.15, k
