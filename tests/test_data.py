@@ -392,10 +392,21 @@ def test_foreign_and_corrupt_dataset_stores(ds, tmp_path):
     store.create_store(tmp_path / "exp.zarr", "experiment", {})
     with pytest.raises(ValueError, match="'experiment' store, not a 'dataset'"):
         open_dataset(tmp_path / "exp.zarr")
-    # a missing array, or garbage metadata
     broken = tmp_path / "broken.zarr"
     shutil.copytree(ds.path, broken)
+    # a header that lost its progress record cannot be resumed
+    h = store.read_header(zarr.open_group(str(broken), mode="r+"))
+    del h["chunks_done"]
+    h["complete"] = False
+    zarr.open_group(str(broken), mode="r+").attrs["mothlab"] = h
+    with pytest.raises(ValueError, match="corrupted dataset header"):
+        generate_dataset(broken, N, seed=SEED, chunk=1)
+    # a missing array, or garbage metadata
     shutil.rmtree(broken / "state_f")
+    with pytest.raises(ValueError, match="corrupted dataset store: array 'state_f'"):
+        generate_dataset(broken, N, seed=SEED, chunk=1)
+    h["complete"] = True
+    zarr.open_group(str(broken), mode="r+").attrs["mothlab"] = h
     with pytest.raises(ValueError, match="corrupted dataset store: array 'state_f'"):
         open_dataset(broken)
     (broken / "zarr.json").write_bytes(b"\x00garbage")

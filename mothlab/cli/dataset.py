@@ -79,6 +79,9 @@ def run(args) -> int:
         print(f"{ds.path}: already complete ({ds.n} trajectories, seed {args.seed}, {kind}); "
               "nothing to do.")
     else:
+        steady = ds.header["timings"].get("steady_trajectories_per_s")
+        after = (f"; {steady:,.0f} trajectories/s after the first chunk (which includes JIT "
+                 "compilation)") if steady else ""
         print(f"{ds.path}: {ds.n} trajectories (seed {args.seed}, {kind}); {new} simulated in "
-              f"{elapsed:.2f} s, {new / elapsed:,.0f} trajectories/s.")
+              f"{elapsed:.2f} s, {new / elapsed:,.0f} trajectories/s{after}.")
     return 0

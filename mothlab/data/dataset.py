@@ -184,9 +184,15 @@ def generate_dataset(path, n: int, *, seed: int = 0, ranges=None, params=None,
                                fill_value=float("nan"))
         header = store.read_header(group)
 
-    timings = dict(header["timings"])
-    timings["sessions"] = int(timings.get("sessions", 0)) + 1
-    start_chunk = int(header["chunks_done"])
+    try:
+        timings = dict(header["timings"])
+        timings["sessions"] = int(timings.get("sessions", 0)) + 1
+        start_chunk = int(header["chunks_done"])
+        if not 0 <= start_chunk <= n_chunks:
+            raise ValueError(f"chunks_done = {start_chunk} outside [0, {n_chunks}]")
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValueError(f"{path} has a corrupted dataset header ({err}); it cannot be resumed. "
+                         "Regenerate it with overwrite=True (CLI: --overwrite).") from None
     arrays = {name: group[name] for name in ARRAYS}
     for i in range(start_chunk, n_chunks):
         lo, hi = i * chunk, min((i + 1) * chunk, n)
@@ -205,11 +211,20 @@ def generate_dataset(path, n: int, *, seed: int = 0, ranges=None, params=None,
         t2 = time.perf_counter()
         timings["simulate_s"] = timings["simulate_s"] + (t1 - t0)
         timings["write_s"] = timings["write_s"] + (t2 - t1)
+        if i == start_chunk:
+            # a session's first chunk includes JIT compilation; later chunks show the steady rate
+            timings["first_chunk_s"] = t2 - t0
+            timings["first_chunk_n"] = hi - lo
+            steady_s, steady_n = 0.0, 0
+        else:
+            steady_s, steady_n = steady_s + (t2 - t0), steady_n + (hi - lo)
+            timings["steady_trajectories_per_s"] = steady_n / steady_s if steady_s > 0 else None
         # the header says a chunk is done only after its data is on disk
         store.update_header(group, chunks_done=i + 1, n_done=hi, timings=timings)
         if progress is not None:
             progress(hi, n)
     total = timings["simulate_s"] + timings["write_s"]
+    # over all sessions, compilation included
     timings["trajectories_per_s"] = n / total if total > 0 else None
     store.mark_complete(group, timings=timings)
     return open_dataset(path)

@@ -69,24 +69,27 @@ class MinMaxScaler:
             raise ValueError(f"Expected {len(self.lo)} columns (as fitted); got an array of "
                              f"shape {arr.shape}.")
 
-    def _centre_span(self):
+    def _offset_span(self):
         span = self.hi - self.lo
-        # a constant column has no scale: keep unit scale so it maps to 0, not to NaN
-        return (self.hi + self.lo) / 2, np.where(span > 0, span, 1.0)
+        varying = span > 0
+        # a constant column has no scale: unit scale and no shift, so it maps to 0, not to NaN
+        return np.where(varying, 0.5, 0.0), np.where(varying, span, 1.0)
 
     def transform(self, A) -> np.ndarray:
         """Scale ``A`` (m, n_features) to the fitted [−0.5, 0.5] box."""
         self._need_fit()
         arr = check_array("A", A, (None, len(self.lo)))
-        centre, span = self._centre_span()
-        return ((arr - centre) / span).astype(arr.dtype)
+        offset, span = self._offset_span()
+        # (A − lo)/span − ½ rather than (A − centre)/span: exact at the fitted ends, even for
+        # spans of subnormal size where the centre would round
+        return ((arr - self.lo) / span - offset).astype(arr.dtype)
 
     def inverse_transform(self, A) -> np.ndarray:
         """Undo :meth:`transform`: scaled values (m, n_features) back to physical units."""
         self._need_fit()
         arr = check_array("A", A, (None, len(self.lo)))
-        centre, span = self._centre_span()
-        return (arr * span + centre).astype(arr.dtype)
+        offset, span = self._offset_span()
+        return ((arr + offset) * span + self.lo).astype(arr.dtype)
 
     def to_dict(self) -> dict:
         """JSON-safe description; :meth:`from_dict` restores it exactly."""
