@@ -10,9 +10,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mothlab.analysis.motifs import (MOTIFS, canonical, count_canonical, count_canonical_jax,
-                                     count_motifs, dense_closed_forms, live_canonical,
-                                     prune_ghost_dead)
+from mothlab.analysis.motifs import (
+    MOTIFS,
+    canonical,
+    count_canonical,
+    count_canonical_jax,
+    count_motifs,
+    dense_closed_forms,
+    live_canonical,
+    prune_ghost_dead,
+)
 
 # ------------------------------------------------------------------------------------------------
 # brute force on a networkx DiGraph: nodes ("n", layer, i) and bias nodes ("b", layer)

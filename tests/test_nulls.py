@@ -11,9 +11,15 @@ import pytest
 from scipy import stats
 
 from mothlab.analysis.motifs import MOTIFS, count_canonical
-from mothlab.analysis.nulls import (as_published_layers, degree_layers, edges_moments,
-                                    live_node_layer, live_node_layers, sample_null,
-                                    uniform_layers)
+from mothlab.analysis.nulls import (
+    as_published_layers,
+    degree_layers,
+    edges_moments,
+    live_node_layer,
+    live_node_layers,
+    sample_null,
+    uniform_layers,
+)
 
 
 def all_layers(r, c, e):
