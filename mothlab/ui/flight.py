@@ -20,7 +20,17 @@ from bokeh.plotting import figure
 from mothlab.moth import STATE_LABELS, STATE_UNITS, MothParams, simulate
 from mothlab.moth.geometry import body_shapes
 
-from .common import BLUE, GREEN, GREY, ORANGE, PURPLE, RED, add_periodic, escape
+from .common import (
+    BLUE,
+    GREEN,
+    GREY,
+    ORANGE,
+    PURPLE,
+    RED,
+    add_periodic,
+    enable_compile_cache,
+    escape,
+)
 
 N_FRAMES = 41  # frames of the animation; fixed so the simulator compiles once
 
@@ -51,6 +61,8 @@ _warm_error: list[str] = []
 def warm_up(block: bool = False) -> bool:
     """Compile the simulator for the animation's shape in a background thread (first use costs
     tens of seconds on CPU; with the on-disk compile cache a few). Returns True when ready."""
+    enable_compile_cache()
+
     def work():
         try:
             p = MothParams()
@@ -147,7 +159,7 @@ class FlightView(pn.viewable.Viewer):
         self._make_figures()
         self.body.param.watch(self._changed, list(BODY_PARAMS))
         self.setup.param.watch(self._changed, list(FlightSetup.param)[1:])
-        self.player = pn.widgets.Player(name="time", start=0, end=N_FRAMES - 1, value=0,
+        self.player = pn.widgets.Player( start=0, end=N_FRAMES - 1, value=0,
                                         interval=80, loop_policy="loop", width=420,
                                         show_loop_controls=False)
         self.player.link(self, value="frame")
