@@ -50,7 +50,8 @@ def test_simulate_csv_batch_to_json(tmp_path, capsys, monkeypatch):
         [real(s0[i:i + 1], u[i:i + 1], *a, **k) for i in range(len(s0))]))
     src = tmp_path / "flights.csv"
     # x and y left out (default 0); columns in any order
-    src.write_text("F,alpha,tau,xd,yd,theta,thetad,phi,phid\n"
+    # (with the byte-order mark spreadsheets write)
+    src.write_text("\ufeffF,alpha,tau,xd,yd,theta,thetad,phi,phid\n"
                    "2600,1.5708,0,0,0,0,0,3.14159,0\n"
                    "0,0,0,10,-20,1,2,4,3\n")
     out = tmp_path / "result.json"

@@ -40,7 +40,7 @@ _OPTIONAL_CSV = {"x", "y"}
 
 def register(sub) -> None:
     p = sub.add_parser("simulate", help="simulate one flight from flags, or a batch from CSV",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=__doc__.replace("``", ""), formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("one flight (ignored names keep their defaults)")
     for name, default, text in _INPUTS:
         g.add_argument(f"--{name}", type=float, default=None,
@@ -69,7 +69,7 @@ def _read_csv(path: Path):
 
     if not path.is_file():
         raise FileNotFoundError(f"CSV file {path} does not exist.")
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # tolerate the BOM Excel writes
         reader = csv.DictReader(f)
         columns = [c.strip() for c in (reader.fieldnames or [])]
         rows = list(reader)
