@@ -18,7 +18,8 @@ from pathlib import Path
 
 def register(sub) -> None:
     p = sub.add_parser("dataset", help="generate a dataset of simulated flights (zarr store)",
-                       description=__doc__.replace("``", ""), formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=__doc__.replace("``", ""),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, required=True, help="number of trajectories (>= 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (>= 0; default 0)")
     p.add_argument("--out", type=Path, required=True, metavar="PATH",

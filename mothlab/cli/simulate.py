@@ -40,7 +40,8 @@ _OPTIONAL_CSV = {"x", "y"}
 
 def register(sub) -> None:
     p = sub.add_parser("simulate", help="simulate one flight from flags, or a batch from CSV",
-                       description=__doc__.replace("``", ""), formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=__doc__.replace("``", ""),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     g = p.add_argument_group("one flight (ignored names keep their defaults)")
     for name, default, text in _INPUTS:
         g.add_argument(f"--{name}", type=float, default=None,
