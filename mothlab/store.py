@@ -26,7 +26,6 @@ False
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 from datetime import UTC, datetime
@@ -231,17 +230,6 @@ def is_complete(group) -> bool:
         return read_header(group).get("complete") is True
     except (KeyError, TypeError):
         return False
-
-
-def check_finite_number(name: str, value, lo: float = -math.inf, hi: float = math.inf) -> float:
-    """Return ``value`` as float, refusing NaN/inf or values outside [lo, hi] with a clear message."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number; got {value!r}.") from None
-    if not math.isfinite(v) or not lo <= v <= hi:
-        raise ValueError(f"{name} must be a finite number in [{lo:g}, {hi:g}]; got {value!r}.")
-    return v
 
 
 def store_size_bytes(path) -> int:

@@ -32,7 +32,7 @@ TWO_PI = 2 * math.pi
 
 
 class OrderedRange(param.Range):
-    """A ``param.Range`` that also refuses ``min > max`` and non-finite ends, with a clear message."""
+    """A ``param.Range`` that also refuses ``min > max`` and non-finite ends, clearly."""
 
     __slots__ = ["unit"]
 
