@@ -232,6 +232,7 @@ def test_dataset_pipeline(ds):
     assert h["kind"] == "dataset" and h["seed"] == SEED and h["chunk"] == 1
     assert h["precise"] is False and h["complete"] is True and h["chunks_done"] == N
     assert "Radau" in h["accuracy"] and h["schema_version"] == store.SCHEMA_VERSION
+    assert h["input_names"] == list(INPUT_NAMES) and h["output_names"] == list(OUTPUT_NAMES)
     assert h["timings"]["simulate_s"] > 0 and h["mothlab_version"]
     assert ds.params.to_dict() == MothParams().to_dict()
     assert ds.ranges.to_dict() == SamplingRanges().to_dict()
@@ -340,6 +341,20 @@ def test_crash_inside_simulation_leaves_resumable_store(tmp_path, monkeypatch):
         open_dataset(path)
     # the unwritten rows are NaN, never zeros that could pass for data
     assert np.isnan(group["state_f"][2]).all()
+
+
+def test_cancel_between_chunks(ds, tmp_path):
+    from mothlab.jobs import JobCancelled
+
+    path = tmp_path / "c.zarr"
+    done = []
+    with pytest.raises(JobCancelled, match="cancelled after 3 of 5"):
+        generate_dataset(path, 5, seed=SEED, chunk=1, progress=lambda d, t: done.append(d),
+                         cancel=lambda: len(done) >= 3)
+    with pytest.raises(ValueError, match="incomplete"):
+        open_dataset(path)
+    again = generate_dataset(path, 5, seed=SEED, chunk=1, cancel=lambda: False)
+    np.testing.assert_array_equal(again.state_f[:], ds.state_f[:5])
 
 
 def test_nan_from_simulator_is_not_stored_as_done(tmp_path, monkeypatch):

@@ -33,6 +33,7 @@ import numpy as np
 
 from mothlab import store
 
+from .features import INPUT_NAMES, OUTPUT_NAMES
 from .features import features as _features
 from .sampling import SamplingRanges, check_count, check_seed
 from .scaler import MinMaxScaler
@@ -108,7 +109,8 @@ def _differences(old: dict, new: dict) -> list[str]:
 def generate_dataset(path, n: int, *, seed: int = 0, ranges=None, params=None,
                      precise: bool = False, chunk: int = 65536,
                      progress: Callable[[int, int], None] | None = None, resume: bool = True,
-                     overwrite: bool = False) -> Dataset:
+                     overwrite: bool = False, cancel: Callable[[], bool] | None = None
+                     ) -> Dataset:
     """Simulate ``n`` S3 flights and stream them to a zarr store at ``path``; return it opened.
 
     Parameters
@@ -136,6 +138,10 @@ def generate_dataset(path, n: int, *, seed: int = 0, ranges=None, params=None,
         unless ``overwrite``.
     overwrite : bool
         Delete an existing mothlab store at ``path`` and start again.
+    cancel : callable() -> bool, optional
+        Polled between chunks; when it returns True generation stops, leaving a resumable store,
+        and :class:`mothlab.jobs.JobCancelled` is raised (a background job then ends as
+        cancelled).
 
     Raises ValueError for bad arguments, a foreign or mismatching store at ``path``;
     RuntimeError if the simulation produced non-finite states (nothing is marked done).
@@ -171,6 +177,7 @@ def generate_dataset(path, n: int, *, seed: int = 0, ranges=None, params=None,
     else:
         header = {**config, "n_chunks": n_chunks, "chunks_done": 0, "n_done": 0,
                   "accuracy": accuracy_statement(precise), "device": _device(),
+                  "input_names": list(INPUT_NAMES), "output_names": list(OUTPUT_NAMES),
                   "columns": {"state0": "x xd y yd theta thetad phi phid".split(),
                               "controls": ["F", "alpha", "tau"],
                               "state_f": "x xd y yd theta thetad phi phid".split()},
@@ -195,6 +202,11 @@ def generate_dataset(path, n: int, *, seed: int = 0, ranges=None, params=None,
                          "Regenerate it with overwrite=True (CLI: --overwrite).") from None
     arrays = {name: group[name] for name in ARRAYS}
     for i in range(start_chunk, n_chunks):
+        if cancel is not None and cancel():
+            from mothlab.jobs import JobCancelled
+
+            raise JobCancelled(f"Dataset generation cancelled after {i * chunk} of {n} "
+                               f"trajectories; {path} resumes from there.")
         lo, hi = i * chunk, min((i + 1) * chunk, n)
         t0 = time.perf_counter()
         state0, controls = ranges.sample(hi - lo, seed=[seed, i])
