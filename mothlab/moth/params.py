@@ -74,7 +74,7 @@ class MothParams(param.Parameterized):
                             softbounds=(0.1, 3.0), label="ρ abdomen (g/cm³)",
                             doc="Abdomen density (g/cm³).")
     rhoA = param.Number(0.00118, bounds=(0, None), softbounds=(0, 0.01),
-                        label="ρ air (g/cm³)", doc="Air density (g/cm³); 0 switches drag off.")
+                        label="ρ air (g/cm³)", doc="Air density (g/cm³); 0 leaves only the Stokes drag.")
     muA = param.Number(0.000186, bounds=(0, None), inclusive_bounds=(False, True),
                        softbounds=(1e-5, 1e-3), label="μ air (g/(cm·s))",
                        doc="Dynamic viscosity of air (g/(cm·s)).")
