@@ -1,0 +1,199 @@
+"""Configuration of a train-and-prune Monte Carlo experiment (SCIENCE.md §3).
+
+:class:`ExperimentConfig` is a ``param.Parameterized`` class: every field has bounds and docs, so
+the CLI, the app and Python share one validated description of an experiment. ``validate()``
+checks the things param cannot (schedule order, layer count) with errors that say how to fix them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import param
+
+#: Absolute per-layer sparsities of the paper: 0, 15, 25, ..., 85, 90, 91, ..., 98 %.
+PAPER_SCHEDULE: tuple[float, ...] = (
+    (0.0, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85)
+    + tuple(round(0.90 + 0.01 * i, 2) for i in range(9)))
+
+N_INPUTS = 10
+N_OUTPUTS = 7
+
+
+def zhu_gupta_schedule(final: float, n_levels: int, initial: float = 0.0,
+                       power: float = 3.0) -> list[float]:
+    """The Zhu–Gupta polynomial schedule ``s_i = s_f + (s_0 - s_f)(1 - i/(n-1))^power``.
+
+    Returns ``n_levels`` sparsities (fractions in [0, 1)), starting at ``initial`` and ending at
+    ``final``; rounded to 1e-6 and made strictly increasing (duplicates are dropped).
+    """
+    if not 0.0 <= initial < final < 1.0:
+        raise ValueError(f"Zhu–Gupta schedule needs 0 <= initial < final < 1, got initial={initial}"
+                         f", final={final}; pick sparsities as fractions, e.g. final=0.95.")
+    if n_levels < 2:
+        raise ValueError(f"Zhu–Gupta schedule needs n_levels >= 2, got {n_levels}.")
+    out: list[float] = []
+    for i in range(n_levels):
+        s = final + (initial - final) * (1.0 - i / (n_levels - 1)) ** power
+        s = round(s, 6)
+        if not out or s > out[-1]:
+            out.append(s)
+    return out
+
+
+class ExperimentConfig(param.Parameterized):
+    """One Monte Carlo experiment: ``n_networks`` MLPs trained and pruned level by level.
+
+    Layer sizes are ``[10] + widths + [7]`` (the S3 inputs and outputs). Each network ``i`` draws
+    its initial weights and its batches from ``(seed, i)`` only, so its result does not depend on
+    which other networks are trained beside it (unless ``as_published``).
+    """
+
+    widths = param.List(default=[400, 400, 400, 16], item_type=int,
+                        doc="Hidden layer widths (at least one hidden layer = two weight layers).")
+    activation = param.Selector(default="arctan", objects=["arctan", "tanh"],
+                                doc="Hidden activation (paper text: arctan; authors' JAX code: tanh).")
+    init = param.Selector(default="paper", objects=["paper", "glorot", "he"],
+                          doc="Weight init: paper = N(0,1)/5; glorot/he = normal with the usual "
+                              "fan scaling. Biases start at 0.")
+    n_networks = param.Integer(default=1320, bounds=(1, None), doc="Networks in the ensemble.")
+    seed = param.Integer(default=0, bounds=(0, 2**31 - 1),
+                         doc="Experiment seed; network i uses (seed, i).")
+    dataset = param.String(default=None, allow_None=True,
+                           doc="Path of a dataset store; None generates one of n_samples.")
+    n_samples = param.Integer(default=10_000_000, bounds=(100, None),
+                              doc="Samples to generate when dataset is None (20 ms flights).")
+    data_seed = param.Integer(default=0, bounds=(0, 2**31 - 1),
+                              doc="Seed of generated data, and of the train/val/test split.")
+    schedule = param.List(default=list(PAPER_SCHEDULE), item_type=float,
+                          doc="Absolute sparsities per level (fractions, increasing, in [0, 1)). "
+                              "The first level is usually 0 (dense training).")
+    pruning = param.Selector(default="layerwise", objects=["layerwise", "global"],
+                             doc="Magnitude pruning per layer (paper) or over all layers at once.")
+    bias_pruning = param.Selector(default="magnitude", objects=["magnitude", "none"],
+                                  doc="Prune each layer's biases by their own magnitude at the "
+                                      "level's sparsity, or never.")
+    optimizer = param.Selector(default="adam", objects=["adam", "rmsprop", "sgd"],
+                               doc="optax optimizer.")
+    learning_rate = param.Number(default=5e-4, bounds=(0, None), inclusive_bounds=(False, True),
+                                 doc="Learning rate.")
+    batch_size = param.Integer(default=128, bounds=(1, None), doc="Training batch size (samples).")
+    val_batch_size = param.Integer(default=None, allow_None=True, bounds=(1, None),
+                                   doc="Validation batch per training batch (None: batch_size).")
+    threshold = param.Number(default=1e-3, doc="Loss threshold (scaled MSE) of 'optimally sparse'.")
+    es_window = param.Integer(default=1000, bounds=(2, None),
+                              doc="Early stopping: compare mean val loss of batches "
+                                  "[-window, -window/2) with the last window/2.")
+    es_every = param.Integer(default=100, bounds=(1, None),
+                             doc="Early stopping: check every this many batches.")
+    es_min_improvement = param.Number(default=0.01, bounds=(0, 1),
+                                      doc="Early stopping: stop when the relative improvement is "
+                                          "below this (paper: 1 %).")
+    min_steps_per_level = param.Integer(default=0, bounds=(0, None),
+                                        doc="Never stop a level before this many batches.")
+    max_steps_per_level = param.Integer(default=100_000, bounds=(1, None),
+                                        doc="Hard step limit per level (batches).")
+    dense_min_steps = param.Integer(default=None, allow_None=True, bounds=(0, None),
+                                    doc="Never stop the first (dense) level before this many "
+                                        "batches (skips early plateaus); None: "
+                                        "min_steps_per_level.")
+    dense_max_steps = param.Integer(default=None, allow_None=True, bounds=(1, None),
+                                    doc="Step limit of the first level (dense training); None: "
+                                        "max_steps_per_level.")
+    chunk_steps = param.Integer(default=500, bounds=(1, None),
+                                doc="Batches per compiled chunk (progress/cancel granularity).")
+    eval_batch = param.Integer(default=16384, bounds=(1, None),
+                               doc="Samples per evaluation pass (memory bound).")
+    train_eval_samples = param.Integer(default=200_000, bounds=(1, None),
+                                       doc="Training samples used to report train loss per level.")
+    as_published = param.Boolean(default=False,
+                                 doc="Reproduce defects 1-6 of SCIENCE.md §5 on purpose "
+                                     "(for comparison only).")
+
+    # ------------------------------------------------------------------ derived
+    @property
+    def layer_sizes(self) -> list[int]:
+        """``[10, *widths, 7]``."""
+        return [N_INPUTS, *[int(w) for w in self.widths], N_OUTPUTS]
+
+    @property
+    def sparsity_levels(self) -> list[float]:
+        return [float(s) for s in self.schedule]
+
+    def validate(self) -> ExperimentConfig:
+        """Raise ValueError naming the problem, the allowed range and the fix; return self."""
+        if len(self.widths) < 1:
+            raise ValueError("widths must name at least one hidden layer (a network needs at "
+                             "least 2 weight layers), e.g. widths=[50, 50, 50, 8].")
+        if any(int(w) < 1 for w in self.widths):
+            raise ValueError(f"widths must be positive integers, got {self.widths}.")
+        sched = self.sparsity_levels
+        if not sched:
+            raise ValueError("schedule is empty; give at least one sparsity level, e.g. [0.0].")
+        for s in sched:
+            if not (0.0 <= s < 1.0) or math.isnan(s):
+                raise ValueError(f"schedule level {s} is outside [0, 1); levels are fractions of "
+                                 "pruned weights, e.g. 0.9 for 90 %.")
+        for a, b in zip(sched, sched[1:]):
+            if not b > a:
+                raise ValueError(f"schedule must be strictly increasing, got {a} then {b}; "
+                                 "sort the levels and drop duplicates.")
+        if not (self.threshold > 0) or not math.isfinite(self.threshold):
+            raise ValueError(f"threshold must be > 0 (a scaled MSE, paper: 1e-3), got "
+                             f"{self.threshold}.")
+        if self.es_window % 2:
+            raise ValueError(f"es_window must be even (it is split in two halves), got "
+                             f"{self.es_window}.")
+        return self
+
+    def to_dict(self) -> dict:
+        """JSON-safe dict of all parameters (round-trips through :meth:`from_dict`)."""
+        d = {k: v for k, v in self.param.values().items() if k != "name"}
+        return json.loads(json.dumps(d))
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ExperimentConfig:
+        known = set(cls.param) - {"name"}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown config fields {sorted(unknown)}; allowed: {sorted(known)}.")
+        return cls(**d)
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> ExperimentConfig:
+        """A named configuration, optionally with fields overridden.
+
+        - ``paper``: 1320 networks of 10-400-400-400-16-7, 10 M samples, paper schedule, Adam
+          5e-4, batch 128 (SCIENCE.md §3; a GPU job).
+        - ``tensorflow``: the paper's TensorFlow setting (RMSprop, batch 4096) at paper widths.
+        - ``small``: 40 networks of 10-50-50-50-8-7 on the full schedule (S3 Fig; CPU, ~30 min).
+        - ``classroom``: 16 networks of 10-24-24-24-8-7, full schedule; ~3 min on a 2-core CPU.
+        - ``tiny``: 4 networks of 10-8-8-7, three levels; seconds (tests, app smoke test).
+        """
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {sorted(PRESETS)}.")
+        kw = dict(PRESETS[name])
+        kw.update(overrides)
+        return cls(**kw)
+
+
+PRESETS: dict[str, dict] = {
+    "paper": dict(widths=[400, 400, 400, 16], n_networks=1320, n_samples=10_000_000,
+                  max_steps_per_level=60_000, chunk_steps=1000),
+    "tensorflow": dict(widths=[400, 400, 400, 16], n_networks=1320, n_samples=10_000_000,
+                       optimizer="rmsprop", batch_size=4096, max_steps_per_level=20_000,
+                       chunk_steps=500),
+    # small/classroom: larger batches and learning rates than the paper's so that a 2-core CPU
+    # trains the dense networks below the 1e-3 threshold within minutes (calibrated by hand)
+    "small": dict(widths=[50, 50, 50, 8], n_networks=40, n_samples=200_000,
+                  learning_rate=5e-3, dense_min_steps=6_000, dense_max_steps=12_000,
+                  max_steps_per_level=4_000,
+                  chunk_steps=500, eval_batch=8192, train_eval_samples=40_000),
+    "classroom": dict(widths=[24, 24, 24, 8], n_networks=16, n_samples=30_000,
+                      max_steps_per_level=1_500, chunk_steps=500, learning_rate=2e-3,
+                      eval_batch=4096, train_eval_samples=10_000, es_window=400, es_every=100),
+    "tiny": dict(widths=[8, 8], n_networks=4, n_samples=2_000, schedule=[0.0, 0.5, 0.9],
+                 max_steps_per_level=200, chunk_steps=100, learning_rate=3e-3, es_window=100,
+                 es_every=50, eval_batch=1024, train_eval_samples=1000),
+}

@@ -1,0 +1,87 @@
+"""Ensemble MLP: many small networks stored with a leading network axis.
+
+Parameters are a dict ``{"w": [W_0, ..., W_{L-1}], "b": [b_0, ..., b_{L-1}]}`` with
+``W_l`` of shape ``(n_networks, n_l, n_{l+1})`` and ``b_l`` of shape ``(n_networks, n_{l+1})``
+(float32). Masks have the same structure with bool leaves. The functions here act on ONE network
+(no leading axis) and are ``jax.vmap``-ed over the network axis by the trainer, so a network's
+arithmetic never mixes with another's.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+ACTIVATIONS = {"arctan": jnp.arctan, "tanh": jnp.tanh}
+
+
+def init_network(key, layer_sizes, init: str = "paper"):
+    """Initial parameters of one network (no leading axis).
+
+    ``paper``: W ~ N(0, 1)/5 (SCIENCE.md §3); ``glorot``: N(0, 2/(n_in+n_out));
+    ``he``: N(0, 2/n_in). Biases are 0.
+    """
+    ws, bs = [], []
+    keys = jax.random.split(key, len(layer_sizes) - 1)
+    for k, n_in, n_out in zip(keys, layer_sizes[:-1], layer_sizes[1:]):
+        if init == "paper":
+            scale = 0.2
+        elif init == "glorot":
+            scale = float(np.sqrt(2.0 / (n_in + n_out)))
+        elif init == "he":
+            scale = float(np.sqrt(2.0 / n_in))
+        else:
+            raise ValueError(f"unknown init {init!r}; choose paper, glorot or he.")
+        ws.append(scale * jax.random.normal(k, (n_in, n_out), jnp.float32))
+        bs.append(jnp.zeros((n_out,), jnp.float32))
+    return {"w": ws, "b": bs}
+
+
+def init_ensemble(keys, layer_sizes, init: str = "paper"):
+    """Parameters for keys ``(n_networks, 2)`` → leaves with a leading network axis."""
+    return jax.vmap(lambda k: init_network(k, layer_sizes, init))(keys)
+
+
+def full_masks(params):
+    """All-True masks with the structure of ``params``."""
+    return jax.tree.map(lambda a: jnp.ones(a.shape, bool), params)
+
+
+def apply_masks(params, masks):
+    """``params * masks`` leaf by leaf (pruned entries become exactly 0)."""
+    return jax.tree.map(lambda p, m: jnp.where(m, p, jnp.zeros((), p.dtype)), params, masks)
+
+
+def forward(params, masks, x, activation: str = "arctan"):
+    """One network's outputs for inputs ``x`` (batch, n_in) → (batch, n_out).
+
+    Weights and biases are multiplied by their masks inside the forward pass, so the gradient of
+    a pruned weight is exactly 0 and a pruned weight has no effect even if its raw value drifts.
+    """
+    act = ACTIVATIONS[activation]
+    p = apply_masks(params, masks)
+    h = x
+    n = len(p["w"])
+    for i, (w, b) in enumerate(zip(p["w"], p["b"])):
+        h = h @ w + b
+        if i < n - 1:
+            h = act(h)
+    return h
+
+
+def mse(params, masks, x, y, activation: str = "arctan"):
+    """Mean squared error over the batch and all outputs (the paper's loss)."""
+    return jnp.mean((forward(params, masks, x, activation) - y) ** 2)
+
+
+def n_weights(layer_sizes) -> list[int]:
+    """Weights per layer, e.g. [4000, 160000, 160000, 6400, 112] for the paper's network."""
+    return [a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:])]
+
+
+def flops_per_step(layer_sizes, batch: int, val_batch: int = 0) -> float:
+    """FLOPs of one training step of one network: ~6 per weight per sample (forward 2, backward
+    4) plus 2 per weight per validation sample."""
+    w = sum(n_weights(layer_sizes))
+    return 6.0 * w * batch + 2.0 * w * val_batch

@@ -1,0 +1,143 @@
+"""Ensemble MLP, training chunks, per-network early stopping, batch invariance."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mothlab.nets import mlp
+from mothlab.nets.training import (
+    TrainSettings,
+    _stop_rule,
+    evaluate,
+    init_state,
+    level_state,
+    network_keys,
+    prune_state,
+    train_chunk,
+)
+
+SIZES = [10, 6, 6, 7]
+
+
+def _take(tree, i):
+    return jax.tree.map(lambda a: a[i], tree)
+
+
+def _data(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-0.5, 0.5, (n, 10)).astype(np.float32)
+    y = np.stack([np.sin(3 * x[:, i]) * 0.3 + 0.1 * x[:, i + 1] for i in range(7)], 1)
+    return x, y.astype(np.float32)
+
+
+def _train_data():
+    xt, yt = _data(400, 0)
+    xv, yv = _data(100, 1)
+    return tuple(jnp.asarray(a) for a in (xt, yt, xv, yv))
+
+
+def test_forward_matches_numpy_reference_with_masks():
+    params = mlp.init_ensemble(network_keys(0, range(2)), SIZES)
+    rng = np.random.default_rng(0)
+    masks = jax.tree.map(lambda p: jnp.asarray(rng.random(p.shape) < 0.6), params)
+    x = rng.standard_normal((5, 10)).astype(np.float32)
+    for i in range(2):
+        p = jax.tree.map(lambda a: np.asarray(a, np.float64), _take(params, i))
+        m = jax.tree.map(np.asarray, _take(masks, i))
+        h = x.astype(np.float64)
+        for l in range(3):
+            h = h @ (p["w"][l] * m["w"][l]) + p["b"][l] * m["b"][l]
+            if l < 2:
+                h = np.arctan(h)
+        got = mlp.forward(_take(params, i),
+                          _take(masks, i), x)
+        np.testing.assert_allclose(np.asarray(got), h, rtol=1e-5, atol=1e-6)
+        # the gradient of a pruned weight is exactly zero
+        g = jax.grad(mlp.mse)(_take(params, i),
+                              _take(masks, i), x, jnp.zeros((5, 7)))
+        for gw, mw in zip(g["w"], m["w"]):
+            assert (np.asarray(gw)[~mw] == 0).all()
+
+
+def test_paper_init_scale():
+    p = mlp.init_ensemble(network_keys(1, range(4)), [10, 400, 7])
+    w = np.asarray(p["w"][0])
+    assert abs(w.std() - 0.2) < 0.01 and abs(w.mean()) < 0.01
+    assert (np.asarray(p["b"][0]) == 0).all()
+    g = mlp.init_ensemble(network_keys(1, range(4)), [10, 400, 7], init="he")
+    assert abs(np.asarray(g["w"][0]).std() - np.sqrt(2 / 10)) < 0.02
+
+
+def test_stop_rule_per_network():
+    s = TrainSettings(es_window=10, es_every=5, es_min_improvement=0.01, max_steps=1000)
+    flat = np.ones(10, np.float32)
+    falling = np.linspace(2.0, 1.0, 10).astype(np.float32)
+    hist = jnp.asarray(np.stack([flat, falling]))
+    stop = np.asarray(_stop_rule(hist, jnp.array([10, 10]), s))
+    assert stop.tolist() == [True, False]
+    # not a check step / too early: no stop; the step limit always stops
+    assert not np.asarray(_stop_rule(hist, jnp.array([11, 11]), s)).any()
+    assert not np.asarray(_stop_rule(hist, jnp.array([5, 5]), s)).any()
+    s2 = TrainSettings(es_window=10, es_every=5, max_steps=11)
+    assert np.asarray(_stop_rule(hist, jnp.array([11, 11]), s2)).all()
+    # as published: one joint decision from the ensemble means
+    pub = TrainSettings(es_window=10, es_every=5, as_published=True)
+    assert np.asarray(_stop_rule(hist, jnp.array([10, 10]), pub)).tolist() == [False, False]
+
+
+def _run_level(ids, s, steps=120, chunk=40, sparsity=0.5):
+    keys = network_keys(7, ids)
+    state = init_state(keys, SIZES, s)
+    state = prune_state(state, sparsity, "layerwise", "magnitude", s)
+    st = level_state(state, keys, 0, s)
+    data = _train_data()
+    for _ in range(steps // chunk):
+        st, _ = train_chunk(st, data, chunk, s)
+    return st
+
+
+S = TrainSettings(learning_rate=1e-2, es_window=20, es_every=10, es_min_improvement=0.05,
+                  max_steps=100, batch_size=16, val_batch_size=16)
+
+
+def test_training_keeps_pruned_weights_zero_stops_per_network_and_is_batch_invariant():
+    among = _run_level(list(range(5)), S)
+    alone = _run_level([3], S)
+    steps = np.asarray(among["step"])
+    # per-network early stopping: everyone stopped, not all at the same step, stopped ones frozen
+    assert np.asarray(among["stopped"]).all()
+    assert len(set(steps.tolist())) > 1, f"all networks stopped together: {steps}"
+    assert (steps <= S.max_steps).all()
+    # pruned weights are exactly zero after retraining
+    for w, m in zip(among["params"]["w"], among["masks"]["w"]):
+        assert (np.asarray(w)[~np.asarray(m)] == 0).all()
+        assert (np.asarray(m).sum((1, 2)) == round(0.5 * m.shape[1] * m.shape[2])).all()
+    # network 3 alone == network 3 among others, bit for bit
+    for a, b in zip(jax.tree.leaves(among["params"]), jax.tree.leaves(alone["params"])):
+        np.testing.assert_array_equal(np.asarray(a)[3], np.asarray(b)[0])
+    assert int(among["step"][3]) == int(alone["step"][0])
+
+
+def test_stopped_network_is_frozen():
+    s = TrainSettings(learning_rate=1e-2, es_window=20, es_every=10, es_min_improvement=0.05,
+                      max_steps=40, batch_size=16, val_batch_size=16)
+    st = _run_level([0, 1], s, steps=40, chunk=40, sparsity=0.0)
+    assert np.asarray(st["stopped"]).all()
+    before = jax.tree.map(np.asarray, st["params"])
+    st2, (tl, vl) = train_chunk(st, _train_data(), 40, s)
+    assert np.isnan(np.asarray(vl)).all()
+    for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(st2["params"])):
+        np.testing.assert_array_equal(a, np.asarray(b))
+
+
+def test_evaluate_matches_direct_mse():
+    params = mlp.init_ensemble(network_keys(0, range(3)), SIZES)
+    masks = mlp.full_masks(params)
+    x, y = _data(1000)
+    got = evaluate(params, masks, x, y, "arctan", eval_batch=300)  # 300 does not divide 1000
+    for i in range(3):
+        p = _take(params, i)
+        ref = float(np.mean((np.asarray(mlp.forward(p, _take(masks, i), x))
+                             - y) ** 2))
+        assert got[i] == pytest.approx(ref, rel=1e-5)
