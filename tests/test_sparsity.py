@@ -1,0 +1,123 @@
+"""mothlab.analysis.sparsity, the sparsity figures and the report, on hand-made experiments."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mothlab.analysis import sparsity as sp
+from mothlab.nets import ExperimentConfig
+from mothlab.nets.experiment import optimal_level_from
+
+
+class FakeExperiment:
+    """The Experiment interface over arrays (brute-force checkable)."""
+
+    def __init__(self, masks_per_level, test_loss, bias_masks=None):
+        self._m = masks_per_level
+        self._b = bias_masks
+        self.test_loss = np.asarray(test_loss, float)
+        self.val_loss = self.test_loss
+        self.train_loss = self.test_loss
+        L, n = self.test_loss.shape
+        self.n_networks = n
+        self.sparsity_levels = np.linspace(0, 0.9, L)
+        self.levels_done = L
+        self.complete = True
+        self.as_published = False
+        m0 = masks_per_level[0]
+        self.layer_sizes = [m0[0].shape[1]] + [m.shape[2] for m in m0]
+        self.config = ExperimentConfig(widths=self.layer_sizes[1:-1], schedule=list(
+            self.sparsity_levels))
+        self.path = Path("fake.zarr")
+        self.header = {"device": {}, "timings": []}
+
+    def masks(self, level):
+        return self._m[level]
+
+    def bias_masks(self, level):
+        if self._b is None:
+            return [np.ones(m.shape[::2], bool) for m in self._m[level]]
+        return self._b[level]
+
+    def optimal_level(self, threshold=1e-3):
+        return optimal_level_from(self.test_loss, threshold)
+
+
+def _random_masks(rng, sizes, n, density):
+    return [rng.random((n, a, b)) < density for a, b in zip(sizes[:-1], sizes[1:])]
+
+
+@pytest.fixture
+def fake():
+    rng = np.random.default_rng(0)
+    sizes = [10, 6, 5, 7]
+    levels = [_random_masks(rng, sizes, 4, d) for d in (1.0, 0.6, 0.3)]
+    loss = np.array([[5e-4, 6e-4, 4e-4, 2e-3],
+                     [7e-4, 2e-3, 5e-4, 1e-4],
+                     [3e-3, 3e-3, 8e-4, 1e-4]])
+    return FakeExperiment(levels, loss)
+
+
+def test_loss_table_and_optimal_counts(fake):
+    tab = sp.loss_table(fake)
+    np.testing.assert_allclose(tab["median"], np.median(fake.test_loss, axis=1))
+    c = sp.optimal_counts(fake, 1e-3)
+    assert c["optimal_level"].tolist() == [1, 0, 2, -1]
+    assert c["count"].tolist() == [1, 1, 1] and c["none"] == 1
+    assert sp.breakdown_level(fake, 1e-3) == 2  # medians 5.5e-4, 6e-4, 1.9e-3
+    with pytest.raises(ValueError, match="threshold"):
+        sp.optimal_counts(fake, 0.0)
+
+
+def test_remaining_weights_table1(fake):
+    rw = sp.remaining_weights(fake, threshold=1e-3)
+    opt = fake.optimal_level(1e-3)
+    used = np.flatnonzero(opt >= 0)
+    ref = np.array([[fake.masks(opt[i])[l][i].sum() for l in range(3)] for i in used])
+    np.testing.assert_array_equal(rw["counts"], ref)
+    np.testing.assert_allclose(rw["mean"], ref.mean(0))
+    np.testing.assert_allclose(rw["var"], ref.var(0))
+    assert rw["total"].tolist() == [60, 30, 35] and rw["layers"][0] == "10→6"
+    assert sp.remaining_weights(fake, levels=0)["mean"].tolist() == [60, 30, 35]
+
+
+def test_input_connectivity_brute_force(fake):
+    conn = sp.input_connectivity(fake, 1)
+    m0 = fake.masks(1)[0]
+    for i in range(4):
+        for j in range(10):
+            assert conn[i, j] == sum(m0[i, j, k] for k in range(m0.shape[2]))
+    opt = sp.input_connectivity(fake, "optimal")
+    assert (opt[3] == -1).all() and (opt[1] == 6).all()  # network 1 optimal at the dense level
+
+
+def test_ghost_dead_nodes():
+    # hidden layer 1 node 0: no input (ghost); node 1: no output (dead); node 2 fine
+    m = [np.array([[0, 1, 1]], bool), np.array([[1], [0], [1]], bool),
+         np.array([[1]], bool)]
+    m = [x[None] for x in m]
+    gd = sp.ghost_dead_nodes(m)
+    assert gd["ghost"][0][0].tolist() == [True, False, False]
+    assert gd["dead"][0][0].tolist() == [False, True, False]
+    assert gd["removed"][0][0].tolist() == [True, True, False]
+    fb, _ = sp._fallback_prune_ghost_dead(m)
+    assert [x.sum() for x in fb] == [1, 1, 1]
+
+
+def test_figures_and_report(fake, tmp_path):
+    from mothlab.figures import sparsity as fs
+    from mothlab.report import build_report, summary
+
+    for fig in (fs.loss_vs_sparsity(fake), fs.loss_distribution(fake),
+                fs.input_connectivity(fake)):
+        fig.savefig(tmp_path / "f.png")
+        assert (tmp_path / "f.png").stat().st_size > 1000
+    index = build_report(fake, tmp_path / "rep")
+    text = index.read_text()
+    assert "Table 1" in text and "θ̇₀" in text and "loss_vs_sparsity.png" in text
+    assert (tmp_path / "rep" / "loss_distribution.png").exists()
+    s = summary(fake)
+    assert s["breakdown_level"] == 2 and s["no_optimal_level"] == 1
+    fake.as_published = True
+    assert "AS PUBLISHED" in build_report(fake, tmp_path / "rep2").read_text()
