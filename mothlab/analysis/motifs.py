@@ -505,12 +505,14 @@ def _jax_partials(aug, chains, converging3, fan, par):
 _jax_fns: dict = {}
 
 
-def count_canonical_jax(aug, chains: str = "paths", converging3: str = "exact"):
+def count_canonical_jax(aug, chains: str = "paths", converging3: str = "exact", lazy=False):
     """Like :func:`count_canonical` but the matrix work runs in JAX (CPU or GPU), jitted per shape.
 
     Exact: products of 0/1 float32 matrices are integers < 2**24; per-node partial sums are int32
     (dimensions are checked against a bound that keeps them < 2**31) and the totals are summed in
-    int64 by numpy. Falls back to :func:`count_canonical` for larger layers.
+    int64 by numpy. Falls back to :func:`count_canonical` for larger layers. With ``lazy`` it
+    returns a function that waits for the (asynchronously dispatched) work and gives the dict, so
+    the caller can prepare the next batch meanwhile.
     """
     import jax
     import jax.numpy as jnp
@@ -518,13 +520,20 @@ def count_canonical_jax(aug, chains: str = "paths", converging3: str = "exact"):
     shapes = tuple(tuple(a.shape[1:]) for a in aug)
     if max(max(s) for s in shapes) > _JAX_MAX_DIM or max(max(s) for s in shapes) <= 48:
         # huge layers: exact int64 path; small ones: numpy is faster than compiling per shape
-        return count_canonical(aug, chains, converging3)
+        res = count_canonical(aug, chains, converging3)
+        return (lambda: res) if lazy else res
     fan, par = _gram_plan(list(shapes))
     key = (shapes, chains, converging3)
     if key not in _jax_fns:
         _jax_fns[key] = jax.jit(lambda xs: _jax_partials(xs, chains, converging3, fan, par))
     parts = _jax_fns[key]([jnp.asarray(a, jnp.float32) for a in aug])
     B = aug[0].shape[0]
+    if lazy:
+        return lambda: _finish(parts, B, par)
+    return _finish(parts, B, par)
+
+
+def _finish(parts, B, par):
     out = {}
     for k in MOTIFS:
         tot = np.zeros(B, np.int64)

@@ -117,15 +117,36 @@ def null_counts(layers, null: str, n_random: int, seed: int, chains="paths",
     out = []
     done = 0
     part = 0
+    pending = None
     while done < n_random:
         b = min(batch, n_random - done)
         sample = _n.sample_null(null, layers, b, seed=network_seed(seed, 1_000_000 + part),
                                 swaps_per_edge=swaps_per_edge)
-        c = _m.count_canonical_jax(sample, chains=chains, converging3=converging3)
-        out.append(np.stack([c[k] for k in _m.MOTIFS], axis=1))
+        if pending is not None:  # the previous batch was counting while this one was sampled
+            res = pending()
+            out.append(np.stack([res[k] for k in _m.MOTIFS], axis=1))
+        pending = _m.count_canonical_jax(sample, chains=chains, converging3=converging3, lazy=True)
         done += b
         part += 1
+    res = pending()
+    out.append(np.stack([res[k] for k in _m.MOTIFS], axis=1))
     return np.concatenate(out)
+
+
+def count_batch(aug, chains="paths", converging3="exact", chunk: int = 32) -> np.ndarray:
+    """Counts of many networks in canonical form (same shapes), in fixed-size chunks (the last one
+    padded with empty networks so one compiled function serves all). Returns int64 (B, n_motifs).
+    """
+    B = aug[0].shape[0]
+    out = np.zeros((B, len(_m.MOTIFS)), np.int64)
+    for s in range(0, B, chunk):
+        part = [a[s:s + chunk] for a in aug]
+        n = part[0].shape[0]
+        if n < chunk and B > chunk:
+            part = [np.concatenate([p, np.zeros((chunk - n, *p.shape[1:]), p.dtype)]) for p in part]
+        c = _m.count_canonical_jax(part, chains=chains, converging3=converging3)
+        out[s:s + n] = np.stack([c[k][:n] for k in _m.MOTIFS], axis=1)
+    return out
 
 
 def _bootstrap_ci(x, samples, rng, n_boot, confidence):
@@ -182,7 +203,7 @@ def zscores(masks, biases=None, null: str = "edges", n_random: int = 1000, seed:
     sampled = set(_m.MOTIFS) if not use_analytic else (
         {"chain2", "chain3"} if chains == "pairs" else set())
     method = {k: ("sampled" if k in sampled else "analytic") for k in _m.MOTIFS}
-    counts = np.zeros((N, K), np.int64)
+    counts = count_batch(_m.canonical(ms, bs), chains, converging3)
     mean = np.zeros((N, K))
     sd = np.zeros((N, K))
     lo = np.zeros((N, K))
@@ -190,9 +211,7 @@ def zscores(masks, biases=None, null: str = "edges", n_random: int = 1000, seed:
     for i in range(N):
         layers = _m.live_canonical([m[i:i + 1] for m in ms],
                                    None if bs is None else [b[i:i + 1] for b in bs])
-        c = _m.count_canonical(layers, chains=chains, converging3=converging3)
-        x = np.array([int(c[k][0]) for k in _m.MOTIFS], np.int64)
-        counts[i] = x
+        x = counts[i]
         sampled_cols = [j for j, k in enumerate(_m.MOTIFS) if k in sampled]
         if use_analytic:
             mom = _n.edges_moments([a.shape[1:] + (int(a.sum()),) for a in layers], converging3)
