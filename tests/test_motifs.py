@@ -108,6 +108,14 @@ def test_counts_equal_brute_force(net, chains, conv, prune):
     if prune:
         g = brute_prune(g, len(masks))
     assert got == brute_counts(g, chains, conv)
+    # the compressed live form (what the null models sample) has the same counts
+    pm, pb = prune_ghost_dead(masks, biases) if prune else (masks, biases)
+    live = live_canonical([np.asarray(m, bool)[None] for m in pm],
+                          None if pb is None else [np.asarray(b, bool)[None] for b in pb])
+    lc = count_canonical(live, chains, conv)
+    assert {k: int(v[0]) for k, v in lc.items()} == got
+    if prune:
+        assert all(a[0].any(axis=0).all() and a[0].any(axis=1).all() for a in live)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])

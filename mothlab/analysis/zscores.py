@@ -195,6 +195,9 @@ def zscores(masks, biases=None, null: str = "edges", n_random: int = 1000, seed:
         raise ValueError(f"chains must be one of {_m.CHAINS}, got {chains!r}")
     if converging3 not in _m.CONVERGING3:
         raise ValueError(f"converging3 must be one of {_m.CONVERGING3}, got {converging3!r}")
+    if null == "live_nodes" and not remove_ghost_dead:
+        raise ValueError("null 'live_nodes' keeps every live node live, so it needs the ghost and "
+                         "dead nodes removed first: use remove_ghost_dead=True (the default)")
     ms, bs, _ = _m._normalise(masks, biases)
     if remove_ghost_dead:
         ms, bs = _m._prune(ms, bs)
