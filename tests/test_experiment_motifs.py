@@ -126,3 +126,28 @@ def test_real_tiny_experiment(tiny_experiment):
     res_b = analyse_experiment(exp.path, null="live_nodes", n_random=30)
     assert res_b.done.all()
     assert load_motif_results(exp.path, "edges") is not None
+
+
+def test_figures_from_fake_experiment(tmp_path):
+    from mothlab.figures.motifs import zscore_distributions, zscore_vs_sparsity
+
+    exp = FakeExperiment(tmp_path / "exp.zarr")
+    res = analyse_experiment(exp, null="edges")
+    f2 = zscore_distributions(res, "optimal", experiment=exp)
+    f3 = zscore_vs_sparsity(res, experiment=exp)
+    f2.savefig(tmp_path / "f2.png")
+    f3.savefig(tmp_path / "f3.png")
+    assert (tmp_path / "f2.png").stat().st_size > 1000 and len(f3.axes) == 2
+    with pytest.raises(ValueError, match="experiment"):
+        zscore_distributions(res, "optimal")
+
+
+def test_cli_on_real_tiny_experiment(tiny_experiment, tmp_path, capsys):
+    from mothlab.cli import main
+
+    rc = main(["motifs", str(tiny_experiment.path), "--null", "edges", "degrees",
+               "--n-random", "20", "--no-progress", "--figures", str(tmp_path)])
+    out = capsys.readouterr().out
+    assert rc == 0 and "null 'degrees'" in out and "bifan" in out
+    assert (tmp_path / "motifs_degrees_fig3.png").exists()
+    assert main(["motifs", str(tmp_path / "nope.zarr"), "--no-progress"]) == 2
