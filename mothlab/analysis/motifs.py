@@ -390,7 +390,12 @@ def count_motifs(masks, biases=None, chains: str = "paths", converging3: str = "
     ms, bs, batched = _normalise(masks, biases)
     if remove_ghost_dead:
         ms, bs = _prune(ms, bs)
-    res = count_canonical(canonical(ms, bs), chains=chains, converging3=converging3)
+    aug = canonical(ms, bs)
+    if ms[0].shape[0] >= 4:  # many networks: chunked JAX (one compilation serves every chunk)
+        arr = count_batch(aug, chains, converging3)
+        res = {k: arr[:, j] for j, k in enumerate(MOTIFS)}
+    else:
+        res = count_canonical(aug, chains=chains, converging3=converging3)
     if not batched:
         return {k: int(v[0]) for k, v in res.items()}
     return res
@@ -548,4 +553,20 @@ def _finish(parts, B, par):
             s = np.asarray(p).astype(np.int64).sum(axis=1)
             tot += s // 2 if par[l] else s
         out["biparallel"] = tot
+    return out
+
+
+def count_batch(aug, chains="paths", converging3="exact", chunk: int = 32) -> np.ndarray:
+    """Counts of many networks in canonical form (same shapes), in fixed-size chunks (the last one
+    padded with empty networks so one compiled function serves all). Returns int64 (B, n_motifs).
+    """
+    B = aug[0].shape[0]
+    out = np.zeros((B, len(MOTIFS)), np.int64)
+    for s in range(0, B, chunk):
+        part = [a[s:s + chunk] for a in aug]
+        n = part[0].shape[0]
+        if n < chunk and B > chunk:
+            part = [np.concatenate([p, np.zeros((chunk - n, *p.shape[1:]), p.dtype)]) for p in part]
+        c = count_canonical_jax(part, chains=chains, converging3=converging3)
+        out[s:s + n] = np.stack([c[k][:n] for k in MOTIFS], axis=1)
     return out

@@ -133,22 +133,6 @@ def null_counts(layers, null: str, n_random: int, seed: int, chains="paths",
     return np.concatenate(out)
 
 
-def count_batch(aug, chains="paths", converging3="exact", chunk: int = 32) -> np.ndarray:
-    """Counts of many networks in canonical form (same shapes), in fixed-size chunks (the last one
-    padded with empty networks so one compiled function serves all). Returns int64 (B, n_motifs).
-    """
-    B = aug[0].shape[0]
-    out = np.zeros((B, len(_m.MOTIFS)), np.int64)
-    for s in range(0, B, chunk):
-        part = [a[s:s + chunk] for a in aug]
-        n = part[0].shape[0]
-        if n < chunk and B > chunk:
-            part = [np.concatenate([p, np.zeros((chunk - n, *p.shape[1:]), p.dtype)]) for p in part]
-        c = _m.count_canonical_jax(part, chains=chains, converging3=converging3)
-        out[s:s + n] = np.stack([c[k][:n] for k in _m.MOTIFS], axis=1)
-    return out
-
-
 def _bootstrap_ci(x, samples, rng, n_boot, confidence):
     """Percentile bootstrap CI of z = (x − mean)/sd over the null samples (n, K)."""
     n = samples.shape[0]
@@ -206,7 +190,7 @@ def zscores(masks, biases=None, null: str = "edges", n_random: int = 1000, seed:
     sampled = set(_m.MOTIFS) if not use_analytic else (
         {"chain2", "chain3"} if chains == "pairs" else set())
     method = {k: ("sampled" if k in sampled else "analytic") for k in _m.MOTIFS}
-    counts = count_batch(_m.canonical(ms, bs), chains, converging3)
+    counts = _m.count_batch(_m.canonical(ms, bs), chains, converging3)
     mean = np.zeros((N, K))
     sd = np.zeros((N, K))
     lo = np.zeros((N, K))

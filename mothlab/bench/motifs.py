@@ -33,7 +33,7 @@ def register(sub) -> None:
     p.add_argument("--n-random", type=int, default=1000, help="null samples (default 1000)")
     p.add_argument("--orig-samples", type=int, default=2,
                    help="original-style null samples actually timed (extrapolated; default 2)")
-    p.add_argument("--sweep-networks", type=int, default=8,
+    p.add_argument("--sweep-networks", type=int, default=32,
                    help="networks per level actually run in the sweep (extrapolated to 350)")
     p.add_argument("--biases", action="store_true", help="add unpruned bias nodes")
     p.set_defaults(func=run)
