@@ -33,3 +33,56 @@ def tiny_experiment(tmp_path_factory):
     out = tmp_path_factory.mktemp("experiments") / "tiny.zarr"
     run_experiment(ExperimentConfig.preset("tiny"), out, data=synthetic_splits())
     return out
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def served_app(tmp_path_factory, tiny_experiment):
+    """``panel serve app`` as a subprocess (one per test session, never --num-procs), with an
+    experiments folder holding a copy of the tiny experiment. Yields the app's URL."""
+    import shutil
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    root = Path(__file__).resolve().parents[1]
+    exp_dir = tmp_path_factory.mktemp("served-experiments")
+    shutil.copytree(tiny_experiment, exp_dir / "tiny.zarr")
+    port = _free_port()
+    env = dict(os.environ, MOTHLAB_EXPERIMENTS=str(exp_dir), BOKEH_RESOURCES="server")
+    log = open(exp_dir / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "panel", "serve", "app", "--port", str(port),
+         "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
+        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/app"
+    deadline = time.time() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=30) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            pass
+        if proc.poll() is not None or time.time() > deadline:
+            proc.kill()
+            raise RuntimeError("panel serve app did not start:\n"
+                               + (exp_dir / "server.log").read_text()[-3000:])
+        time.sleep(0.5)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()

@@ -298,8 +298,10 @@ class ExplorerView(pn.viewable.Viewer):
         self.src_edges.data = g["edges"]
         self.src_nodes.data = g["nodes"]
         s = self.exp.sparsity_levels[level]
+        what = ("edges kept by at least one network" if self.network == ALL
+                else "weights remain")
         self.fig_graph.title.text = (f"{self.network} at {100 * s:g}% sparsity: "
-                                     f"{sum(g['n_edges']):,} weights remain")
+                                     f"{sum(g['n_edges']):,} {what}")
         sizes = self.exp.layer_sizes
         self.fig_graph.x_range.end = len(sizes) - 0.5
         notes = []
@@ -314,7 +316,8 @@ class ExplorerView(pn.viewable.Viewer):
             notes.append("All networks: an edge is drawn when any network keeps it, its opacity "
                          "the fraction of networks that keep it, its colour the sign of the mean "
                          "weight.")
-        self.note.object = " ".join(escape(n) for n in notes)
+        self.note.object = (f"<b class='graph-summary'>{escape(self.fig_graph.title.text)}</b>. "
+                            + " ".join(escape(n) for n in notes))
         self._update_inputs(masks)
         self._update_table(masks, level)
         self.level_span.location = 100 * float(s)
@@ -394,7 +397,8 @@ class ExplorerView(pn.viewable.Viewer):
         self.src_nodes = ColumnDataSource(dict(x=[], y=[], color=[], state=[]))
         g = figure(title="pruned network", height=520, sizing_mode="stretch_width",
                    x_range=(-0.6, 5.5), y_range=(-0.02, 1.02), tools="pan,wheel_zoom,reset,save",
-                   output_backend="webgl", toolbar_location="above")
+                   output_backend="webgl", toolbar_location="above",
+                   css_classes=["mothlab-graph"])
         g.segment("x0", "y0", "x1", "y1", source=self.src_edges, line_color="color",
                   line_alpha="alpha", line_width="width")
         g.scatter("x", "y", source=self.src_nodes, color="color", size=5, legend_field="state")

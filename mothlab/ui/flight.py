@@ -235,7 +235,7 @@ class FlightView(pn.viewable.Viewer):
         self.src_ghost = ColumnDataSource(dict(xs=[], ys=[]))
         p = figure(title="Flight to scale (cm)", match_aspect=True, width=520, height=520,
                    tools="pan,wheel_zoom,reset,save", toolbar_location="above",
-                   x_axis_label="x (cm)", y_axis_label="y (cm)")
+                   x_axis_label="x (cm)", y_axis_label="y (cm)", css_classes=["mothlab-moth"])
         p.patches("xs", "ys", source=self.src_ghost, fill_alpha=0.0, line_color=GREY,
                   line_alpha=0.35, line_dash="dashed")
         p.multi_line("xs", "ys", source=self.src_trails, line_color="color", line_width=2,
@@ -336,7 +336,8 @@ class FlightView(pn.viewable.Viewer):
             "force is as long as the head-thorax); green/purple arc at the joint: abdominal torque "
             "τ (counter-clockwise / clockwise, sweep ∝ |τ|); dashed: the start.",
             sizing_mode="stretch_width")
-        plots = pn.Column(self._status, self.player, pn.pane.Bokeh(self.fig_moth), legend)
+        plots = pn.Column(self._status, self.player, pn.pane.Bokeh(self.fig_moth),
+                          legend)
         states = pn.GridBox(*[pn.pane.Bokeh(f) for f in self.state_figs], ncols=2)
         return pn.Row(controls, plots, pn.Column(pn.pane.Markdown("### State versus time"),
                                                  states))

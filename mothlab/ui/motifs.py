@@ -24,7 +24,16 @@ MOTIF_LABELS = {"diverging2": "2nd diverging", "converging2": "2nd converging",
                 "chain2": "2nd chain", "diverging3": "3rd diverging",
                 "converging3": "3rd converging", "chain3": "3rd chain", "bifan": "bi-fan",
                 "biparallel": "bi-parallel", "edges": "edges"}
-NULLS = ("edges", "live_nodes", "degrees")
+NULLS = ("edges", "live_nodes", "degrees", "as_published")
+
+
+def _motif_api():
+    """(analyse_experiment, load_motif_results) from the analysis layer."""
+    try:
+        from mothlab.analysis.motifs import analyse_experiment, load_motif_results
+    except ImportError:
+        from mothlab.analysis.experiment_motifs import analyse_experiment, load_motif_results
+    return analyse_experiment, load_motif_results
 
 
 def _get(obj, *names):
@@ -46,16 +55,24 @@ def z_by_motif(results) -> dict[str, np.ndarray]:
     if z is None:
         raise ValueError("motif results hold no z-scores (expected a 'z' field).")
     if isinstance(z, dict):
-        return {k: np.asarray(v, float) for k, v in z.items()}
-    z = np.asarray(z, float)
-    names = _get(results, "motifs") or MOTIFS
-    return {m: z[..., i] for i, m in enumerate(names)}
+        out = {k: np.array(v, float) for k, v in z.items()}
+    else:
+        z = np.asarray(z, float)
+        names = _get(results, "motifs") or MOTIFS
+        out = {m: z[..., i].copy() for i, m in enumerate(names)}
+    undefined = _get(results, "undefined")
+    done = _get(results, "done")
+    for k, v in out.items():
+        if isinstance(undefined, dict) and k in undefined:
+            v[np.asarray(undefined[k], bool)] = np.nan
+        if done is not None:
+            v[~np.asarray(done, bool)[: len(v)]] = np.nan  # levels not analysed yet
+    return out
 
 
 def analysis_job(path: str, null: str, n_random: int):
     def fn(progress, cancel):
-        from mothlab.analysis.motifs import analyse_experiment
-
+        analyse_experiment, _ = _motif_api()
         analyse_experiment(path, null=null, n_random=n_random, progress=progress, cancel=cancel)
         return path
     return fn
@@ -138,8 +155,7 @@ class MotifPanel(pn.viewable.Viewer):
             return
         try:
             self.exp = catalog().load(path)
-            from mothlab.analysis.motifs import load_motif_results
-
+            _, load_motif_results = _motif_api()
             res = load_motif_results(self.exp, self.null)
         except (ValueError, FileNotFoundError, KeyError, OSError, ImportError) as err:
             self._say(f"Cannot read motif results of {self.experiment!r}: {err}", "danger")
@@ -166,7 +182,13 @@ class MotifPanel(pn.viewable.Viewer):
         sp = self.exp.sparsity_levels[:L]
         opts = {f"{100 * s:g}%": i for i, s in enumerate(sp)}
         opt = self.exp.optimal_level(float(getattr(self.exp.config, "threshold", 1e-3)))
-        default = int(np.median(opt[opt >= 0])) if (opt >= 0).any() else L - 1
+        if (opt >= 0).any():
+            default = int(np.median(opt[opt >= 0]))
+        else:  # no network under the threshold: show the level where the motifs stand out most
+            with np.errstate(all="ignore"):
+                strength = np.nansum([np.abs(np.nanmedian(v, axis=1)) for v in self.z.values()
+                                      if np.isfinite(v).any()], axis=0)
+            default = int(np.nanargmax(strength)) if np.size(strength) > 1 else L - 1
         self.level_slider.param.update(options=opts, value=min(default, L - 1))
         self.level = min(default, L - 1)
         self._update_sparsity_plot()
