@@ -91,7 +91,7 @@ def _check_features(x, y, config: ExperimentConfig, where: str):
             raise ValueError(f"dataset {where} {name} contain NaN or infinity; regenerate it.")
 
 
-def _load_data(config: ExperimentConfig, out: Path, data, progress):
+def _load_data(config: ExperimentConfig, out: Path, data, progress, cancel=None):
     """Scaled splits ``{"train": (X, Y), "val": ..., "test": ...}`` and the dataset's record."""
     if data is not None:
         splits = {}
@@ -119,8 +119,9 @@ def _load_data(config: ExperimentConfig, out: Path, data, progress):
                           "throughput": 0.0, "eta_s": float("nan"), "stopped": None,
                           "message": f"generating dataset {path.name}: {done}/{total} flights"})
 
+        # a cancel during generation raises mothlab.jobs.JobCancelled; the dataset resumes later
         ds = generate_dataset(path, int(config.n_samples), seed=int(config.data_seed),
-                              progress=gen_progress)
+                              progress=gen_progress, cancel=cancel)
     hdr = ds.header
     for key, want in (("input_names", INPUT_NAMES), ("output_names", OUTPUT_NAMES)):
         got = hdr.get(key)
@@ -253,7 +254,7 @@ def run_experiment(config: ExperimentConfig, out, *, progress=None, cancel=None,
         if st.is_complete(group):
             return load_experiment(out)
 
-    splits, data_record, scalers = _load_data(config, out, data, progress)
+    splits, data_record, scalers = _load_data(config, out, data, progress, cancel)
     if data_record.get("source") == "store" and group is not None:
         if header.get("dataset", {}).get("path") != data_record["path"]:
             raise ValueError(f"{out} was trained on {header['dataset'].get('path')}; resume with "
