@@ -155,3 +155,22 @@ def test_sharded_over_four_cpu_devices(full, tmp_path):
     loss = np.load(tmp_path / "loss.npy")
     # same networks, same seeds: the sharded run agrees with the single-device one
     np.testing.assert_allclose(loss, full.test_loss, rtol=1e-4)
+
+
+def test_cli_config_from_preset_flags_and_file(tmp_path):
+    from mothlab.cli import build_parser
+    from mothlab.cli.train import build_config
+
+    cfg_file = tmp_path / "c.json"
+    cfg_file.write_text(json.dumps({"widths": [20, 10], "n_networks": 5}))
+    p = build_parser()
+    a = p.parse_args(["train", "--preset", "small", "--out", "x.zarr", "--n-networks", "48",
+                      "--schedule", "0,0.5,0.9", "--widths", "30-30-8"])
+    cfg = build_config(a)
+    assert cfg.n_networks == 48 and cfg.schedule == [0.0, 0.5, 0.9] and cfg.widths == [30, 30, 8]
+    assert cfg.learning_rate == ExperimentConfig.preset("small").learning_rate
+    cfg = build_config(p.parse_args(["train", "--config", str(cfg_file), "--out", "y.zarr"]))
+    assert cfg.widths == [20, 10] and cfg.n_networks == 5
+    with pytest.raises(ValueError, match="strictly increasing"):
+        build_config(p.parse_args(["train", "--preset", "tiny", "--out", "z.zarr",
+                                   "--schedule", "0,0.5,0.5"]))
