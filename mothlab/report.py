@@ -127,7 +127,7 @@ def build_report(experiment, out_dir=None, threshold: float | None = None) -> Pa
         ["run time (s)", exp.header.get("run_seconds", sum(x["seconds"] for x in
                                                           exp.header.get("timings", [])))],
         ["threshold", t], ["dense median test loss", s["dense_median_test_loss"]],
-        ["median crosses threshold at", "—" if s["breakdown_sparsity"] is None
+        ["breakdown (median back over threshold)", "—" if s["breakdown_sparsity"] is None
          else f"{100 * s['breakdown_sparsity']:.0f} %"],
         ["no optimal level", f"{s['no_optimal_level']} networks"]]))
     parts += [f'<figure><img src="{f}" alt="{f}"></figure>' for f in figs]

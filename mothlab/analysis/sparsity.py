@@ -8,7 +8,7 @@ Functions take an :class:`~mothlab.nets.Experiment` (or its path) and return pla
   over networks (Table 1);
 - :func:`input_connectivity` — connections from each input variable to hidden layer 1 (Fig 5);
 - :func:`ghost_dead_nodes` — hidden nodes with no input (ghost) or no output (dead);
-- :func:`breakdown_level` — where performance breaks down (median loss over the threshold).
+- :func:`breakdown_level` — where performance breaks down (median loss back over the threshold).
 """
 
 from __future__ import annotations
@@ -178,9 +178,17 @@ def ghost_dead_nodes(masks, biases=None) -> dict:
 
 
 def breakdown_level(exp, threshold: float | None = None, which: str = "test") -> int:
-    """The first level whose *median* loss is at or above the threshold (−1 if none)."""
+    """Where performance breaks down: the first level after the level of lowest median loss
+    whose median loss is at or above the threshold (−1 if none).
+
+    Counting from the minimum (not from the dense level) keeps the answer meaningful when the
+    dense networks are still undertrained and improve during the first retraining levels.
+    """
     exp = _exp(exp)
     t = _threshold(exp, threshold)
     med = loss_table(exp, which)["median"][: exp.levels_done]
-    bad = np.flatnonzero(~(med < t))
-    return int(bad[0]) if bad.size else -1
+    if not np.isfinite(med).any():
+        return -1
+    best = int(np.nanargmin(med))
+    bad = np.flatnonzero(~(med[best + 1:] < t))
+    return int(best + 1 + bad[0]) if bad.size else -1

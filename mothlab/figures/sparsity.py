@@ -42,7 +42,7 @@ def loss_vs_sparsity(exp, which: str = "test", threshold: float | None = None):
     b = sp.breakdown_level(exp, t, which)
     if b >= 0:
         ax.axvline(100 * tab["sparsity"][b], color="tab:red", ls=":", lw=1,
-                   label=f"median crosses threshold ({100 * tab['sparsity'][b]:.0f} %)")
+                   label=f"breakdown: median over threshold ({100 * tab['sparsity'][b]:.0f} %)")
     ax.set_yscale("log")
     ax.set_xlabel("sparsity (% of weights pruned per layer)")
     ax.set_ylabel(f"{which} loss (scaled MSE)")
