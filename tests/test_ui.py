@@ -257,7 +257,9 @@ def test_explorer_level_slider_changes_graph(catalog_dir):
     assert sparse == sum(m[0].sum() for m in view.exp.masks(2)) < dense
     assert "90%" in view.fig_graph.title.text
     heat = view.src_heat.data["count"]
-    np.testing.assert_array_equal(heat, view.exp.masks(2)[0].sum(axis=2).ravel())
+    from mothlab.analysis.sparsity import input_connectivity
+
+    np.testing.assert_array_equal(heat, input_connectivity(view.exp, 2).ravel())
     assert sum(view.src_hist.data["top"]) == view.exp.n_networks
     assert "Table 1" in view.table.object
     assert n0 > 0

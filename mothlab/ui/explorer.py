@@ -324,12 +324,9 @@ class ExplorerView(pn.viewable.Viewer):
         self.n_updates += 1
 
     def _update_inputs(self, masks):
-        try:
-            from mothlab.analysis.sparsity import input_connectivity
-
-            conn = np.asarray(input_connectivity(self.exp, self.level))
-        except Exception:  # noqa: BLE001 - same count straight from the masks
-            conn = masks[0].sum(axis=2)
+        # = mothlab.analysis.sparsity.input_connectivity(exp, level), from the cached masks so
+        # that a slider step reads the store once
+        conn = masks[0].sum(axis=2)
         n_net, n_in = conn.shape
         width = masks[0].shape[2]
         labels, _ = _labels()
@@ -357,8 +354,19 @@ class ExplorerView(pn.viewable.Viewer):
         if n_opt:
             levels = self.exp.sparsity_levels[opt[opt >= 0]]
             med_opt = f"; median optimal sparsity {100 * np.median(levels):g}%"
-        self.table.object = (
-            "<b>Remaining weights per layer (Table 1)</b>, median over networks at this level"
+        optimal = ""
+        if n_opt:
+            try:
+                from mothlab.analysis.sparsity import remaining_weights
+
+                t1 = remaining_weights(self.exp, None, self.threshold)
+                optimal = ("<b>Table 1</b>: weights left per layer at each network's optimal "
+                           f"level (mean over {len(t1['networks'])} networks): " + ", ".join(
+                               f"{name} {m:,.0f}" for name, m in zip(t1["layers"], t1["mean"])))
+            except Exception as err:  # noqa: BLE001 - the table above still shows
+                optimal = f"(Table 1 unavailable: {escape(err)})"
+        self.table.object = optimal + (
+            "<br><b>Remaining weights per layer</b>, median over networks at this level"
             "<table style='border-collapse:collapse' cellpadding=4 border=1>"
             "<tr><th>layer</th><th>dense</th><th>remaining</th><th>density</th></tr>"
             + "".join(rows) + "</table>"
