@@ -182,10 +182,14 @@ def run(args) -> int:
                  "measured" if n_run == 350 else f"ran {n_run}/level, x{350 / n_run:.0f}"))
 
     # --- table -----------------------------------------------------------------------------------
+    import os
+
     dev = jax.devices()[0]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"mothlab bench motifs — one {args.sparsity:.0%}-sparse network "
           f"{'-'.join(map(str, PAPER_WIDTHS))} (seed {args.seed}, biases: "
-          f"{'yes' if args.biases else 'no'}), live layers {se}; device {dev.platform}")
+          f"{'yes' if args.biases else 'no'}), live layers {se}; device {dev.platform}, "
+          f"{os.cpu_count()} CPUs, load average {load:.1f}")
     print(f"{'task':<40} {'mothlab':>11} {'original':>12} {'speed-up':>9}  {'target':<15} note")
     for name, a, b, target, note in rows:
         print(f"{name:<40} {a:>10.3f}s {b:>11.1f}s {b / a:>8.0f}x  {target:<15} {note}")
