@@ -572,3 +572,16 @@ def count_batch(aug, chains="paths", converging3="exact", chunk: int = 32) -> np
         c = count_canonical_jax(part, chains=chains, converging3=converging3)
         out[s:s + n] = np.stack([c[k][:n] for k in MOTIFS], axis=1)
     return out
+
+
+def __getattr__(name):
+    # convenience re-exports (lazy: those modules import this one)
+    if name in ("analyse_experiment", "load_motif_results", "MotifResults"):
+        from mothlab.analysis import experiment_motifs
+
+        return getattr(experiment_motifs, name)
+    if name in ("zscores", "ZScores"):
+        from mothlab.analysis import zscores as _zs
+
+        return getattr(_zs, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
