@@ -53,7 +53,7 @@ def test_uniform_layers_exact_counts_and_uniform():
         assert chi2_uniform(s, support) > 1e-3
 
 
-@pytest.mark.parametrize("shape", [(3, 3, 4), (2, 5, 6), (5, 2, 6), (2, 3, 4)])
+@pytest.mark.parametrize("shape", [(3, 3, 4), (2, 5, 6), (5, 2, 6), (2, 3, 4), (3, 3, 7)])
 def test_live_nodes_uniform_on_enumerable_layers(shape):
     r, c, e = shape
     support = [m for m in all_layers(r, c, e) if m.any(0).all() and m.any(1).all()]
