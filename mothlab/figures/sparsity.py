@@ -107,7 +107,12 @@ def input_connectivity(exp, level="optimal"):
                 ha="center")
     ax.set_xticks(np.arange(conn.shape[1]), list(INPUT_LABELS)[: conn.shape[1]])
     ax.set_ylabel(f"connections to hidden layer 1 (of {width})")
-    what = "optimal level" if isinstance(level, str) else f"level {level}"
-    ax.set_title(f"Input connectivity at each network's {what} ({len(rows)} networks)"
+    if isinstance(level, str):
+        what = "at each network's optimal level"
+    elif np.isscalar(level):
+        what = f"at {100 * exp.sparsity_levels[int(level)]:.0f} % sparsity"
+    else:
+        what = "at each network's selected level"
+    ax.set_title(f"Input connectivity {what} ({len(rows)} networks)"
                  f"{_title_flag(exp)}", fontsize=10)
     return fig
