@@ -31,7 +31,8 @@ class MothLab(pn.viewable.Viewer):
         self.motifs = MotifsView()
         self._tabs = pn.Tabs(("Flight", self.flight), ("Train & prune", self.train),
                              ("Sparsity explorer", self.explorer), ("Motifs", self.motifs),
-                             dynamic=False,
+                             # render a tab when it is first shown: a faster first page
+                             dynamic=True,
                              sizing_mode="stretch_width")
         self._tabs.link(self, active="active", bidirectional=True)
 

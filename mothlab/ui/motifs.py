@@ -185,7 +185,10 @@ class MotifPanel(pn.viewable.Viewer):
         if (opt >= 0).any():
             default = int(np.median(opt[opt >= 0]))
         else:  # no network under the threshold: show the level where the motifs stand out most
-            with np.errstate(all="ignore"):
+            import warnings
+
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
                 strength = np.nansum([np.abs(np.nanmedian(v, axis=1)) for v in self.z.values()
                                       if np.isfinite(v).any()], axis=0)
             default = int(np.nanargmax(strength)) if np.size(strength) > 1 else L - 1

@@ -1,0 +1,240 @@
+"""``mothlab bench app``: how fast the app answers, against the naive way of drawing the same views.
+
+Measured server-side (in this process, as a served session would run them):
+
+- sparsity-slider step in the explorer at paper width (10-400-400-400-16-7): a real experiment
+  written by ``run_experiment`` with the ``paper`` architecture (few networks, a few training
+  steps per level on synthetic data: the timing depends on the masks' size, not on how well the
+  networks learned). Cold = first visit of a level (store read + graph), warm = revisit.
+  The original approach re-implemented: read the level from the store, build a networkx graph of
+  the remaining edges and a fresh Bokeh figure with ``from_networkx`` on every step.
+- flight parameter change: one simulation + redraw of every plot; the original approach:
+  ``scipy.integrate.odeint`` (the original generator's solver) for the same 41 frames.
+- time from ``panel serve app`` to a rendered first page (chromium, when installed; otherwise to
+  the first HTTP 200).
+
+Prints a table (median and p95 in ms) and one summary line.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def register(sub) -> None:
+    p = sub.add_parser("app", help="app responsiveness: slider step, flight change, first page",
+                       description=__doc__)
+    p.add_argument("--widths", default="400,400,400,16", help="hidden widths (default paper)")
+    p.add_argument("--networks", type=int, default=4, help="networks in the experiment")
+    p.add_argument("--levels", type=int, default=8, help="sparsity levels (default 8)")
+    p.add_argument("--repeats", type=int, default=30, help="timed changes per measurement")
+    p.add_argument("--experiment", default=None,
+                   help="time this experiment store instead of building one")
+    p.add_argument("--no-serve", action="store_true", help="skip the panel serve start-up timing")
+    p.set_defaults(func=run)
+
+
+def _stats(ms) -> tuple[float, float]:
+    ms = np.asarray(ms, float)
+    return float(np.median(ms)), float(np.percentile(ms, 95))
+
+
+def _build_experiment(out: Path, widths, n_networks, n_levels):
+    from mothlab.nets import ExperimentConfig, run_experiment
+
+    rng = np.random.default_rng(0)
+    n = 2048
+    x = rng.uniform(-0.5, 0.5, (n, 10)).astype(np.float32)
+    y = (0.5 * np.tanh(x @ rng.normal(0, 0.4, (10, 7)))).astype(np.float32)
+    data = {"train": (x[:1400], y[:1400]), "val": (x[1400:1700], y[1400:1700]),
+            "test": (x[1700:], y[1700:])}
+    schedule = list(np.round(np.linspace(0, 0.93, n_levels), 3))
+    cfg = ExperimentConfig.preset(
+        "paper", widths=widths, n_networks=n_networks, n_samples=n, schedule=schedule,
+        max_steps_per_level=20, chunk_steps=10, es_window=10, es_every=5, batch_size=128,
+        eval_batch=512, train_eval_samples=256, dense_min_steps=0, dense_max_steps=20)
+    return run_experiment(cfg, out, data=data)
+
+
+def _naive_step(exp, level, network):
+    """The original approach: store read, networkx graph, fresh Bokeh figure, per step."""
+    import networkx as nx
+    from bokeh.plotting import figure, from_networkx
+
+    masks = exp.masks(level)
+    weights = exp.weights(level)
+    g = nx.DiGraph()
+    sizes = exp.layer_sizes
+    pos = {}
+    offset = np.concatenate([[0], np.cumsum(sizes)])
+    for l, n in enumerate(sizes):
+        for i in range(n):
+            g.add_node(int(offset[l] + i))
+            pos[int(offset[l] + i)] = (float(l), (i + 0.5) / n)
+    for l, (m, w) in enumerate(zip(masks, weights)):
+        for i, j in zip(*np.nonzero(m[network])):
+            g.add_edge(int(offset[l] + i), int(offset[l + 1] + j),
+                       weight=float(w[network, i, j]))
+    fig = figure(width=900, height=500)
+    fig.renderers.append(from_networkx(g, pos))
+    return fig
+
+
+def _serialize(*sources):
+    from bokeh.core.serialization import Serializer
+
+    s = Serializer()
+    for src in sources:
+        s.encode(dict(src.data))
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _time_serve(root: Path) -> tuple[float, str]:
+    import urllib.request
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/app"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "panel", "serve", "app", "--port", str(port),
+                             "--address", "127.0.0.1"], cwd=root, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        chromium = Path("/usr/bin/chromium")
+        if chromium.exists():
+            try:
+                from playwright.sync_api import sync_playwright
+            except ImportError:
+                chromium = Path("/nonexistent")
+        while True:
+            try:
+                with urllib.request.urlopen(url.rsplit("/", 1)[0] + "/", timeout=5):
+                    break
+            except OSError:
+                if time.perf_counter() - t0 > 300:
+                    raise RuntimeError("panel serve app did not answer within 300 s") from None
+                time.sleep(0.05)
+        if not chromium.exists():
+            with urllib.request.urlopen(url, timeout=120) as r:
+                r.read()
+            return time.perf_counter() - t0, "first HTTP 200 (no chromium)"
+        with sync_playwright() as p:
+            b = p.chromium.launch(executable_path=str(chromium),
+                                  args=["--headless", "--no-sandbox", "--disable-gpu"])
+            page = b.new_page()
+            page.goto(url)
+            page.get_by_text("State versus time").first.wait_for(timeout=120_000)
+            dt = time.perf_counter() - t0
+            b.close()
+        return dt, "rendered page (chromium)"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def run(args) -> int:
+    import jax
+
+    from mothlab.ui.common import configure_panel, enable_compile_cache
+
+    configure_panel()
+    enable_compile_cache()
+    from mothlab.ui.explorer import ExplorerView
+    from mothlab.ui.flight import FlightView, warm_up
+
+    widths = [int(w) for w in str(args.widths).split(",") if w.strip()]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.experiment:
+            from mothlab.nets import load_experiment
+
+            exp = load_experiment(args.experiment)
+        else:
+            t0 = time.perf_counter()
+            exp = _build_experiment(Path(tmp) / "bench.zarr", widths, args.networks,
+                                    args.levels)
+            print(f"built {exp} in {time.perf_counter() - t0:.1f} s")
+        view = ExplorerView()
+        view.select(str(exp.path))
+        view.network = "network 0"
+        L = exp.levels_done
+        cold_ms, warm, naive, seen = [], [], [], {0}
+        order = list(range(1, L)) + list(range(L - 2, -1, -1))
+        for _ in range(max(2, args.repeats // max(len(order), 1) + 1)):
+            for lv in order:
+                t = time.perf_counter()
+                view.level = lv
+                _serialize(view.src_edges, view.src_nodes, view.src_heat)
+                dt = 1000 * (time.perf_counter() - t)
+                (warm if lv in seen else cold_ms).append(dt)
+                seen.add(lv)
+        for lv in range(min(L, 6)):
+            t = time.perf_counter()
+            _naive_step(exp, lv, 0)
+            naive.append(1000 * (time.perf_counter() - t))
+        n_edges = int(sum(m[0].sum() for m in exp.masks(0)))
+        rows += [(f"slider step, warm (paper width, {n_edges:,} edges dense)", *_stats(warm),
+                  len(warm)),
+                 ("slider step, cold (first visit: store read + graph)", *_stats(cold_ms),
+                  len(cold_ms)),
+                 ("  original approach: networkx + new Bokeh figure per step", *_stats(naive),
+                  len(naive))]
+
+        warm_up(block=True)
+        flight = FlightView()
+        flight._wait_ready()
+        values = np.linspace(0.5, 3.0, args.repeats) * flight.body.hover_force
+        times = []
+        for v in values:
+            t = time.perf_counter()
+            flight.setup.F = float(v)
+            _serialize(flight.src_trails, flight.src_head, flight.src_abd,
+                       *[s for s, _, _ in flight.state_sources])
+            times.append(1000 * (time.perf_counter() - t))
+        from mothlab.moth.reference import solve_original
+
+        t_frames = np.linspace(0, 0.02, 41)
+        orig = []
+        for v in values[: min(10, len(values))]:
+            t = time.perf_counter()
+            solve_original(flight.setup.state0(), [float(v), 0.0, 0.0], t=t_frames)
+            orig.append(1000 * (time.perf_counter() - t))
+        rows += [("flight parameter change (simulate + redraw)", *_stats(times), len(times)),
+                 ("  original approach: odeint for the same frames (no drawing)",
+                  *_stats(orig), len(orig))]
+
+    serve = None
+    if not args.no_serve:
+        root = Path(__file__).resolve().parents[2]
+        serve, how = _time_serve(root)
+    device = f"{jax.devices()[0].platform.upper()} ({os.cpu_count()} cores)"
+    print(f"\nmothlab bench app on {device}, {time.strftime('%Y-%m-%d')}")
+    print(f"{'measurement':64s} {'median ms':>10s} {'p95 ms':>10s} {'n':>5s}")
+    for name, med, p95, n in rows:
+        print(f"{name:64s} {med:10.1f} {p95:10.1f} {n:5d}")
+    if serve is not None:
+        print(f"{'panel serve app → ' + how:64s} {1000 * serve:10.0f}")
+    slider = _stats(warm)[0]
+    ratio = _stats(naive)[0] / max(slider, 1e-9)
+    summary = (f"summary: slider step {slider:.1f} ms median (p95 {_stats(warm)[1]:.1f}; cold "
+               f"{_stats(cold_ms)[0]:.0f}) vs {_stats(naive)[0]:.0f} ms naive ({ratio:.0f}x); "
+               f"flight change {_stats(times)[0]:.1f} ms (p95 {_stats(times)[1]:.1f})")
+    if serve is not None:
+        summary += f"; first page {serve:.1f} s"
+    print(summary)
+    return 0
