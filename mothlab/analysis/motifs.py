@@ -307,21 +307,28 @@ def count_canonical(aug, chains="paths", converging3="exact") -> dict[str, np.nd
     def real(l):  # the node rows of layer l (targets of layer l-1)
         return f[l][:, : shapes[l - 1][1], :]
 
+    prods: dict = {}
+
+    def prod(l):  # paths counts between layer l's sources and layer l+2's nodes, int64
+        if l not in prods:
+            prods[l] = _exact_matmul(f[l], real(l + 1), shapes[l][1])
+        return prods[l]
+
     # chains
     for l in range(L - 1):
         nxt = rows[l + 1][:, : shapes[l][1]]
         if chains == "paths":
             out["chain2"] += (cols[l] * nxt).sum(axis=1)
         else:
-            p = _exact_matmul(f[l], real(l + 1), shapes[l][1])
-            out["chain2"] += (p > 0).sum(axis=(1, 2))
+            out["chain2"] += (prod(l) > 0).sum(axis=(1, 2))
     for l in range(L - 2):
         if chains == "paths":
             v = np.einsum("bi,bij->bj", cols[l], real(l + 1).astype(np.int64))
             out["chain3"] += (v * rows[l + 2][:, : shapes[l + 1][1]]).sum(axis=1)
         else:
-            p = _exact_matmul(f[l], real(l + 1), shapes[l][1]).astype(np.float64)
-            q = _exact_matmul(p, real(l + 2), shapes[l][1] * shapes[l + 1][1])
+            # only reachability matters for pairs: 0/1 reach matrix, then one more product
+            p = (prod(l) > 0).astype(np.float32)
+            q = _exact_matmul(p, real(l + 2), shapes[l + 1][1])
             out["chain3"] += (q > 0).sum(axis=(1, 2))
 
     # bi-fans and bi-parallels from Gram matrices (shared where that saves work)
@@ -354,8 +361,7 @@ def count_canonical(aug, chains="paths", converging3="exact") -> dict[str, np.nd
             lin = (cols[l] * rows[l + 1][:, :nb]).sum(axis=1)  # Σ_ad P_ad
             out["biparallel"] += (sq - lin) // 2
         else:
-            p = _exact_matmul(f[l], real(l + 1), nb)
-            out["biparallel"] += _comb2(p).sum(axis=(1, 2))
+            out["biparallel"] += _comb2(prod(l)).sum(axis=(1, 2))
     return out
 
 
@@ -477,7 +483,7 @@ def _jax_partials(aug, chains, converging3, fan, par):
                                     precision="highest")).astype(jnp.int32)
             parts["chain3"].append(v * rows[l + 2][:, : shapes[l + 1][1]])
         else:
-            p = jnp.matmul(aug[l], real(l + 1), precision="highest")
+            p = (jnp.matmul(aug[l], real(l + 1), precision="highest") > 0.5).astype(jnp.float32)
             q = jnp.matmul(p, real(l + 2), precision="highest")
             parts["chain3"].append((q > 0.5).sum(axis=2, dtype=jnp.int32))
     grams = {}
