@@ -1,6 +1,6 @@
 """Null models: random layered networks that keep chosen features of a real network.
 
-All samplers work on a network in *canonical form* (see :mod:`mothlab.analysis.motifs`): a list of
+Every sampler is seeded (same seed → same samples). All samplers work on a network in *canonical form* (see :mod:`mothlab.analysis.motifs`): a list of
 0/1 layer matrices ``(r_l, c_l)``, bias rows appended, usually compressed to the live nodes of the
 real network (:func:`mothlab.analysis.motifs.live_canonical`). Each layer is sampled independently,
 and every sampler returns a batch: a list of bool arrays ``(n_samples, r_l, c_l)``.
@@ -8,7 +8,8 @@ and every sampler returns a batch: a list of bool arrays ``(n_samples, r_l, c_l)
 ``"edges"`` (null a)
     Each layer keeps its edge count ``E_l``; the edges are a uniformly random ``E_l``-subset of the
     layer's ``r_l × c_l`` cells. Sampler: draw cells with replacement until ``E_l`` distinct cells
-    have been seen (exactly uniform: it is sequential sampling without replacement), in JAX. The
+    have been seen (exactly uniform: it is sequential sampling without replacement), batched in
+    rounds — in JAX on an accelerator, in numpy on CPU (XLA's CPU scatter is slower). The
     mean and variance of every motif count under this null are known exactly
     (:func:`edges_moments`), so its z-scores need no sampling — except chains counted as distinct
     pairs (``chains="pairs"``), whose variance we do not derive: those are sampled.
@@ -24,7 +25,7 @@ and every sampler returns a batch: a list of bool arrays ``(n_samples, r_l, c_l)
 ``"degrees"`` (null c)
     Each node keeps its in- and out-degree within every layer pair: Markov chain of checkerboard
     swaps (a→x, b→y ⇒ a→y, b→x when both new cells are empty), run in parallel chains from the real
-    layer in JAX. The proposal is symmetric, so the chain's stationary law is uniform over the
+    layer (JAX on an accelerator, numpy on CPU). The proposal is symmetric, so the chain's stationary law is uniform over the
     matrices with the given margins (connected by swaps, Ryser 1957); samples are approximately
     uniform after ``swaps_per_edge × E_l`` attempts (checked by chi-square on tiny layers).
 ``"as_published"``
