@@ -257,17 +257,37 @@ def load_motif_results(exp_or_path, null: str = "edges") -> MotifResults | None:
                         **{f: split(arrays[f]) for f in _FIELDS})
 
 
-def optimal_summary(exp_or_path, results: MotifResults, threshold: float = 1e-3) -> list[dict]:
-    """Per motif, at each network's optimally sparse level: median z, fraction of networks with
-    z > 0 and z < 0, and how many networks are counted (the published-finding check)."""
+def summary_levels(exp_or_path, results: MotifResults, threshold: float = 1e-3):
+    """Per network, the level at which to read its z-scores, and a phrase saying which.
+
+    Each network's optimally sparse level (sparsest level with test loss below ``threshold``);
+    when no network reaches the threshold (small or briefly trained runs), each network's sparsest
+    analysed level whose test loss is within 10% of its best — the level before it breaks down.
+    Returns ((n_networks,) int, −1 where none; str).
+    """
     exp = _experiment(exp_or_path)
     opt = np.asarray(exp.optimal_level(threshold))
-    zo = results.at_optimal(opt)
+    if (opt >= 0).any():
+        return opt, f"each network's optimal sparsity (test loss < {threshold:g})"
+    tl = np.asarray(exp.test_loss, float)[: len(results.done)]
+    tl = np.where(results.done[:, None] & np.isfinite(tl), tl, np.inf)
+    best = tl.min(axis=0)
+    near = np.where(tl <= 1.1 * best[None, :], np.arange(len(tl))[:, None], -1).max(axis=0)
+    return near, (f"each network's sparsest level within 10% of its best test loss (none "
+                  f"reaches {threshold:g})")
+
+
+def optimal_summary(exp_or_path, results: MotifResults, threshold: float = 1e-3) -> list[dict]:
+    """Per motif, at each network's optimally sparse level (see :func:`summary_levels`): median z,
+    fraction of networks with z > 0 and z < 0, how many networks are counted, and the basis."""
+    levels, basis = summary_levels(exp_or_path, results, threshold)
+    zo = results.at_optimal(levels)
     rows = []
     for k in results.motifs:
         v = zo[k][np.isfinite(zo[k])]
         rows.append({"motif": k, "n": int(v.size),
                      "median_z": float(np.median(v)) if v.size else math.nan,
                      "frac_positive": float(np.mean(v > 0)) if v.size else math.nan,
-                     "frac_negative": float(np.mean(v < 0)) if v.size else math.nan})
+                     "frac_negative": float(np.mean(v < 0)) if v.size else math.nan,
+                     "basis": basis})
     return rows

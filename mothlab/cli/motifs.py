@@ -82,19 +82,8 @@ def run(args) -> int:
                 bar.close()
         elapsed = time.perf_counter() - t0
         rows = optimal_summary(exp, res, threshold=args.threshold)
-        where = "each network's optimal sparsity"
-        if all(r["n"] == 0 for r in rows):
-            last = n_levels - 1
-            where = (f"level {last} (sparsity {exp.sparsity_levels[last]:.0%}; no network has "
-                     f"test loss < {args.threshold:g})")
-            rows = [{"motif": r["motif"], "n": int((~r_und).sum()),
-                     "median_z": r["median_z"], "frac_positive": r["frac_positive"],
-                     "frac_negative": float((z[~r_und] < 0).mean()) if (~r_und).any() else 0}
-                    for r, r_und, z in zip(res.at_level(last).summary(),
-                                           res.at_level(last).undefined.T,
-                                           res.at_level(last).z.T)]
         print(f"\nnull {null!r}: {res.n_levels_done} levels x {exp.n_networks} networks "
-              f"({elapsed:.1f} s); z at {where}:")
+              f"({elapsed:.1f} s); z at {rows[0]['basis']}:")
         print(f"  {'motif':<12} {'n':>5} {'median z':>10} {'z>0':>6} {'z<0':>6}")
         for r in rows:
             med = "undefined" if r["n"] == 0 else f"{r['median_z']:+.2f}"
@@ -105,11 +94,9 @@ def run(args) -> int:
             from mothlab.figures.motifs import zscore_distributions, zscore_vs_sparsity
 
             args.figures.mkdir(parents=True, exist_ok=True)
-            opt = exp.optimal_level(args.threshold)
-            level = "optimal" if (opt >= 0).any() else n_levels - 1
             f2 = args.figures / f"motifs_{null}_fig2.png"
             f3 = args.figures / f"motifs_{null}_fig3.png"
-            zscore_distributions(res, level, experiment=exp,
+            zscore_distributions(res, "optimal", experiment=exp,
                                  threshold=args.threshold).savefig(f2, dpi=120)
             zscore_vs_sparsity(res, experiment=exp).savefig(f3, dpi=120)
             print(f"  figures: {f2}, {f3}")

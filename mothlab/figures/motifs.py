@@ -32,16 +32,20 @@ def zscore_distributions(results, level="optimal", experiment=None, motifs=None,
     Parameters
     ----------
     results : :class:`mothlab.analysis.experiment_motifs.MotifResults`
-    level : int (a level index) or "optimal" (each network at its own optimally sparse level;
-        needs ``experiment``)
+    level : int (a level index) or "optimal" (each network at its own optimally sparse level, or
+        near-best level when none reaches the threshold — see
+        :func:`mothlab.analysis.experiment_motifs.summary_levels`; needs ``experiment``)
     motifs : motif keys to show (default: all with at least one defined z-score)
     """
     if level == "optimal":
         if experiment is None:
             raise ValueError("level='optimal' needs the experiment (for each network's optimal "
                              "level); pass experiment=... or an integer level")
-        zs = results.at_optimal(experiment.optimal_level(threshold))
-        where = f"optimal sparsity (test loss < {threshold:g})"
+        from mothlab.analysis.experiment_motifs import summary_levels
+
+        levels, where = summary_levels(experiment, results, threshold)
+        zs = results.at_optimal(levels)
+        where = where.replace(" (", "\n(")
     else:
         if not isinstance(level, (int, np.integer)) or not 0 <= level < len(results.done):
             raise ValueError(f"level must be 'optimal' or an integer in [0, {len(results.done)}), "
@@ -51,7 +55,7 @@ def zscore_distributions(results, level="optimal", experiment=None, motifs=None,
         zs = {k: results.z[k][level] for k in results.motifs}
         where = f"sparsity {results.sparsity_levels[level]:.0%}"
     names = [k for k in (motifs or results.motifs) if np.isfinite(zs[k]).any()]
-    fig = _figure((1.1 * max(len(names), 3) + 1.5, 4))
+    fig = _figure((max(1.1 * len(names) + 1.5, 6.5), 4.3))
     ax = fig.add_subplot()
     data = [zs[k][np.isfinite(zs[k])] for k in names]
     if names:
@@ -70,7 +74,8 @@ def zscore_distributions(results, level="optimal", experiment=None, motifs=None,
                 transform=ax.transAxes)
     ax.axhline(0, color="k", lw=0.8)
     ax.set_ylabel("z-score")
-    ax.set_title(f"Motif z-scores across networks at {where}\nnull: {results.null}")
+    ax.set_title(f"Motif z-scores across networks (null: {results.null})\nat {where}",
+                 fontsize=10)
     return fig
 
 
