@@ -151,3 +151,15 @@ def test_cli_on_real_tiny_experiment(tiny_experiment, tmp_path, capsys):
     assert rc == 0 and "null 'degrees'" in out and "bifan" in out
     assert (tmp_path / "motifs_degrees_fig3.png").exists()
     assert main(["motifs", str(tmp_path / "nope.zarr"), "--no-progress"]) == 2
+
+
+def test_summary_falls_back_to_near_best_level_when_none_is_optimal(tmp_path):
+    from mothlab.analysis.experiment_motifs import summary_levels
+
+    exp = FakeExperiment(tmp_path / "exp.zarr")
+    exp.test_loss = np.array([[0.02, 0.02, 0.02], [0.0105, 0.03, 0.011], [0.04, 0.0108, 0.05]])
+    res = analyse_experiment(exp, null="edges")
+    levels, basis = summary_levels(exp, res)
+    assert levels.tolist() == [1, 2, 1] and "10%" in basis
+    rows = optimal_summary(exp, res)
+    assert rows[0]["basis"] == basis and rows[MOTIFS.index("bifan")]["n"] == 3
