@@ -132,10 +132,19 @@ def build_report(experiment, out_dir=None, threshold: float | None = None) -> Pa
         ["no optimal level", f"{s['no_optimal_level']} networks"]]))
     parts += [f'<figure><img src="{f}" alt="{f}"></figure>' for f in figs]
     parts.append("<h2>Loss and optimally sparse networks per level</h2>")
+    from mothlab.nets.experiment import optimal_level_from
+
+    last = optimal_level_from(tab["loss"][:done], t, rule="last")
+    last_counts = np.bincount(last[last >= 0], minlength=done)
+    parts.append("<p>Optimally sparse: the sparsest level with it and every denser level under "
+                 "the threshold (paper's rule). Also shown: the sparsest level under the "
+                 "threshold whatever the denser levels did (useful when the dense networks are "
+                 "still undertrained).</p>")
     parts.append(_table(["level", "sparsity %", "median test loss", "25 %", "75 %",
-                         "optimally sparse"],
+                         "optimally sparse", "sparsest under threshold"],
                         [[i, f"{100 * tab['sparsity'][i]:.0f}", tab["median"][i], tab["q25"][i],
-                          tab["q75"][i], int(counts["count"][i])] for i in range(done)]))
+                          tab["q75"][i], int(counts["count"][i]), int(last_counts[i])]
+                         for i in range(done)]))
     rw = sp.remaining_weights(exp, threshold=t)
     parts.append(f"<h2>Table 1: remaining weights at the optimal level "
                  f"({len(rw['networks'])} networks)</h2>")
