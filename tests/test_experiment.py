@@ -154,6 +154,8 @@ def test_sharded_over_four_cpu_devices(full, tmp_path):
     assert r.stdout.split()[-2:] == ["4", "4"]  # 3 networks padded to 4, on 4 devices
     loss = np.load(tmp_path / "loss.npy")
     # same networks, same seeds: the sharded run agrees with the single-device one
+    # (not bit-identical across device counts: XLA's partitioned kernels round differently;
+    # measured relative difference ~1e-7)
     np.testing.assert_allclose(loss, full.test_loss, rtol=1e-4)
 
 
