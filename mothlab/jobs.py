@@ -107,7 +107,7 @@ class Job:
             self._snapshot["fraction"] = self._fraction(self._snapshot)
             point = {k: event[k] for k in ("level", "sparsity", "step", "losses", "train_losses")
                      if k in event}
-            if "losses" in point:
+            if point.get("losses") is not None and len(point["losses"] or []) > 0:
                 point["t"] = time.time() - (self.started or self.created)
                 self._history.append(point)
                 if len(self._history) > HISTORY:
@@ -167,9 +167,10 @@ class Job:
             within = 0.0
             if s.get("max_steps") and s.get("step") is not None:
                 within = min(1.0, s["step"] / s["max_steps"])
-            return min(1.0, (s["level"] + within) / s["n_levels"])
+            # level −1: preparing (e.g. generating the dataset) before the first level
+            return min(1.0, max(0.0, (s["level"] + within) / s["n_levels"]))
         if "total" in s and "done" in s and s["total"]:
-            return min(1.0, s["done"] / s["total"])
+            return min(1.0, max(0.0, s["done"] / s["total"]))
         return s.get("fraction")
 
     # -- the thread --------------------------------------------------------------------------

@@ -164,3 +164,31 @@ def test_history_is_bounded():
     assert len(hist) <= jobs.HISTORY
     steps = [h["step"] for h in hist]
     assert steps == sorted(steps) and steps[0] == 0 and steps[-1] == jobs.HISTORY * 2 - 1
+
+
+def test_events_without_losses_stay_out_of_history():
+    r = JobRunner()
+
+    def fn(progress, cancel):
+        progress({"level": -1, "losses": None, "message": "generating dataset"})
+        progress({"level": 0, "losses": [0.5, 0.4]})
+
+    job = r.submit(fn, name="gen")
+    assert job.wait(10)
+    assert [h["losses"] for h in job.history()] == [[0.5, 0.4]]
+    assert job.snapshot()["message"] == "generating dataset"
+
+
+def test_fraction_is_clamped_while_preparing():
+    r = JobRunner()
+    gate = threading.Event()
+
+    def fn(progress, cancel):
+        progress({"level": -1, "n_levels": 3, "losses": None})
+        gate.wait(10)
+
+    job = r.submit(fn, name="prep")
+    time.sleep(0.1)
+    assert job.snapshot()["fraction"] == 0.0
+    gate.set()
+    assert job.wait(10)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import panel as pn
 import param
 
-from .common import configure_panel, enable_compile_cache
+from .common import configure_panel, enable_compile_cache, pin_local_dist
 
 
 class MothLab(pn.viewable.Viewer):
@@ -18,6 +18,7 @@ class MothLab(pn.viewable.Viewer):
 
     def __init__(self, **params):
         configure_panel()
+        pin_local_dist()
         enable_compile_cache()
         super().__init__(**params)
         from .explorer import ExplorerView
@@ -31,8 +32,9 @@ class MothLab(pn.viewable.Viewer):
         self.motifs = MotifsView()
         self._tabs = pn.Tabs(("Flight", self.flight), ("Train & prune", self.train),
                              ("Sparsity explorer", self.explorer), ("Motifs", self.motifs),
-                             # render a tab when it is first shown: a faster first page
-                             dynamic=True,
+                             # every tab stays in the document: Panel restyles detached
+                             # (dynamic-tab) models with CDN stylesheets, which fails offline
+                             dynamic=False,
                              sizing_mode="stretch_width")
         self._tabs.link(self, active="active", bidirectional=True)
 

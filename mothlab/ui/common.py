@@ -29,19 +29,40 @@ _CONFIGURED = False
 
 
 def configure_panel() -> None:
-    """Make Panel and Bokeh serve every script and style from this machine (classrooms are often
-    offline): no CDN, no web fonts. Idempotent."""
+    """Make Panel and Bokeh load every script and style from this machine (classrooms are often
+    offline): no CDN, no web fonts. Idempotent.
+
+    Served (``panel serve``): resources come from the server's own /static routes. In a notebook:
+    they are inlined into the page. (Inline mode must not be used under a server: Panel then
+    points lazily rendered components at its CDN.)
+    """
     global _CONFIGURED
     if _CONFIGURED:
         return
-    os.environ.setdefault("BOKEH_RESOURCES", "server")
-    pn.config.inline = True  # notebook: embed JS/CSS in the page instead of linking a CDN
-    pn.extension(design="native", notifications=False, inline=True)
+    served = bool(pn.state.curdoc is not None and pn.state.curdoc.session_context is not None)
+    if served:
+        os.environ.setdefault("BOKEH_RESOURCES", "server")
+        pn.extension(design="native", notifications=False)
+    else:
+        pn.config.inline = True
+        pn.extension(design="native", notifications=False, inline=True)
     # The native design uses the system font stack; make sure nothing asks for a web font.
     pn.config.raw_css = list(pn.config.raw_css) + [
         "body, .bk-root { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, "
         "'Helvetica Neue', Arial, sans-serif; }"]
     _CONFIGURED = True
+
+
+def pin_local_dist() -> None:
+    """In a served session, tell Panel where its own CSS lives. Without a template the document
+    has no ``dist_url``, and Panel then points restyled components (e.g. an Alert changing its
+    type) at its CDN: a request that fails offline."""
+    doc = pn.state.curdoc
+    if doc is None or doc.session_context is None:
+        return
+    from panel.io.resources import get_dist_path
+
+    doc._template_variables.setdefault("dist_url", get_dist_path(cdn=False))
 
 
 def enable_compile_cache() -> None:
@@ -56,6 +77,14 @@ def enable_compile_cache() -> None:
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
     except Exception:  # noqa: BLE001 - a cache is an optimisation, never a reason to fail
         pass
+
+
+def show(alert: pn.pane.Alert, text: str | None, kind: str = "warning") -> None:
+    """Show ``text`` in ``alert`` (escaped), or hide it; the type only changes when shown."""
+    if text:
+        alert.param.update(object=escape(text), alert_type=kind, visible=True)
+    else:
+        alert.visible = False
 
 
 def message(text: str, kind: str = "warning") -> pn.pane.Alert:

@@ -22,7 +22,7 @@ import param
 from bokeh.models import ColumnDataSource, LabelSet, Span
 from bokeh.plotting import figure
 
-from .common import BLUE, GREY, ORANGE, PURPLE, RED, add_periodic, catalog, escape
+from .common import BLUE, GREY, ORANGE, PURPLE, RED, add_periodic, catalog, escape, show
 
 MAX_EDGES_PER_LAYER = 6000  # drawn per layer; denser layers show their strongest edges
 ALL = "all networks"
@@ -206,9 +206,7 @@ class ExplorerView(pn.viewable.Viewer):
         self.experiment = label_or_path
 
     def _say(self, text, kind="warning"):
-        self._message.object = escape(text) if text else ""
-        self._message.alert_type = kind
-        self._message.visible = bool(text)
+        show(self._message, text, kind)
 
     @param.depends("experiment", watch=True)
     def _experiment_changed(self):

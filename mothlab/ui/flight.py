@@ -29,7 +29,7 @@ from .common import (
     RED,
     add_periodic,
     enable_compile_cache,
-    escape,
+    show,
 )
 
 N_FRAMES = 41  # frames of the animation; fixed so the simulator compiles once
@@ -188,9 +188,7 @@ class FlightView(pn.viewable.Viewer):
         self.setup.param.update(**preset_values(self.preset, self.body))
 
     def _show(self, text: str | None, kind: str = "warning") -> None:
-        self._status.object = escape(text) if text else ""
-        self._status.alert_type = kind
-        self._status.visible = bool(text)
+        show(self._status, text, kind)
 
     def redraw(self) -> bool:
         """Simulate with the current sliders and update every plot; False (and a message in the

@@ -16,7 +16,7 @@ from bokeh.plotting import figure
 
 from mothlab import jobs
 
-from .common import GREY, PALETTE, add_periodic, catalog, escape
+from .common import GREY, PALETTE, add_periodic, catalog, show
 
 MOTIFS = ("diverging2", "converging2", "chain2", "diverging3", "converging3", "chain3", "bifan",
           "biparallel")
@@ -113,9 +113,7 @@ class MotifPanel(pn.viewable.Viewer):
         self._cb = add_periodic(self, self.refresh, 1000)
 
     def _say(self, text, kind="info"):
-        self._message.object = escape(text) if text else ""
-        self._message.alert_type = kind
-        self._message.visible = bool(text)
+        show(self._message, text, kind)
 
     def refresh(self):
         cat = catalog()
@@ -132,7 +130,7 @@ class MotifPanel(pn.viewable.Viewer):
         if job is not None:
             snap = job.snapshot()
             self.progress.visible = job.active
-            self.progress.value = int(1000 * (snap.get("fraction") or 0))
+            self.progress.value = int(1000 * min(1.0, max(0.0, snap.get("fraction") or 0)))
             if job.active:
                 self._say(f"Motif analysis running ({snap['state']}): "
                           f"{snap.get('message') or ''}", "info")

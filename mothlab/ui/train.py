@@ -28,6 +28,7 @@ from .common import (
     device_description,
     escape,
     experiments_dir,
+    show,
 )
 
 PRESET_NAMES = ("tiny", "classroom", "small", "paper")
@@ -155,9 +156,7 @@ class TrainView(pn.viewable.Viewer):
 
     # -- actions ------------------------------------------------------------------------------
     def _say(self, text, kind="info"):
-        self._message.object = escape(text) if text else ""
-        self._message.alert_type = kind
-        self._message.visible = bool(text)
+        show(self._message, text, kind)
 
     def start(self) -> jobs.Job | None:
         """Launch a run with the current settings; a clear message instead when they are bad."""
@@ -222,7 +221,14 @@ class TrainView(pn.viewable.Viewer):
         self.fig = p
 
     def refresh(self) -> None:
-        """Poll the job (cheap when nothing changed): progress bar, status, curves, buttons."""
+        """Poll the job (cheap when nothing changed): progress bar, status, curves, buttons.
+        Never raises: a periodic callback that fails would stop updating the page."""
+        try:
+            self._refresh()
+        except Exception as err:  # noqa: BLE001 - show it, keep polling
+            self._say(f"Could not update the job view: {type(err).__name__}: {err}", "danger")
+
+    def _refresh(self) -> None:
         latest = self.runner.latest("train")
         if self.job is None or (latest is not None and latest.id > self.job.id
                                 and not self.job.active):
@@ -240,7 +246,7 @@ class TrainView(pn.viewable.Viewer):
             return
         self._seen = key
         frac = snap.get("fraction") or 0.0
-        self.progress.value = int(1000 * frac)
+        self.progress.value = int(1000 * min(1.0, max(0.0, frac)))
         self.progress.bar_color = {"failed": "danger", "cancelled": "warning",
                                    "done": "success"}.get(snap["state"], "primary")
         lines = [f"<b>{escape(job.name)}</b> — <b>{snap['state']}</b>",
@@ -256,7 +262,7 @@ class TrainView(pn.viewable.Viewer):
             lines.append(f"Saved to {escape(job.meta.get('out'))}; open it in the Sparsity "
                          "explorer and Motifs tabs.")
         self.status.object = "<br>".join(lines)
-        hist = job.history()
+        hist = [h for h in job.history() if np.ndim(h.get("losses")) == 1]
         if hist:
             losses = [np.asarray(h["losses"], float) for h in hist]
             width = min(len(v) for v in losses)
