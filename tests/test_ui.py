@@ -248,6 +248,7 @@ def test_explorer_level_slider_changes_graph(catalog_dir):
     view = ExplorerView()
     assert view.experiment == "tiny" and view.exp is not None
     n0 = len(view.src_edges.data["x0"])
+    view.level_slider.value = 0
     view.network = "network 0"
     dense = len(view.src_edges.data["x0"])
     assert dense == sum(m[0].sum() for m in view.exp.masks(0))

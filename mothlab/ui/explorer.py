@@ -228,7 +228,6 @@ class ExplorerView(pn.viewable.Viewer):
 
     def _load(self, exp):
         self._say(None)
-        self.exp = exp
         self._graph_cache.clear()
         nets = [ALL] + [f"network {i}" for i in range(exp.n_networks)]
         self.param.network.objects = nets
@@ -236,8 +235,11 @@ class ExplorerView(pn.viewable.Viewer):
             self.network = ALL
         done = exp.levels_done
         opts = {f"{100 * s:g}%": i for i, s in enumerate(exp.sparsity_levels[:done])}
-        keep = min(self.level, done - 1)
+        grown = self.exp is not None and str(getattr(self, "_loaded_path", "")) == str(exp.path)
+        keep = min(self.level, done - 1) if grown else interesting_level(exp)
+        self._loaded_path = exp.path
         self.level_slider.param.update(options=opts, value=keep)
+        self.exp = exp
         self.threshold = float(getattr(exp.config, "threshold", self.threshold) or 1e-3)
         self.param.level.bounds = (0, done - 1)
         self.level = keep
@@ -482,6 +484,21 @@ class ExplorerView(pn.viewable.Viewer):
         return pn.Column(self._message, controls, pn.Row(left, right,
                                                          sizing_mode="stretch_width"),
                          sizing_mode="stretch_width")
+
+
+def interesting_level(exp) -> int:
+    """The level to open an experiment on: the median optimally sparse level, or else the
+    sparsest level whose median test loss is within 1.5× of the dense one (before breakdown)."""
+    done = exp.levels_done
+    opt = exp.optimal_level(float(getattr(exp.config, "threshold", 1e-3) or 1e-3))
+    if (opt >= 0).any():
+        return int(np.median(opt[opt >= 0]))
+    with np.errstate(all="ignore"):
+        med = np.nanmedian(exp.test_loss[:done], axis=1)
+    if not np.isfinite(med[0]):
+        return 0
+    ok = np.flatnonzero(med <= 1.5 * med[0])
+    return int(ok.max()) if len(ok) else 0
 
 
 def _first_usable(entries: dict) -> str | None:

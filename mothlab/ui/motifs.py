@@ -295,9 +295,21 @@ class MotifsView(pn.viewable.Viewer):
         super().__init__(**params)
         self.left = MotifPanel("Experiment A", runner=runner)
         self.right = MotifPanel("Experiment B", runner=runner)
-        labels = self.right.param.experiment.objects
-        if len(labels) > 1:
-            self.right.experiment = labels[1]
+        # B: another experiment with motif results, or else the same one under a stricter null
+        for label in self.right.param.experiment.objects:
+            if label != self.left.experiment and self._has_results(label):
+                self.right.experiment = label
+                break
+        else:
+            self.right.experiment = self.left.experiment
+            self.right.null = "degrees"
+
+    def _has_results(self, label) -> bool:
+        try:
+            _, load = _motif_api()
+            return load(catalog().scan()[label], "edges") is not None
+        except Exception:  # noqa: BLE001
+            return False
 
     def __panel__(self):
         intro = pn.pane.Markdown(
