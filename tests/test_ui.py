@@ -314,3 +314,22 @@ def test_mothlab_composes_tabs(catalog_dir):
     assert [t for t in lab._tabs._names] == ["Flight", "Train & prune", "Sparsity explorer",
                                             "Motifs"]
     assert layout is not None
+
+
+def test_motif_analysis_started_from_the_panel_fills_the_plots(catalog_dir):
+    from mothlab.ui.motifs import MotifPanel
+
+    runner = jobs.JobRunner()
+    panel = MotifPanel("A", runner=runner)
+    assert panel.experiment == "tiny" and panel.z is None and panel.run_button.visible
+    job = panel.start_analysis()
+    assert job.kind == "motifs" and job.wait(120), "motif analysis did not finish"
+    assert job.state == "done", job.error
+    panel.refresh()
+    assert panel.z is not None and not panel.run_button.visible
+    assert len(panel.src_points.data["y"]) > 0
+    assert len(panel.src_lines.data["xs"]) == len(panel.src_lines.data["label"]) > 0
+    # another session opening the same experiment finds the stored results at once
+    other = MotifPanel("B", runner=runner)
+    assert other.z is not None
+    assert set(other.z) == set(panel.z)

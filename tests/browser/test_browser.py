@@ -172,6 +172,8 @@ def test_training_from_page_while_another_session_stays_responsive(browser, serv
                           or a.page.get_by_text("The run failed").count() > 0, 400, 1.0)
         assert done and a.page.get_by_text("Saved to").count() > 0, \
             a.page.locator("body").inner_text()[:2000]
+        time.sleep(1.0)
+        a.page.screenshot(path=str(SHOTS / "train.png"), full_page=True)
         # the finished experiment appears in the explorer of the other session
         b.tab("Sparsity explorer")
         select = b.page.locator("select").first
