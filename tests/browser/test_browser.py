@@ -85,6 +85,9 @@ def test_every_tab_loads_offline_and_screenshots(browser, served_app):
         w.page.get_by_text("State versus time").first.wait_for(timeout=30_000)
         wait_until(lambda: not w.page.get_by_text("Compiling the simulator").is_visible(), 240)
         SHOTS.mkdir(parents=True, exist_ok=True)
+        w.page.get_by_role("button", name="pitch-up").click()  # a manoeuvre that shows trails
+        time.sleep(0.5)
+        w.page.locator("button.last").first.click()
         for name, slug in TABS.items():
             w.tab(name)
             time.sleep(1.5)
