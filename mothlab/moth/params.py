@@ -165,12 +165,11 @@ class MothParams(param.Parameterized):
     def constants(self) -> BodyConstants:
         """The flat tuple of constants the numeric core uses (scale applied)."""
         self.check()
-        return BodyConstants(
-            m1=self.m1, m2=self.m2, I1=self.I1, I2=self.I2,
-            L1=self.scaled("L1"), L2=self.scaled("L2"), L3=self.scaled("L3"),
-            K=self.K, c=self.c, g=self.g, betaR=self.betaR, rhoA=self.rhoA, muA=self.muA,
-            bhead=self.scaled("bhead"), bbutt=self.scaled("bbutt"),
-            S_head=self.S_head, S_butt=self.S_butt)
+        # floats always (an int from a widget would change JAX's input types and recompile)
+        return BodyConstants(*(float(v) for v in (
+            self.m1, self.m2, self.I1, self.I2, self.scaled("L1"), self.scaled("L2"),
+            self.scaled("L3"), self.K, self.c, self.g, self.betaR, self.rhoA, self.muA,
+            self.scaled("bhead"), self.scaled("bbutt"), self.S_head, self.S_butt)))
 
     def to_dict(self) -> dict[str, float]:
         """All S1 values and ``s`` as a plain dict (JSON-safe); inverse of ``MothParams(**d)``."""
