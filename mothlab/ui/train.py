@@ -209,9 +209,11 @@ class TrainView(pn.viewable.Viewer):
         p = figure(title="Validation loss while training (scaled MSE)", y_axis_type="log",
                    height=330, sizing_mode="stretch_width", x_axis_label="progress report",
                    y_axis_label="loss", tools="pan,wheel_zoom,reset,save")
-        p.multi_line("xs", "ys", source=self.src_curves, line_color=BLUE, line_alpha=0.25)
-        p.line("x", "y", source=self.src_median, line_color=ORANGE, line_width=3,
-               legend_label="median over networks")
+        curves = p.multi_line("xs", "ys", source=self.src_curves, line_color=BLUE,
+                              line_alpha=0.25)
+        median = p.line("x", "y", source=self.src_median, line_color=ORANGE, line_width=3,
+                        legend_label="median over networks")
+        p.y_range.renderers = [curves, median]  # the level markers below must not set the range
         self.threshold_span = Span(location=1e-3, dimension="width", line_color=RED,
                                    line_dash="dashed", line_width=2)
         p.add_layout(self.threshold_span)
