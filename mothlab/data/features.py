@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mothlab.moth.integrate import require_finite
+
 INPUT_NAMES = ("xd0", "yd0", "phi0", "theta0", "phid0", "thetad0", "x_f", "y_f", "phi_f",
                "theta_f")
 INPUT_LABELS = ("ẋ₀", "ẏ₀", "φ₀", "θ₀", "φ̇₀", "θ̇₀", "x_f", "y_f", "φ_f", "θ_f")
@@ -43,11 +45,7 @@ def check_array(name: str, a, shape: tuple) -> np.ndarray:
     want = "(" + ", ".join("n" if s is None else str(s) for s in shape) + ")"
     if arr.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, arr.shape)):
         raise ValueError(f"{name} must have shape {want}; got shape {arr.shape}.")
-    if not np.all(np.isfinite(arr)):
-        bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name} contains NaN or infinite values (first at index "
-                         f"{tuple(int(i) for i in bad)}); every entry must be finite.")
-    return arr
+    return require_finite(name, arr)
 
 
 def features(state0, controls, state_f) -> tuple[np.ndarray, np.ndarray]:

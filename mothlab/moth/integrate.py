@@ -243,6 +243,11 @@ def _as_float_array(name, a, last):
                          f"could not convert it: {err}") from None
     if arr.ndim == 0 or arr.shape[-1] != last:
         raise ValueError(f"{name} must have shape (..., {last}); got shape {arr.shape}.")
+    return require_finite(name, arr)
+
+
+def require_finite(name: str, arr: np.ndarray) -> np.ndarray:
+    """Return ``arr``, or raise ValueError naming the array and its first NaN/inf entry."""
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
         raise ValueError(f"{name} contains NaN or infinite values (first at index "
