@@ -232,6 +232,7 @@ def test_broadcasting_and_chunking_do_not_change_results():
     (np.zeros(8), np.zeros(3), [0, 0.02, 0.01], "increasing"),
     (np.zeros(8), np.zeros(3), [[0, 0.02]], "1-D"),
     ("abc", np.zeros(3), None, "numeric"),
+    (np.zeros(8), [-5.0, 0.0, 0.0], None, r"F must be >= 0 .* α \+ π"),
 ])
 def test_bad_input_refused_with_clear_message(state0, controls, t, message):
     with pytest.raises(ValueError, match=message):

@@ -51,8 +51,10 @@ def run(args) -> int:
     from tqdm import tqdm
 
     from mothlab.data import generate_dataset
+    from mothlab.data.sampling import check_count
     from mothlab.moth import MothParams
 
+    check_count(args.n)  # refuse before drawing a progress bar
     params = MothParams.preset(args.moth_preset)
     before, complete = (0, False) if args.overwrite else _done_before(args.out)
     if before and not complete:

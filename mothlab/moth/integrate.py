@@ -314,6 +314,11 @@ def simulate(state0, controls, params: MothParams | None = None, t=None, precise
     except ValueError:
         raise ValueError(f"state0 {s0.shape} and controls {u0.shape} have leading shapes that do "
                          "not broadcast.") from None
+    if np.any(u0[..., 0] < 0):
+        bad = np.argwhere(u0[..., 0] < 0)[0]
+        raise ValueError(f"controls: the wing force F must be >= 0 dyn (first negative at index "
+                         f"{tuple(int(i) for i in bad)}: F = {u0[tuple(bad)][0]:g}); a force pointing "
+                         "the other way is F > 0 with α + π.")
     t = check_times(t)
     k = (params or MothParams()).constants()
     dtype = np.float64 if precise else np.float32
