@@ -319,8 +319,10 @@ class FlightView(pn.viewable.Viewer):
     # -- layout -----------------------------------------------------------------------------
     def __panel__(self):
         body_widgets = pn.Param(self.body, parameters=list(BODY_PARAMS), show_name=False,
-                                widgets={"rhoA": {"type": pn.widgets.FloatSlider, "step": 1e-5},
-                                         "muA": {"type": pn.widgets.FloatSlider, "step": 1e-6}},
+                                widgets={"rhoA": {"type": pn.widgets.FloatSlider, "step": 1e-5,
+                                                  "format": "0.00000"},
+                                         "muA": {"type": pn.widgets.FloatSlider, "step": 1e-6,
+                                                 "format": "0.000000"}},
                                 sizing_mode="stretch_width")
         setup_widgets = pn.Param(self.setup, show_name=False, sizing_mode="stretch_width")
         controls = pn.Column(
