@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import json
 
-_FLAGS = {  # flag -> (config field, type)
-    "--widths": ("widths", lambda s: [int(x) for x in s.replace("-", ",").split(",") if x]),
+_FLAGS = {  # flag -> (config field, type, or the name of a parser in mothlab.nets.config)
+    "--widths": ("widths", "parse_widths"),
     "--activation": ("activation", str),
     "--n-networks": ("n_networks", int),
     "--seed": ("seed", int),
     "--dataset": ("dataset", str),
     "--n-samples": ("n_samples", int),
-    "--schedule": ("schedule", lambda s: [float(x) for x in s.split(",") if x]),
+    "--schedule": ("schedule", "parse_schedule"),
     "--pruning": ("pruning", str),
     "--bias-pruning": ("bias_pruning", str),
     "--optimizer": ("optimizer", str),
@@ -49,6 +49,7 @@ def register(sub) -> None:
 
 def build_config(args):
     from mothlab.nets import ExperimentConfig
+    from mothlab.nets import config as config_module
 
     fields = {}
     if args.config:
@@ -57,6 +58,9 @@ def build_config(args):
     for _flag, (field, conv) in _FLAGS.items():
         v = getattr(args, field, None)
         if v is not None:
+            if isinstance(conv, str):  # a parser of mothlab.nets.config, with its own message
+                fields[field] = getattr(config_module, conv)(v)
+                continue
             try:
                 fields[field] = conv(v)
             except ValueError:

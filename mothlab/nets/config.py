@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import param
 
@@ -202,3 +203,36 @@ PRESETS: dict[str, dict] = {
                  max_steps_per_level=200, chunk_steps=100, learning_rate=3e-3, es_window=100,
                  es_every=50, eval_batch=1024, train_eval_samples=1000),
 }
+
+
+def parse_widths(text: str) -> list[int]:
+    """Hidden widths from text such as ``"50, 50, 50, 8"`` or ``"50-50-50-8"``.
+
+    >>> parse_widths("400-400-400-16")
+    [400, 400, 400, 16]
+    """
+    try:
+        vals = [int(v) for v in re.split(r"[,\s-]+", text.strip()) if v]
+    except ValueError:
+        raise ValueError(f"hidden widths must be whole numbers separated by commas, e.g. "
+                         f"50, 50, 50, 8; got {text!r}.") from None
+    if not vals:
+        raise ValueError("hidden widths are empty; give at least one, e.g. 50, 50, 50, 8.")
+    return vals
+
+
+def parse_schedule(text: str) -> list[float]:
+    """Sparsity levels from text: fractions or percentages, e.g. ``"0, 0.5, 90%"``.
+
+    >>> parse_schedule("0, 50%, 0.9")
+    [0.0, 0.5, 0.9]
+    """
+    try:
+        vals = [float(v.rstrip("%")) / (100 if v.endswith("%") else 1)
+                for v in re.split(r"[,\s]+", text.strip()) if v]
+    except ValueError:
+        raise ValueError(f"the sparsity schedule must be numbers separated by commas (fractions "
+                         f"like 0.9 or percentages like 90%); got {text!r}.") from None
+    if not vals:
+        raise ValueError("the sparsity schedule is empty; give sparsities such as 0, 0.5, 0.9.")
+    return vals

@@ -42,29 +42,6 @@ def _fmt_seconds(s) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
-def _parse_ints(text: str, what: str) -> list[int]:
-    try:
-        vals = [int(v) for v in re.split(r"[,\s]+", text.strip()) if v]
-    except ValueError:
-        raise ValueError(f"{what} must be whole numbers separated by commas, e.g. 24, 24, 24, 8; "
-                         f"got {text!r}.") from None
-    if not vals:
-        raise ValueError(f"{what} is empty; give at least one hidden width, e.g. 24, 24, 24, 8.")
-    return vals
-
-
-def _parse_floats(text: str, what: str) -> list[float]:
-    try:
-        vals = [float(v.rstrip("%")) / (100 if v.endswith("%") else 1)
-                for v in re.split(r"[,\s]+", text.strip()) if v]
-    except ValueError:
-        raise ValueError(f"{what} must be numbers separated by commas (fractions like 0.9 or "
-                         f"percentages like 90%); got {text!r}.") from None
-    if not vals:
-        raise ValueError(f"{what} is empty; give sparsities such as 0, 0.5, 0.9.")
-    return vals
-
-
 def train_job(config, out: str):
     """The job function: run (or resume) ``config`` into ``out`` and register the result."""
     def fn(progress, cancel):
@@ -134,10 +111,11 @@ class TrainView(pn.viewable.Viewer):
     def config(self):
         """The ExperimentConfig the widgets describe (ValueError naming any bad field)."""
         from mothlab.nets import ExperimentConfig
+        from mothlab.nets.config import parse_schedule, parse_widths
 
-        overrides = dict(widths=_parse_ints(self.widths, "hidden widths"),
+        overrides = dict(widths=parse_widths(self.widths),
                          n_networks=int(self.n_networks), n_samples=int(self.n_samples),
-                         schedule=_parse_floats(self.schedule, "sparsity schedule"),
+                         schedule=parse_schedule(self.schedule),
                          threshold=float(self.threshold),
                          max_steps_per_level=int(self.max_steps_per_level))
         try:
