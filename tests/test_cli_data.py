@@ -11,6 +11,7 @@ import io
 import json
 import math
 import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -164,8 +165,8 @@ def test_dataset_command_resumes_and_summarises(tmp_path, capsys, monkeypatch):
     assert main(["dataset", "--n", "5", "--seed", "3", "--chunk", "1", "--out", str(out)]) == 2
     assert "n: store has 4, requested 5" in capsys.readouterr().err
 
-    # the installed console command, in a real process: a complete store is reported, not redone
-    proc = subprocess.run(["mothlab", *argv, "--no-progress"], capture_output=True, text=True,
+    # the command in a real process (python -m mothlab: no dependence on PATH): a complete store is reported, not redone
+    proc = subprocess.run([sys.executable, "-m", "mothlab", *argv, "--no-progress"], capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "already complete (4 trajectories" in proc.stdout
