@@ -5,7 +5,7 @@ from __future__ import annotations
 import panel as pn
 import param
 
-from .common import configure_panel, enable_compile_cache, pin_local_dist
+from .common import configure_panel, enable_compile_cache, pin_local_dist, pin_notebook_dist
 
 
 class MothLab(pn.viewable.Viewer):
@@ -37,6 +37,13 @@ class MothLab(pn.viewable.Viewer):
                              dynamic=False,
                              sizing_mode="stretch_width")
         self._tabs.link(self, active="active", bidirectional=True)
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """Display in a notebook: as Panel does, then keep later restyles off the CDN."""
+        view = self._create_view()
+        bundle = view._repr_mimebundle_(include, exclude)
+        pin_notebook_dist(view)
+        return bundle
 
     def __panel__(self):
         header = pn.pane.HTML(
