@@ -239,3 +239,52 @@ def store_size_bytes(path) -> int:
         for f in files:
             total += os.path.getsize(os.path.join(root, f))
     return total
+
+
+# ------------------------------------------------------------------------ child stores
+# A result that belongs to a store (e.g. the motif analysis of an experiment) lives in a child
+# group of it with its own header under the same key and the same rules (kind, schema, complete).
+
+def create_subgroup(parent, name: str, kind: str, header: dict, overwrite: bool = False):
+    """Create the child group ``name`` (may contain "/") of an open writable store, with its own
+    header (standard fields + ``header``); return the writable ``zarr.Group``.
+
+    An existing child is replaced only with ``overwrite=True`` (else ValueError)."""
+    from mothlab import __version__
+
+    if not isinstance(kind, str) or not kind:
+        raise ValueError(f"kind must be a non-empty string such as 'motifs'; got {kind!r}.")
+    if name in parent:
+        if not overwrite:
+            raise ValueError(f"{name!r} already exists in this store; pass overwrite=True "
+                             "(CLI: --overwrite) to replace it.")
+        del parent[name]
+    full = {"kind": kind, "schema_version": SCHEMA_VERSION, "mothlab_version": __version__,
+            "created": now(), "complete": False}
+    for key in header:
+        if key in full:
+            raise ValueError(f"Header field {key!r} is reserved by mothlab.store; rename it.")
+    full.update(to_json(dict(header)))
+    group = parent.require_group(name)
+    group.attrs[HEADER_KEY] = full
+    return group
+
+
+def open_subgroup(parent, name: str, kind: str):
+    """Open the child group ``name`` of an open store; return ``(zarr.Group, header)``, or None
+    when there is no such child or it has no mothlab header (a layout older than child headers:
+    the caller may read it its own way). ValueError for another kind or a newer schema."""
+    if name not in parent:
+        return None
+    group = parent[name]
+    header = group.attrs.asdict().get(HEADER_KEY)
+    if not isinstance(header, dict):
+        return None
+    if header.get("kind") != kind:
+        raise ValueError(f"{name!r} holds a mothlab {header.get('kind')!r} result, not {kind!r}.")
+    version = header.get("schema_version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise ValueError(f"{name!r} was written with store schema {version!r} by mothlab "
+                         f"{header.get('mothlab_version')}; this mothlab reads schema "
+                         f"<= {SCHEMA_VERSION}. Upgrade mothlab to read it.")
+    return group, dict(header)
