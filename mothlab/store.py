@@ -16,8 +16,8 @@ new one. :func:`open_store` checks every sealed file, so a damaged store is refu
 as zeros or NaN; :func:`rollback` forgets a damaged unit so that a resume recomputes it.
 
 Also here: :func:`list_stores` (what a folder holds, by kind), :func:`assets_path` (the shipped
-assets, read-only: writes into them are refused), :func:`delete_path` and :func:`derived_group`
-(results added to a store later, e.g. motif analyses).
+assets, read-only: writes into them are refused), :func:`delete_path`, and child stores (:func:`create_subgroup`: results added to a
+store later, e.g. motif analyses, sealed by their own header).
 
 >>> import tempfile, os
 >>> path = os.path.join(tempfile.mkdtemp(), "demo.zarr")
@@ -258,10 +258,10 @@ def mark_complete(group, *, exclude=(), **fields) -> None:
     """Record that the store is finished. Call it last, after every array has been written.
 
     Seals the whole store in the same header write: every file not already in a sealed unit
-    (see :func:`seal_level`), except ``exclude``d paths and groups made with
-    :func:`derived_group` (results added later, sealed on their own), gets its size and CRC-32
-    recorded, so that :func:`open_store` refuses a damaged copy. Pending deletions are finished
-    first.
+    (see :func:`seal_level`), except ``exclude``d paths and child stores made with
+    :func:`create_subgroup` (results added later, e.g. motif analyses, sealed by their own
+    header), gets its size and CRC-32 recorded, so that :func:`open_store` refuses a damaged
+    copy. Works on a child store too (its own files). Pending deletions are finished first.
     """
     root = _root_path(group)
     header = finish_pending(group)
@@ -282,21 +282,6 @@ def _derived(header) -> list[str]:
     return [str(x) for x in d] if isinstance(d, list) else []
 
 
-def derived_group(group, name: str, *, overwrite: bool = False):
-    """Create or open the group ``name`` that holds results derived from a store (e.g. motif
-    analyses inside an experiment), which may be added after the store is complete: it is left
-    out of the completion seal and seals itself with :func:`seal_level` (``name`` as unit).
-    ``overwrite`` deletes what it held first (through :func:`delete_path`)."""
-    name = _norm(name)
-    _refuse_assets(_root_path(group), "write results into")
-    header = read_header(group)
-    if name not in _derived(header):
-        update_header(group, derived=sorted({*_derived(header), name}))
-    if overwrite and name in group:
-        delete_path(group, name)
-    return group.require_group(name)
-
-
 def is_complete(group) -> bool:
     """Whether :func:`mark_complete` was called on this store."""
     try:
@@ -312,6 +297,60 @@ def store_size_bytes(path) -> int:
         for f in files:
             total += os.path.getsize(os.path.join(root, f))
     return total
+
+
+# ------------------------------------------------------------------------ child stores
+# A result that belongs to a store (e.g. the motif analysis of an experiment) lives in a child
+# group of it with its own header under the same key and the same rules (kind, schema, complete).
+
+def create_subgroup(parent, name: str, kind: str, header: dict, overwrite: bool = False):
+    """Create the child group ``name`` (may contain "/") of an open writable store, with its own
+    header (standard fields + ``header``); return the writable ``zarr.Group``.
+
+    An existing child is replaced only with ``overwrite=True`` (else ValueError)."""
+    from mothlab import __version__
+
+    if not isinstance(kind, str) or not kind:
+        raise ValueError(f"kind must be a non-empty string such as 'motifs'; got {kind!r}.")
+    _refuse_assets(_root_path(parent), "write results into")
+    if name in parent:
+        if not overwrite:
+            raise ValueError(f"{name!r} already exists in this store; pass overwrite=True "
+                             "(CLI: --overwrite) to replace it.")
+        if isinstance(parent.attrs.get(HEADER_KEY), dict):
+            delete_path(parent, name)  # recorded first: a kill mid-way is finished on reopen
+        else:
+            del parent[name]
+    full = {"kind": kind, "schema_version": SCHEMA_VERSION, "mothlab_version": __version__,
+            "created": now(), "complete": False}
+    for key in header:
+        if key in full:
+            raise ValueError(f"Header field {key!r} is reserved by mothlab.store; rename it.")
+    full.update(to_json(dict(header)))
+    group = parent.require_group(name)
+    group.attrs[HEADER_KEY] = full
+    return group
+
+
+def open_subgroup(parent, name: str, kind: str):
+    """Open the child group ``name`` of an open store; return ``(zarr.Group, header)``, or None
+    when there is no such child or it has no mothlab header (a layout older than child headers:
+    the caller may read it its own way). ValueError for another kind or a newer schema."""
+    if name not in parent:
+        return None
+    group = parent[name]
+    header = group.attrs.asdict().get(HEADER_KEY)
+    if not isinstance(header, dict):
+        return None
+    if header.get("kind") != kind:
+        raise ValueError(f"{name!r} holds a mothlab {header.get('kind')!r} result, not {kind!r}.")
+    version = header.get("schema_version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise ValueError(f"{name!r} was written with store schema {version!r} by mothlab "
+                         f"{header.get('mothlab_version')}; this mothlab reads schema "
+                         f"<= {SCHEMA_VERSION}. Upgrade mothlab to read it.")
+    verify_store(group, header)
+    return group, dict(header)
 
 
 # ---------------------------------------------------------------------------- integrity
@@ -363,10 +402,13 @@ class StoreDamaged(StoreError):
 
 
 def _root_path(group) -> Path:
+    """The directory of ``group`` (a store, or a child store made by :func:`create_subgroup`:
+    paths in a manifest are relative to the group whose header holds it)."""
     root = getattr(group.store, "root", None)
     if root is None:
         raise ValueError("mothlab stores live on the local file system; this group is not.")
-    return Path(root)
+    path = str(getattr(group, "path", "") or "").strip("/")
+    return Path(root) / path if path else Path(root)
 
 
 def _crc32(path: Path, st: os.stat_result) -> int:
@@ -414,7 +456,7 @@ def _files_of(root: Path, paths, exclude=()) -> dict[str, list[int]]:
         if base.is_file():
             candidates = [base]
         elif base.is_dir():
-            candidates = (Path(d) / f for d, _, fs in os.walk(base) for f in fs)
+            candidates = _walk_own(base)
         else:
             continue  # nothing stored there (e.g. an all-fill chunk zarr skipped)
         for f in candidates:
@@ -426,6 +468,24 @@ def _files_of(root: Path, paths, exclude=()) -> dict[str, list[int]]:
             st = f.stat()
             out[r] = [st.st_size, _crc32(f, st)]
     return out
+
+
+def _is_child_store(d: Path) -> bool:
+    try:
+        meta = json.loads((d / "zarr.json").read_text())
+        return meta.get("node_type") == "group" and isinstance(
+            meta.get("attributes", {}).get(HEADER_KEY), dict)
+    except Exception:  # noqa: BLE001 - not a readable group: part of its parent
+        return False
+
+
+def _walk_own(base: Path):
+    """Files under ``base``, leaving out child stores (they seal themselves)."""
+    for d, dirs, files in os.walk(base):
+        here = Path(d)
+        dirs[:] = sorted(x for x in dirs if not _is_child_store(here / x))
+        for f in sorted(files):
+            yield here / f
 
 
 def _manifest(header: dict) -> dict:

@@ -184,17 +184,21 @@ def test_all_fill_chunks_and_later_files_are_fine(tmp_path):
     assert sorted(header["manifest"]) == ["", "levels/0", "levels/1", "levels/2", "loss"]
     assert header["pending_deletions"] == []
     # results added after completion (not sealed yet) do not make the store damaged
-    d = store.derived_group(g, "motifs/edges")
+    d = store.create_subgroup(g, "motifs/edges", "motifs", {"levels": 0})
     d.create_array("z", shape=(3,), dtype="float32")[...] = 2.0
     store.open_store(path, "demo", mode="r")
-    store.seal_level(g, "motifs/edges")
+    store.seal_level(d, "z", levels=1)  # a child store seals itself, paths relative to it
+    store.mark_complete(d)
+    assert list(store.read_header(d)["manifest"]["z"]["files"]) == ["z/zarr.json", "z/c/0"]
+    root, _ = store.open_store(path, "demo", mode="r")  # the child is not part of the parent
     _flip(path / "motifs/edges/z/c/0")
-    with pytest.raises(store.StoreDamaged, match="motifs/edges"):
-        store.open_store(path, "demo", mode="r")
-    # replacing derived results deletes them through the store, seal included
-    store.derived_group(g, "motifs/edges", overwrite=True)
-    assert "motifs/edges" not in store.read_header(g)["manifest"]
     store.open_store(path, "demo", mode="r")
+    with pytest.raises(store.StoreDamaged, match="z/c/0 of z was altered"):
+        store.open_subgroup(root, "motifs/edges", "motifs")
+    # replacing child results deletes them through the store
+    store.create_subgroup(g, "motifs/edges", "motifs", {}, overwrite=True)
+    assert not (path / "motifs/edges/z").exists()
+    assert store.open_subgroup(g, "motifs/edges", "motifs")[1]["complete"] is False
 
 
 def test_rollback_forgets_the_unit_and_later_ones(tmp_path):
@@ -267,7 +271,7 @@ def test_assets_path_and_shipped_assets_are_read_only(tmp_path, monkeypatch):
     with pytest.raises(store.StoreError, match="shipped asset"):
         store.open_store(shipped, "experiment", mode="r+")
     with pytest.raises(store.StoreError, match="shipped asset"):
-        store.derived_group(g, "motifs/edges")
+        store.create_subgroup(g, "motifs/edges", "motifs", {}, overwrite=True)
     with pytest.raises(store.StoreError, match="shipped asset"):
         store.create_store(store.assets_path() / "new.zarr", "experiment", {})
     assert not (store.assets_path() / "new.zarr").exists()
