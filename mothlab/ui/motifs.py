@@ -123,7 +123,7 @@ class MotifPanel(pn.viewable.Viewer):
             self._entries = entries
             self.param.experiment.objects = list(entries)
             if self.experiment not in entries:
-                from .explorer import _first_usable
+                from .explorer import first_usable as _first_usable
 
                 self.experiment = _first_usable(entries)
         job = self.job
