@@ -443,11 +443,11 @@ def test_foreign_and_corrupt_dataset_stores(ds, tmp_path):
         generate_dataset(broken, N, seed=SEED, chunk=1)
     # a missing array, or garbage metadata
     shutil.rmtree(broken / "state_f")
-    with pytest.raises(ValueError, match="corrupted dataset store: array 'state_f'"):
+    with pytest.raises(ValueError, match="state_f"):
         generate_dataset(broken, N, seed=SEED, chunk=1)
     h["complete"] = True
     zarr.open_group(str(broken), mode="r+").attrs["mothlab"] = h
-    with pytest.raises(ValueError, match="corrupted dataset store: array 'state_f'"):
+    with pytest.raises(ValueError, match="state_f"):
         open_dataset(broken)
     (broken / "zarr.json").write_bytes(b"\x00garbage")
     with pytest.raises(ValueError, match="corrupted"):

@@ -50,6 +50,13 @@ from functools import lru_cache
 
 import numpy as np
 
+__all__ = ["NULLS", "NULL_LABELS", "NULL_ALIASES", "ANALYTIC_NULLS", "resolve_null",
+           "sample_null", "uniform_layers", "live_node_layer", "live_node_layers",
+           "as_published_layers", "degree_layers", "edges_moments"]
+
+# JAX is imported inside the samplers that use it: `import jax` costs ~1.2 s (measured,
+# `python -c "import jax"` under load 2) and the exact moments and numpy samplers do not need it.
+
 NULLS = {
     "edges_live_nodes": "edges among live nodes: each layer's edge count, placed uniformly among "
                         "the network's live nodes (exact moments)",

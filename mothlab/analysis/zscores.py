@@ -30,7 +30,7 @@ from mothlab.analysis.motifs import (
     prune_batched,
 )
 from mothlab.analysis.nulls import ANALYTIC_NULLS, edges_moments, resolve_null, sample_null
-from mothlab.progress import check_cancel, report
+from mothlab.progress import check_cancel, report, span
 
 __all__ = ["ZScores", "zscores", "null_counts", "network_seed"]
 
@@ -123,11 +123,12 @@ def network_seed(seed: int, index: int) -> int:
 
 def null_counts(layers, null: str, n_random: int, seed: int, chains="paths",
                 converging3="exact", batch: int = 250, swaps_per_edge: float = 10.0,
-                cancel=None) -> np.ndarray:
+                progress=None, cancel=None) -> np.ndarray:
     """Motif counts of ``n_random`` null networks of one network (canonical form, list of (r, c)).
 
-    Returns int64 (n_random, n_motifs), motifs in :data:`MOTIFS` order. ``cancel`` is polled
-    between batches (raises :class:`mothlab.progress.Cancelled`).
+    Returns int64 (n_random, n_motifs), motifs in :data:`MOTIFS` order. ``progress`` gets an
+    event per batch of ``batch`` samples; ``cancel`` is polled between batches (raises
+    :class:`mothlab.progress.Cancelled`).
     """
     out = []
     done = 0
@@ -144,6 +145,7 @@ def null_counts(layers, null: str, n_random: int, seed: int, chains="paths",
         pending = count_canonical_jax(sample, chains=chains, converging3=converging3, lazy=True)
         done += b
         part += 1
+        report(progress, done / n_random, f"{done}/{n_random} random networks")
     res = pending()
     out.append(np.stack([res[k] for k in MOTIFS], axis=1))
     return np.concatenate(out)
@@ -239,7 +241,9 @@ def zscores(masks, biases=None, null: str = "edges_live_nodes", n_random: int = 
         if sampled_cols:
             s = null_counts([a[0] for a in layers], null, n_random, network_seed(seed, i),
                             chains=chains, converging3=converging3, batch=batch,
-                            swaps_per_edge=swaps_per_edge, cancel=cancel)[:, sampled_cols].astype(np.float64)
+                            swaps_per_edge=swaps_per_edge,
+                            progress=span(progress, i / N, (i + 1) / N),
+                            cancel=cancel)[:, sampled_cols].astype(np.float64)
             mean[i, sampled_cols] = s.mean(axis=0)
             sd[i, sampled_cols] = s.std(axis=0, ddof=1)
             rng = np.random.default_rng(network_seed(seed, 2_000_000 + i))
