@@ -125,6 +125,12 @@ def test_sparsity_result_tables_rules_states_and_caps(fake):
     assert r.optimal_counts("paper").tolist() == [1, 1, 1]
     assert r.optimal_counts("sparsest").tolist() == [1, 1, 2]
     assert r.n_without("paper") == 1 and r.n_reaching() == 4 and r.breakdown_level() == 2
+    assert r.optimal_sentence("paper") == (
+        "3 of 4 networks have an optimal level under the 'paper' rule (sparsest level with it and "
+        "every denser level under the threshold 1e-3), median 45 %; 4 of 4 reach the "
+        "threshold at some level.")
+    assert r.optimal_sentence("sparsest").startswith("4 of 4 networks") and "median 45 %" in \
+        r.optimal_sentence("sparsest")
     assert r.capped.tolist() == [0, 0, 0]  # the store predates caps
     fake.capped = np.array([[0, 1, 0, 1], [1, 1, 0, 0], [0, 0, 0, 0]], bool)
     assert sp.sparsity_result(fake).capped.tolist() == [2, 2, 0]
