@@ -27,10 +27,11 @@ The runner is three public steps, composed by :func:`run_experiment`:
 - :func:`train_level` — one level: the :class:`~mothlab.nets.pruning.Topology` chosen by
   ``config.method`` sets the masks (``prune``: magnitude pruning to the level's sparsity), then
   compiled chunks train every network until its stop rule (or step cap); evaluates the losses;
-- :func:`write_level` — write the level's arrays, then raise ``levels_done`` in the header, then
-  drop the previous level's optimizer state. A kill between any two of these leaves a store that
-  :func:`open_run` resumes from the last level it records as done, and whose left-over optimizer
-  states it removes (so nothing is orphaned).
+- :func:`write_level` — write the level's arrays, then in one atomic header write
+  (:func:`mothlab.store.seal_level`) record their checksums, raise ``levels_done`` and mark the
+  previous level's optimizer state for deletion, then delete it. A kill between any two of these
+  leaves a store that :func:`open_run` resumes from the last level it records as done, and whose
+  pending deletion the next writable open finishes (so nothing is orphaned).
 
 Since every network's batches come from its own keys and the computation is deterministic, a
 resumed run ends with the same numbers as an uninterrupted one (tested, bit for bit, on one
@@ -209,7 +210,7 @@ def _read_state(g, i, template):
 def _drop_opt(group, i: int) -> None:
     name = f"levels/{i}/opt"
     if name in group:
-        del group[name]
+        st.delete_path(group, name)
 
 
 def _device_record():
@@ -493,9 +494,13 @@ def write_level(run: ExperimentRun, res: LevelResult) -> None:
     run.timings.append({"level": i, "seconds": round(res.seconds, 3),
                         "network_steps": int(res.steps.sum()),
                         "capped": int(res.capped[: run.n_networks].sum())})
-    run.header = st.update_header(g, levels_done=i + 1, timings=run.timings)
-    if i > 0:
-        _drop_opt(g, i - 1)
+    # one atomic header write: the level's checksums, levels_done, and the clean-up of the
+    # previous level's optimizer state as a pending deletion (finished by the next open if a
+    # kill comes in between)
+    losses = [a for a in ("test_loss", "val_loss", "train_loss", "steps", "capped") if a in g]
+    run.header = st.seal_level(g, f"levels/{i}", exclude=[f"levels/{i}/opt"], also=losses,
+                               delete=[f"levels/{i - 1}/opt"] if i > 0 else [],
+                               levels_done=i + 1, timings=run.timings)
     run.levels_done = i + 1
     run.state = res.state
 
