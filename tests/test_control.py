@@ -315,3 +315,25 @@ def test_cli_flight_json(tmp_path):
         assert key in summary
     assert summary["controller"] == "oracle" and not summary["diverged"]
     assert (tmp_path / "flight.csv").exists() and (tmp_path / "flight.png").exists()
+
+
+# ------------------------------------------------------------------------------ Fly tab
+def test_fly_tab_flies_and_animates():
+    """The Fly tab without a server: bad input is a message; a flight fills the animation,
+    the error and the control plots; moving the frame moves the moth."""
+    from mothlab.ui.fly import FlyView
+
+    view = FlyView(owner="test")
+    assert view.path() is not None  # the embedded experiment is listed
+    view.param.update(target="waypoints", waypoints="1,nan")
+    assert view.start_flight() is False and view._status.alert_type == "danger"
+    view.param.update(target="hover", with_mpc=False, duration=0.4)
+    view.show_flight(*view.fly_now())
+    n = len(view.result.t)
+    assert len(view.src_err.data["t"]) == n and np.isfinite(view.src_err.data["net"]).all()
+    assert "RMS error" in view._summary.object
+    before = list(view.src["head"].data["xs"][0])
+    view.frame = n - 1
+    assert list(view.src["head"].data["xs"][0]) != before
+    assert view.time_spans[0].location == pytest.approx(view.result.t[-1])
+    view.__panel__()
