@@ -244,7 +244,12 @@ def run(args) -> int:
     if args.out is None:
         sys.stdout.write(buf.getvalue())
     else:
-        args.out.write_text(buf.getvalue())
+        try:
+            args.out.write_text(buf.getvalue())
+        except OSError as err:  # disk full, /proc ...: the write call does not name the file
+            if err.filename is None:
+                err.filename = str(args.out)
+            raise
         print(f"wrote {traj.shape[0]} flight(s) x {len(t)} times to {args.out} ({fmt})",
               file=sys.stderr)
     return 0
