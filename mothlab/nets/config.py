@@ -112,6 +112,35 @@ class ExperimentConfig(param.Parameterized):
                                  doc="Reproduce defects 1-6 of SCIENCE.md §5 on purpose "
                                      "(for comparison only).")
 
+    # ---------------------------------------------- sparse from the start (issue 12; nets.sparse)
+    method = param.Selector(
+        default="prune", objects=["prune", "static", "set", "rigl", "motif", "anti-motif"],
+        doc="prune: train dense, then prune level by level (the papers). Sparse from the start, "
+            "at `density`: static = a fixed random mask; set = drop the ζ smallest live weights "
+            "and regrow at random every `update_every` steps; rigl = regrow where the dense "
+            "gradient is largest, ζ cosine-decayed, stopped at `rigl_stop`; motif / anti-motif = "
+            "a fixed mask whose motif z-scores match (oppose) `motif_target`.")
+    density = param.Number(default=0.1, bounds=(0.0, 1.0), inclusive_bounds=(False, True),
+                           doc="Sparse methods: fraction of each layer's weights kept (0.1 = 10 "
+                               "%, i.e. sparsity 90 %). Ignored by prune.")
+    allocation = param.Selector(default="uniform", objects=["uniform", "erdos-renyi"],
+                                doc="Sparse methods: density per layer, the same in every layer "
+                                    "or Erdős–Rényi (∝ (n_in + n_out)/(n_in·n_out), same total).")
+    sparse_steps = param.Integer(default=20_000, bounds=(1, None),
+                                 doc="Sparse methods: training steps in all (batches); the run is "
+                                     "stored as sparse_steps / update_every levels.")
+    update_every = param.Integer(default=500, bounds=(1, None),
+                                 doc="Sparse methods: steps between topology updates (SET/RigL); "
+                                     "also the steps per stored level.")
+    zeta = param.Number(default=0.3, bounds=(0.0, 1.0),
+                        doc="SET/RigL: fraction of live weights dropped and regrown per update "
+                            "(RigL: its initial value, cosine-decayed).")
+    rigl_stop = param.Number(default=0.75, bounds=(0.0, 1.0),
+                             doc="RigL: stop topology updates after this fraction of sparse_steps.")
+    motif_target = param.Dict(default=None, allow_None=True,
+                              doc="motif/anti-motif: target z-score per motif (null 'edges'); "
+                                  "None: mothlab.analysis.topology.DEFAULT_TARGET.")
+
     # ------------------------------------------------------------------ derived
     @property
     def layer_sizes(self) -> list[int]:
