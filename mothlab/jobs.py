@@ -1,25 +1,33 @@
-"""Background jobs shared by the CLI and the app: a thread, a progress snapshot, a cancel flag.
+"""Background jobs of the process: two worker pools, progress snapshots, cancel, an owner.
 
-The library's long-running functions (``run_experiment``, ``analyse_experiment``,
-``generate_dataset``) take two plain callables, ``progress`` and ``cancel``. A :class:`Job` supplies
-both: ``progress`` merges each event into a snapshot dict (read by any thread at any time, e.g. a
-Panel periodic callback in every browser session), and ``cancel`` returns True once someone asked
-the job to stop; the library checks it between compiled chunks and leaves a resumable store.
+Long library functions (``run_experiment``, ``generate_dataset``, ``analyse_experiment``, the fly
+studies) take ``progress`` and ``cancel`` keywords (:mod:`mothlab.progress`). A :class:`Job` runs
+``fn(progress=..., cancel=...)`` on a :class:`concurrent.futures.ThreadPoolExecutor` and supplies
+both: ``progress`` keeps the latest :class:`~mothlab.progress.Progress` event as a snapshot that
+any thread may read at any time (a Panel periodic callback in every browser session), and
+``cancel`` turns True once the job's owner (or a teacher) asked it to stop; the function then
+leaves a resumable store and raises :class:`~mothlab.progress.Cancelled`.
 
-Jobs belong to the process (:func:`runner` returns the process-wide :class:`JobRunner`), so in
-``panel serve`` every session, every reload and every second tab sees the same jobs. Nothing here
+Two pools of one worker each: ``"train"`` (training, datasets) and ``"analysis"`` (motif analyses,
+fly studies), so an analysis never waits behind a long training and neither starves the other;
+one worker per pool because JAX already uses every core. Jobs belong to the process
+(:func:`runner`), so in ``panel serve`` every session, reload and tab sees the same jobs; a
+session may cancel only the jobs it owns unless the server runs in teacher mode. Nothing here
 imports JAX or Panel.
 
->>> r = JobRunner(max_running=1)
->>> job = r.submit(lambda progress, cancel: progress({"message": "hi"}) or 42, name="demo")
+>>> from mothlab.progress import report
+>>> r = JobRunner()
+>>> job = r.submit(lambda progress, cancel: report(progress, 0.5, "half") or 42, name="demo",
+...                kind="demo", owner="me")
 >>> job.wait(5.0)
 True
 >>> job.state, job.result, job.snapshot()["message"]
-('done', 42, 'hi')
+('done', 42, 'half')
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 import itertools
 import threading
 import time
@@ -27,48 +35,50 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from mothlab.progress import Cancelled, Progress
+
+__all__ = ["Job", "JobRunner", "runner", "POOLS", "STATES", "FINISHED", "QUEUED", "RUNNING",
+           "DONE", "FAILED", "CANCELLED", "HISTORY"]
+
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 STATES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED)
 FINISHED = (DONE, FAILED, CANCELLED)
 
-#: Keys of a progress event kept as a time series (for live loss curves), at most HISTORY points.
+POOLS = {"train": "training and datasets (one at a time)",
+         "analysis": "motif analyses and fly studies (one at a time, beside training)"}
+"""Worker pools: name → what runs there. Each has one worker."""
+
 HISTORY = 4000
+"""Most loss payloads a job keeps (older ones are thinned, so a long run keeps its whole curve)."""
 
-
-class JobCancelled(Exception):
-    """Raised by a job's function to say it stopped because it was asked to."""
+#: an ETA is shown only after the fraction has moved this much over this many seconds
+_ETA_MIN_FRACTION, _ETA_MIN_SECONDS = 0.01, 2.0
 
 
 def _plain(value):
-    """A JSON-friendly copy of a progress value (numpy arrays → lists) so views never hold
+    """A JSON-friendly copy (numpy arrays → lists, numpy scalars → Python) so views never hold
     references into arrays the worker thread may still be writing."""
     if hasattr(value, "tolist"):
         return value.tolist()
     if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
+        return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
 
 
 class Job:
-    """One background task.
+    """One background task (made by :meth:`JobRunner.submit`).
 
-    Attributes
-    ----------
-    id : int, unique in the process.
-    name : str, shown to users. kind : str, e.g. ``"train"`` or ``"motifs"``.
-    meta : dict, anything the submitter wants to find again (e.g. the output path).
-    state : one of ``queued``, ``running``, ``done``, ``failed``, ``cancelled``.
-    error : str or None, a one-line message when the job failed.
-    result : what the function returned (when done).
+    Attributes: ``id`` (unique in the process), ``name``, ``kind`` (e.g. ``"train"``,
+    ``"motifs"``), ``owner`` (who may cancel it), ``pool``, ``meta`` (anything the submitter wants
+    to find again), ``state`` (:data:`STATES`), ``error`` (one line when failed), ``traceback``,
+    ``result`` (when done), ``created``/``started``/``finished`` (epoch seconds or None).
     """
 
-    def __init__(self, fn: Callable[..., Any], *, id: int, name: str, kind: str = "job",
-                 meta: dict | None = None):
-        self.id = id
-        self.name = name
-        self.kind = kind
+    def __init__(self, fn: Callable[..., Any], *, id: int, name: str, kind: str, owner: str,
+                 pool: str, meta: dict | None = None):
+        self.id, self.name, self.kind, self.owner, self.pool = id, name, kind, owner, pool
         self.meta = dict(meta or {})
         self.state = QUEUED
         self.error: str | None = None
@@ -81,48 +91,37 @@ class Job:
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._done = threading.Event()
-        self._snapshot: dict[str, Any] = {}
+        self._future: concurrent.futures.Future | None = None
+        self._last = Progress(None)
+        self._payload: dict[str, Any] = {}
+        self._first: tuple[float, float] | None = None  # (time, fraction) of the first fraction
         self._history: list[dict[str, Any]] = []
         self._n_events = 0
-        self.thread: threading.Thread | None = None
 
-    # -- callables handed to the library ----------------------------------------------------
-    def progress(self, *args, **kwargs) -> None:
-        """Record a progress event. Accepts a dict event (``progress({...})``), keyword fields, or
-        ``progress(done, total)`` as ``simulate``/``generate_dataset`` call it."""
-        if len(args) == 1 and isinstance(args[0], dict):
-            event = dict(args[0])
-        elif len(args) == 2:
-            event = {"done": args[0], "total": args[1]}
-        elif len(args) == 1:
-            event = {"message": str(args[0])}
-        else:
-            event = {}
-        event.update(kwargs)
-        event = _plain(event)
+    # -- the callables handed to the library -------------------------------------------------
+    def progress(self, event: Progress) -> None:
+        """Record one :class:`~mothlab.progress.Progress` event (the job's ``progress``)."""
+        if not isinstance(event, Progress):
+            raise TypeError("a job's progress takes mothlab.progress.Progress events (use "
+                            f"mothlab.progress.report); got {type(event).__name__}")
+        payload = _plain(dict(event.payload))
+        now = time.time()
         with self._lock:
             self._n_events += 1
-            self._snapshot.update(event)
-            self._snapshot["time"] = time.time()
-            self._snapshot["fraction"] = self._fraction(self._snapshot)
-            point = {k: event[k] for k in ("level", "sparsity", "step", "losses", "train_losses")
-                     if k in event}
-            if point.get("losses") is not None and len(point["losses"] or []) > 0:
-                point["t"] = time.time() - (self.started or self.created)
-                self._history.append(point)
+            self._last, self._payload = event, payload
+            if event.fraction is not None and self._first is None:
+                self._first = (now, event.fraction)
+            if payload.get("losses") is not None:
+                self._history.append(dict(payload, t=now - (self.started or self.created)))
                 if len(self._history) > HISTORY:
                     # keep every other old point: a long run still shows its whole curve
                     self._history = self._history[:HISTORY // 2:2] + self._history[HISTORY // 2:]
 
     def cancelled(self) -> bool:
-        """True once :meth:`cancel` was called (the library polls this between chunks)."""
+        """True once a cancel was asked for (the library polls this between chunks)."""
         return self._cancel.is_set()
 
-    # -- control -----------------------------------------------------------------------------
-    def cancel(self) -> None:
-        """Ask the job to stop; a queued job never starts."""
-        self._cancel.set()
-
+    # -- reading --------------------------------------------------------------------------------
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job finished (True) or the timeout passed (False)."""
         return self._done.wait(timeout)
@@ -133,71 +132,72 @@ class Job:
         return self.state in (QUEUED, RUNNING)
 
     def snapshot(self) -> dict[str, Any]:
-        """A copy of the latest progress merged with the job's state: safe to read from any thread.
+        """The job's state and latest progress, plain JSON types, safe to read from any thread.
 
-        Keys always present: id, name, kind, state, error, fraction (0–1 or None), elapsed_s,
-        eta_s (None when unknown), n_events, meta; plus the library's latest event fields.
+        Keys: id, name, kind, owner, pool, state, fraction (0..1 or None), message, payload (the
+        latest event's), elapsed_s, eta_s (None until honest: the event's own ``eta_s``, else a
+        linear extrapolation once the fraction moved ≥ 1 % over ≥ 2 s), error, meta, created,
+        started, finished, n_events.
         """
         with self._lock:
-            snap = dict(self._snapshot)
-            n = self._n_events
+            ev, payload, first, n = self._last, dict(self._payload), self._first, self._n_events
+            state, started, finished = self.state, self.started, self.finished
         now = time.time()
-        elapsed = ((self.finished or now) - self.started) if self.started else 0.0
-        snap.update(id=self.id, name=self.name, kind=self.kind, state=self.state,
-                    error=self.error, elapsed_s=elapsed, n_events=n, meta=dict(self.meta))
-        snap.setdefault("fraction", None)
-        if self.state == DONE:
-            snap["fraction"] = 1.0
-        if "eta_s" not in snap or snap["eta_s"] is None:
-            frac = snap["fraction"]
-            snap["eta_s"] = (elapsed * (1 - frac) / frac) if frac and self.state == RUNNING \
-                else None
-        if self.state in FINISHED:
-            snap["eta_s"] = 0.0
-        return snap
+        elapsed = ((finished or now) - started) if started else 0.0
+        fraction = 1.0 if state == DONE else ev.fraction
+        eta = None
+        if state in FINISHED:
+            eta = 0.0
+        elif state == RUNNING:
+            if isinstance(payload.get("eta_s"), (int, float)):
+                eta = max(0.0, float(payload["eta_s"]))
+            elif fraction is not None and first is not None:
+                df, dt = fraction - first[1], now - first[0]
+                if df >= _ETA_MIN_FRACTION and dt >= _ETA_MIN_SECONDS:
+                    eta = (1.0 - fraction) * dt / df
+        return {"id": self.id, "name": self.name, "kind": self.kind, "owner": self.owner,
+                "pool": self.pool, "state": state, "fraction": fraction,
+                "message": ev.message, "payload": payload, "elapsed_s": elapsed, "eta_s": eta,
+                "error": self.error, "meta": _plain(self.meta), "created": self.created,
+                "started": started, "finished": finished, "n_events": n}
 
     def history(self) -> list[dict[str, Any]]:
-        """The loss events seen so far (level, step, losses, ...), oldest first (a copy)."""
+        """The payloads that carried ``"losses"``, oldest first, each with ``"t"`` (seconds since
+        the job started); a copy."""
         with self._lock:
-            return list(self._history)
+            return [dict(h) for h in self._history]
 
-    @staticmethod
-    def _fraction(s: dict) -> float | None:
-        if "n_levels" in s and "level" in s and s["n_levels"]:
-            within = 0.0
-            if s.get("max_steps") and s.get("step") is not None:
-                within = min(1.0, s["step"] / s["max_steps"])
-            # level −1: preparing (e.g. generating the dataset) before the first level
-            return min(1.0, max(0.0, (s["level"] + within) / s["n_levels"]))
-        if "total" in s and "done" in s and s["total"]:
-            return min(1.0, max(0.0, s["done"] / s["total"]))
-        return s.get("fraction")
-
-    # -- the thread --------------------------------------------------------------------------
-    def _run(self, slots: threading.Semaphore, on_finish: Callable[[Job], None]) -> None:
-        with slots:
-            if self._cancel.is_set():
-                self._finish(CANCELLED, on_finish)
-                return
-            self.started = time.time()
-            self.state = RUNNING
-            try:
-                result = self._fn(progress=self.progress, cancel=self.cancelled)
-            except JobCancelled:
-                self._finish(CANCELLED, on_finish)
-            except BaseException as err:  # noqa: BLE001 - a job must never take the server down
-                self.error = f"{type(err).__name__}: {err}"
-                self.traceback = traceback.format_exc()
-                self._finish(FAILED, on_finish)
-            else:
-                self.result = result
-                self._finish(CANCELLED if self._cancel.is_set() else DONE, on_finish)
+    # -- running (in a pool's worker thread) ------------------------------------------------------
+    def _run(self, on_finish: Callable[[Job], None]) -> None:
+        with self._lock:
+            if self.state != QUEUED:
+                return  # cancelled while queued: finished already
+            if not self._cancel.is_set():
+                self.state, self.started = RUNNING, time.time()
+        if self.state == QUEUED:  # cancelled between being picked and starting
+            self._finish(CANCELLED, on_finish)
+            return
+        try:
+            result = self._fn(progress=self.progress, cancel=self.cancelled)
+        except Cancelled as err:
+            self.error = str(err) or None
+            self._finish(CANCELLED, on_finish)
+        except BaseException as err:  # noqa: BLE001 - a job must never take the server down
+            self.error = f"{type(err).__name__}: {err}"
+            self.traceback = traceback.format_exc()
+            self._finish(FAILED, on_finish)
+        else:
+            self.result = result  # a function that returns has finished its work
+            self._finish(DONE, on_finish)
 
     def _finish(self, state: str, on_finish) -> None:
-        self.state = state
-        self.finished = time.time()
-        if self.started is None:
-            self.started = self.finished
+        with self._lock:
+            if self.state in FINISHED:
+                return
+            self.state = state
+            self.finished = time.time()
+            if self.started is None:
+                self.started = self.finished
         self._done.set()
         try:
             on_finish(self)
@@ -205,44 +205,68 @@ class Job:
             traceback.print_exc()
 
     def __repr__(self) -> str:
-        return f"<Job {self.id} {self.name!r} {self.state}>"
+        return f"<Job {self.id} {self.name!r} {self.kind} of {self.owner!r}: {self.state}>"
 
 
 class JobRunner:
-    """A process-wide registry of background jobs.
+    """The jobs of a process, run on one :class:`~concurrent.futures.ThreadPoolExecutor` of one
+    worker per pool (:data:`POOLS`)."""
 
-    Parameters
-    ----------
-    max_running : how many jobs run at once; the rest wait queued (JAX already uses every core,
-        so running two trainings side by side only makes both slower).
-    """
-
-    def __init__(self, max_running: int = 1):
-        if int(max_running) < 1:
-            raise ValueError(f"max_running must be >= 1; got {max_running}.")
-        self._slots = threading.Semaphore(int(max_running))
+    def __init__(self):
+        self._pools = {name: concurrent.futures.ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix=f"mothlab-{name}") for name in POOLS}
         self._jobs: dict[int, Job] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._listeners: list[Callable[[Job], None]] = []
         self.version = 0  # bumped on every submit/finish: views poll it to know when to refresh
 
-    def submit(self, fn: Callable[..., Any], *, name: str, kind: str = "job",
-               meta: dict | None = None) -> Job:
-        """Start ``fn(progress=..., cancel=...)`` in a daemon thread and return its :class:`Job`.
+    def submit(self, fn: Callable[..., Any], *, name: str, kind: str, owner: str,
+               meta: dict | None = None, pool: str = "train") -> Job:
+        """Queue ``fn(progress=..., cancel=...)`` on ``pool`` and return its :class:`Job`.
 
-        ``fn`` may raise :class:`JobCancelled` (or simply return) when ``cancel()`` turns True.
+        ``fn`` reports with :class:`~mothlab.progress.Progress` events and raises
+        :class:`~mothlab.progress.Cancelled` when ``cancel()`` turned True. ``owner`` (e.g. a
+        session id, or "cli") is who may cancel it.
         """
         if not callable(fn):
             raise ValueError(f"fn must be callable; got {type(fn).__name__}.")
+        for what, value in (("name", name), ("kind", kind), ("owner", owner)):
+            if not isinstance(value, str) or not value:
+                raise ValueError(f"{what} must be a non-empty string; got {value!r}.")
+        if pool not in POOLS:
+            raise ValueError(f"pool must be one of {list(POOLS)}; got {pool!r}.")
         with self._lock:
-            job = Job(fn, id=next(self._ids), name=name, kind=kind, meta=meta)
+            job = Job(fn, id=next(self._ids), name=name, kind=kind, owner=owner, pool=pool,
+                      meta=meta)
             self._jobs[job.id] = job
             self.version += 1
-        job.thread = threading.Thread(target=job._run, args=(self._slots, self._finished),
-                                      name=f"mothlab-job-{job.id}", daemon=True)
-        job.thread.start()
+        job._future = self._pools[pool].submit(job._run, self._finished)
         return job
+
+    def cancel(self, job_id: int, *, by: str, teacher: bool = False) -> Job:
+        """Ask job ``job_id`` to stop. Only its owner (``by == job.owner``) or a teacher may.
+
+        A queued job is cancelled at once (it never starts); a running one at its next cancel
+        check. Cancelling a finished job does nothing. Raises PermissionError for anyone else.
+        """
+        job = self.get(job_id)
+        if not teacher and by != job.owner:
+            raise PermissionError(f"job {job.id} ({job.name!r}) belongs to {job.owner!r}; only "
+                                  "its owner or a teacher may cancel it.")
+        self._request_cancel(job)
+        return job
+
+    def _request_cancel(self, job: Job) -> None:
+        job._cancel.set()
+        # a queued job leaves at once; one a worker has just picked finishes in _run
+        if job._future is not None and job._future.cancel():
+            job._finish(CANCELLED, self._finished)
+
+    def cancel_all(self) -> None:
+        """Cancel every active job (process shutdown; no owner check)."""
+        for job in self.active():
+            self._request_cancel(job)
 
     def _finished(self, job: Job) -> None:
         with self._lock:
@@ -252,34 +276,38 @@ class JobRunner:
             fn(job)
 
     def on_finish(self, fn: Callable[[Job], None]) -> None:
-        """Call ``fn(job)`` (in the job's thread) whenever a job finishes."""
+        """Call ``fn(job)`` whenever a job finishes (in the thread that finished it)."""
         with self._lock:
             self._listeners.append(fn)
 
     def jobs(self, kind: str | None = None) -> list[Job]:
-        """All jobs (newest last), optionally of one kind."""
+        """All jobs of the process (optionally of one kind), newest first."""
         with self._lock:
             jobs = list(self._jobs.values())
-        return [j for j in jobs if kind is None or j.kind == kind]
+        return [j for j in reversed(jobs) if kind is None or j.kind == kind]
 
     def active(self, kind: str | None = None) -> list[Job]:
-        """Queued or running jobs."""
+        """Queued or running jobs, newest first."""
         return [j for j in self.jobs(kind) if j.active]
 
-    def get(self, job_id: int) -> Job:
-        try:
-            return self._jobs[int(job_id)]
-        except KeyError:
-            raise ValueError(f"No job with id {job_id}; known ids: "
-                             f"{sorted(self._jobs) or 'none'}.") from None
-
     def latest(self, kind: str | None = None) -> Job | None:
+        """The newest job (of ``kind``), or None."""
         jobs = self.jobs(kind)
-        return jobs[-1] if jobs else None
+        return jobs[0] if jobs else None
 
-    def cancel_all(self) -> None:
-        for job in self.active():
-            job.cancel()
+    def get(self, job_id: int) -> Job:
+        with self._lock:
+            job = self._jobs.get(int(job_id))
+            known = sorted(self._jobs)
+        if job is None:
+            raise ValueError(f"No job with id {job_id}; known ids: {known or 'none'}.")
+        return job
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Cancel every active job and stop the pools (waits for running jobs to leave)."""
+        self.cancel_all()
+        for pool in self._pools.values():
+            pool.shutdown(wait=wait, cancel_futures=True)
 
 
 _RUNNER: JobRunner | None = None
@@ -292,4 +320,11 @@ def runner() -> JobRunner:
     with _RUNNER_LOCK:
         if _RUNNER is None:
             _RUNNER = JobRunner()
+            # At interpreter exit concurrent.futures joins its workers before atexit handlers
+            # run, so a running training would hold the exit until it finished. Hooks registered
+            # here run before that join (threading runs them in reverse order): cancel first,
+            # and the library leaves a resumable store within one chunk.
+            register = getattr(threading, "_register_atexit", None)
+            if register is not None:
+                register(_RUNNER.cancel_all)
         return _RUNNER

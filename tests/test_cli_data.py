@@ -134,9 +134,9 @@ def test_dataset_command_resumes_and_summarises(tmp_path, capsys, monkeypatch):
     real = dsmod.generate_dataset
 
     def interrupted(*args, progress=None, **kwargs):
-        def stop(done, total):
-            progress(done, total)
-            if done == 2:
+        def stop(event):
+            progress(event)
+            if event.payload.get("stored") == 2:
                 raise KeyboardInterrupt
         return real(*args, progress=stop, **kwargs)
 

@@ -156,3 +156,41 @@ def test_edges_moments_match_sampling_at_moderate_size():
             continue
         assert abs(x.mean() - m) < 5 * np.sqrt(v / len(x)), k
         assert abs(x.var(ddof=1) / v - 1) < 0.15, k
+
+
+def test_both_edge_nulls_zscore_moments_equal_enumeration_of_their_support():
+    """A hand-made network with a ghost hidden node: "edges_live_nodes" places the edges among
+    the 2 + 2 + 2 live nodes, "edges_whole_layer" over the full 2×3 and 3×2 layers. The exact
+    moments used by zscores equal the mean and variance over every network of each support."""
+    from mothlab.analysis.zscores import zscores
+
+    m0 = np.array([[1, 1, 0], [1, 0, 0]], bool)        # hidden node 2 has no input: a ghost
+    m1 = np.array([[1, 0], [1, 1], [1, 1]], bool)      # so its two outputs are removed
+    supports = {"edges_live_nodes": [(2, 2, 3), (2, 2, 3)],   # E = 3 and 3 after removal
+                "edges_whole_layer": [(2, 3, 3), (3, 2, 3)]}
+    for null, shapes in supports.items():
+        ex = exact_moments(shapes)["exact"]
+        z = zscores([m0, m1], null=null)
+        assert set(z.method.values()) == {"analytic"} and z.n_random == 0
+        for j, k in enumerate(MOTIFS):
+            mean, var = ex[k]
+            assert z.mean[0, j] == pytest.approx(float(mean), rel=1e-12, abs=1e-12), (null, k)
+            assert z.sd[0, j] == pytest.approx(float(var) ** 0.5, rel=1e-12, abs=1e-12), (null, k)
+    # the two supports give different answers for the same real network
+    zl = zscores([m0, m1], null="edges_live_nodes")
+    zw = zscores([m0, m1], null="edges_whole_layer")
+    assert not np.allclose(zl.mean, zw.mean)
+    np.testing.assert_array_equal(zl.counts, zw.counts)
+
+
+def test_null_names_say_what_they_keep_and_old_name_maps():
+    from mothlab.analysis.nulls import NULL_ALIASES, NULL_LABELS, NULLS, resolve_null
+
+    assert set(NULL_LABELS) == set(NULLS)
+    assert NULL_LABELS["edges_live_nodes"] == "edges among live nodes"
+    assert NULL_LABELS["edges_whole_layer"] == "edges over the whole layer"
+    assert "live nodes" in NULLS["edges_live_nodes"] and "all its cells" in NULLS[
+        "edges_whole_layer"]
+    assert resolve_null("edges") == "edges_live_nodes" == NULL_ALIASES["edges"]
+    with pytest.raises(ValueError, match="edges_whole_layer"):
+        resolve_null("erdos")

@@ -121,3 +121,163 @@ def test_overwrite_rules(tmp_path):
     store.create_store(tmp_path / "empty", "dataset", {})
     with pytest.raises(ValueError, match="mode"):
         store.open_store(path, "dataset", mode="w")
+
+
+# ---------------------------------------------------------------------------- integrity
+def _levels_store(path, n_levels=3, complete=True):
+    """A small store written like an experiment: a sealed unit per level, the (L, n) loss array
+    re-sealed with each level, optimizer state kept for the latest level only."""
+    rng = np.random.default_rng(0)
+    g = store.create_store(path, "demo", {"levels_done": 0})
+    g.create_array("loss", shape=(n_levels, 5), dtype="float32", fill_value=np.nan)
+    for i in range(n_levels):
+        lv = g.require_group(f"levels/{i}")
+        w = lv.create_array("w", shape=(5, 4), chunks=(2, 4), dtype="float32")
+        w[...] = rng.random((5, 4))
+        lv.create_array("m", shape=(5, 4), dtype="bool", fill_value=False)  # all fill: no file
+        lv.require_group("opt").create_array("0", shape=(5,), dtype="float32")[...] = 1.0
+        g["loss"][i] = rng.random(5)
+        store.seal_level(g, f"levels/{i}", also=["loss"], exclude=[f"levels/{i}/opt"],
+                         delete=[f"levels/{i - 1}/opt"] if i else [], levels_done=i + 1)
+    if complete:
+        store.mark_complete(g)
+    return g
+
+
+def _flip(f):
+    b = bytearray(f.read_bytes())
+    b[len(b) // 2] ^= 0x10
+    f.write_bytes(bytes(b))
+
+
+@pytest.mark.parametrize("damage, match", [
+    (lambda p: (p / "levels/1/w/c/1/0").unlink(), "chunk file levels/1/w/c/1/0 of levels/1 is "
+     "missing"),
+    (lambda p: (p / "loss/c/0/0").unlink(), "chunk file loss/c/0/0 of loss is missing"),
+    (lambda p: _flip(p / "levels/2/w/c/0/0"), "levels/2/w/c/0/0 of levels/2 was altered"),
+    (lambda p: (p / "levels/0/w/c/2/0").write_bytes((p / "levels/0/w/c/2/0").read_bytes()[:-2]),
+     "levels/0/w/c/2/0 of levels/0 is truncated"),
+    (lambda p: (p / "levels/0/w/c/2/0").write_bytes(b"\0" * 4096), "is longer than written"),
+    (lambda p: __import__("shutil").rmtree(p / "levels/1"), "levels/1 is missing"),
+    (lambda p: (p / "levels/1/w/zarr.json").write_text("{}"), "metadata file levels/1/w/zarr"),
+])
+@pytest.mark.parametrize("complete", [True, False])
+def test_damage_is_refused_with_path_problem_and_repair(tmp_path, damage, match, complete):
+    path = tmp_path / "s.zarr"
+    _levels_store(path, complete=complete)
+    store.open_store(path, "demo", mode="r")  # whole: opens
+    damage(path)
+    with pytest.raises(store.StoreDamaged, match=match) as err:
+        store.open_store(path, "demo", mode="r")
+    assert str(path) in str(err.value) and "rollback" in str(err.value)
+    assert isinstance(err.value, ValueError)
+    # a store opened without the check still opens (what a repair tool needs)
+    store.open_store(path, "demo", mode="r", verify=False)
+
+
+def test_all_fill_chunks_and_later_files_are_fine(tmp_path):
+    path = tmp_path / "s.zarr"
+    g = _levels_store(path)
+    assert not (path / "levels/0/m/c").exists()  # zarr skipped the all-False mask
+    assert not (path / "levels/0/opt").exists() and (path / "levels/2/opt").exists()
+    header = store.read_header(g)
+    assert sorted(header["manifest"]) == ["", "levels/0", "levels/1", "levels/2", "loss"]
+    assert header["pending_deletions"] == []
+    # results added after completion (not sealed yet) do not make the store damaged
+    d = store.create_subgroup(g, "motifs/edges", "motifs", {"levels": 0})
+    d.create_array("z", shape=(3,), dtype="float32")[...] = 2.0
+    store.open_store(path, "demo", mode="r")
+    store.seal_level(d, "z", levels=1)  # a child store seals itself, paths relative to it
+    store.mark_complete(d)
+    assert list(store.read_header(d)["manifest"]["z"]["files"]) == ["z/zarr.json", "z/c/0"]
+    root, _ = store.open_store(path, "demo", mode="r")  # the child is not part of the parent
+    _flip(path / "motifs/edges/z/c/0")
+    store.open_store(path, "demo", mode="r")
+    with pytest.raises(store.StoreDamaged, match="z/c/0 of z was altered"):
+        store.open_subgroup(root, "motifs/edges", "motifs")
+    # replacing child results deletes them through the store
+    store.create_subgroup(g, "motifs/edges", "motifs", {}, overwrite=True)
+    assert not (path / "motifs/edges/z").exists()
+    assert store.open_subgroup(g, "motifs/edges", "motifs")[1]["complete"] is False
+
+
+def test_rollback_forgets_the_unit_and_later_ones(tmp_path):
+    path = tmp_path / "s.zarr"
+    _levels_store(path)
+    _flip(path / "levels/1/w/c/0/0")
+    header = store.rollback(path, "levels/1")
+    assert header["levels_done"] == 1 and header["complete"] is False
+    assert sorted(header["manifest"]) == ["levels/0"]
+    store.open_store(path, "demo", mode="r")  # what is left is whole: a resume can continue
+    with pytest.raises(ValueError, match="no sealed unit 'levels/5'"):
+        store.rollback(path, "levels/5")
+
+
+def test_a_kill_during_clean_up_is_finished_on_the_next_writable_open(tmp_path):
+    path = tmp_path / "s.zarr"
+    g = _levels_store(path, n_levels=2, complete=False)
+    # what a kill right after the sealing header write (before the deletion) leaves behind
+    store.update_header(g, pending_deletions=["levels/0/opt"])
+    g.require_group("levels/0/opt").create_array("0", shape=(5,), dtype="float32")[...] = 1.0
+    store.open_store(path, "demo", mode="r")  # a reader leaves it alone
+    assert (path / "levels/0/opt").exists()
+    _, header = store.open_store(path, "demo", mode="r+")
+    assert not (path / "levels/0/opt").exists() and header["pending_deletions"] == []
+    assert (path / "levels/1/opt").exists()
+
+
+def test_delete_path_and_chunk_paths(tmp_path):
+    path = tmp_path / "s.zarr"
+    g = store.create_store(path, "demo", {"chunks_done": 0})
+    a = g.create_array("x", shape=(10, 3), chunks=(4, 3), dtype="float64")
+    a[0:4] = 1.0
+    assert store.chunk_paths(g, ["x"], 0, 4) == ["x/c/0/0"]
+    assert store.chunk_paths(g, ["x"], 4, 10) == ["x/c/1/0", "x/c/2/0"]
+    store.seal_level(g, "rows/0-4", paths=store.chunk_paths(g, ["x"], 0, 4), chunks_done=1)
+    a[4:8] = 2.0  # an unsealed chunk (work in progress) is not checked
+    (path / "x/c/1/0").write_bytes(b"junk")
+    store.open_store(path, "demo")
+    _flip(path / "x/c/0/0")
+    with pytest.raises(store.StoreDamaged, match="rows/0-4"):
+        store.open_store(path, "demo")
+    store.delete_path(g, "x")
+    assert not (path / "x").exists() and store.read_header(g)["manifest"] == {}
+    with pytest.raises(ValueError, match="inside"):
+        store.delete_path(g, "../elsewhere")
+
+
+# ---------------------------------------------------------------------------- catalog, assets
+def test_list_stores_by_kind(tmp_path):
+    store.create_store(tmp_path / "a.zarr", "experiment", {})
+    store.mark_complete(store.create_store(tmp_path / "b_dataset_like.zarr", "experiment", {}))
+    store.create_store(tmp_path / "c.zarr", "dataset", {})
+    zarr.open_group(str(tmp_path / "foreign.zarr"), mode="w")
+    (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "broken.zarr").mkdir()
+    (tmp_path / "broken.zarr" / "zarr.json").write_text("{")
+    found = store.list_stores(tmp_path)
+    assert [(s.path.name, s.kind) for s in found] == [
+        ("a.zarr", "experiment"), ("b_dataset_like.zarr", "experiment"), ("c.zarr", "dataset")]
+    exps = store.list_stores(tmp_path, kind="experiment")
+    assert [s.complete for s in exps] == [False, True]
+    assert store.list_stores(tmp_path / "missing") == []
+
+
+def test_assets_path_and_shipped_assets_are_read_only(tmp_path, monkeypatch):
+    assert (store.assets_path() / "default_experiment.zarr" / "zarr.json").is_file()
+    shipped = store.assets_path() / "default_experiment.zarr"
+    g, header = store.open_store(shipped, "experiment", mode="r")  # sealed and whole
+    assert header["complete"] and "" in header["manifest"]
+    with pytest.raises(store.StoreError, match="shipped asset"):
+        store.open_store(shipped, "experiment", mode="r+")
+    with pytest.raises(store.StoreError, match="shipped asset"):
+        store.create_subgroup(g, "motifs/edges", "motifs", {}, overwrite=True)
+    with pytest.raises(store.StoreError, match="shipped asset"):
+        store.create_store(store.assets_path() / "new.zarr", "experiment", {})
+    assert not (store.assets_path() / "new.zarr").exists()
+    monkeypatch.setenv(store.ASSETS_ENV, str(tmp_path))
+    assert store.assets_path() == tmp_path.resolve()
+    with pytest.raises(store.StoreError, match="MOTHLAB_ALLOW_ASSET_WRITES"):
+        store.create_store(tmp_path / "x.zarr", "demo", {})
+    monkeypatch.setenv(store.ALLOW_ASSET_WRITES_ENV, "1")
+    store.create_store(tmp_path / "x.zarr", "demo", {})

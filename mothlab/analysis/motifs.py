@@ -40,8 +40,16 @@ this form directly.
 from __future__ import annotations
 
 import itertools
+from math import comb
 
 import numpy as np
+
+# JAX is imported inside the JAX counters only: `import jax` costs ~1.2 s (measured on this
+# machine, `python -c "import jax"` with load 2), and sparsity tables never need it.
+
+__all__ = ["MOTIFS", "MOTIF_LABELS", "CHAINS", "CONVERGING3", "count_motifs", "prune_ghost_dead",
+           "normalise_masks", "prune_batched", "canonical", "live_canonical", "count_canonical",
+           "count_canonical_jax", "count_batch", "dense_closed_forms"]
 
 MOTIFS = ("edges", "diverging2", "converging2", "chain2", "diverging3", "converging3", "chain3",
           "bifan", "biparallel")
@@ -78,9 +86,10 @@ def _as_binary(a, what: str) -> np.ndarray:
     return arr.astype(bool)
 
 
-def _normalise(masks, biases=None):
+def normalise_masks(masks, biases=None):
     """Validate ``masks``/``biases`` → (list of bool (B, n_l, n_{l+1}), list of bool (B, n_{l+1}) or
-    None, batched flag)."""
+    None, batched flag): the batched form every counter and null works on. Raises ValueError
+    saying what is wrong with the input and how to fix it."""
     if isinstance(masks, np.ndarray) or not isinstance(masks, (list, tuple)):
         raise ValueError("masks must be a list (one entry per weight layer) of 0/1 arrays of shape "
                          "(n_in, n_out) or (n_networks, n_in, n_out)")
@@ -125,7 +134,9 @@ def _normalise(masks, biases=None):
 # ghost and dead nodes
 # --------------------------------------------------------------------------------------------------
 
-def _prune(ms, bs):
+def prune_batched(ms, bs):
+    """Ghost/dead removal to a fixed point on the batched form of :func:`normalise_masks`
+    (bool (B, n_l, n_{l+1}) lists, biases (B, n_{l+1}) or None); returns new (masks, biases)."""
     ms = [m.copy() for m in ms]
     bs = None if bs is None else [b.copy() for b in bs]
     while True:
@@ -175,8 +186,8 @@ def prune_ghost_dead(masks, biases=None):
     >>> [int(x.sum()) for x in prune_ghost_dead(m)[0]]
     [0, 0, 0]
     """
-    ms, bs, batched = _normalise(masks, biases)
-    ms, bs = _prune(ms, bs)
+    ms, bs, batched = normalise_masks(masks, biases)
+    ms, bs = prune_batched(ms, bs)
     if not batched:
         ms = [m[0] for m in ms]
         bs = None if bs is None else [b[0] for b in bs]
@@ -393,9 +404,9 @@ def count_motifs(masks, biases=None, chains: str = "paths", converging3: str = "
         raise ValueError(f"chains must be one of {CHAINS}, got {chains!r}")
     if converging3 not in CONVERGING3:
         raise ValueError(f"converging3 must be one of {CONVERGING3}, got {converging3!r}")
-    ms, bs, batched = _normalise(masks, biases)
+    ms, bs, batched = normalise_masks(masks, biases)
     if remove_ghost_dead:
-        ms, bs = _prune(ms, bs)
+        ms, bs = prune_batched(ms, bs)
     aug = canonical(ms, bs)
     if ms[0].shape[0] >= 4:  # many networks: chunked JAX (one compilation serves every chunk)
         arr = count_batch(aug, chains, converging3)
@@ -414,8 +425,6 @@ def dense_closed_forms(layer_sizes, biases: bool = True) -> dict[str, int]:
     Used as a check of :func:`count_motifs` (paper net 10-400-400-400-16-7 with biases: 331,735
     edges, 64,925,877 2nd-order diverging motifs, 12,813,935,856 bi-fans).
     """
-    from math import comb
-
     n = list(layer_sizes)
     r = [n[l] + (1 if biases else 0) for l in range(len(n) - 1)]
     c = n[1:]
@@ -580,14 +589,7 @@ def count_batch(aug, chains="paths", converging3="exact", chunk: int = 32) -> np
     return out
 
 
-def __getattr__(name):
-    # convenience re-exports (lazy: those modules import this one)
-    if name in ("analyse_experiment", "load_motif_results", "MotifResults"):
-        from mothlab.analysis import experiment_motifs
 
-        return getattr(experiment_motifs, name)
-    if name in ("zscores", "ZScores"):
-        from mothlab.analysis import zscores as _zs
-
-        return getattr(_zs, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+# old private names, kept for callers outside this package that have not moved yet (bench)
+_normalise = normalise_masks
+_prune = prune_batched

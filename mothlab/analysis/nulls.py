@@ -5,14 +5,21 @@ Every sampler is seeded (same seed → same samples). All samplers work on a net
 real network (:func:`mothlab.analysis.motifs.live_canonical`). Each layer is sampled independently,
 and every sampler returns a batch: a list of bool arrays ``(n_samples, r_l, c_l)``.
 
-``"edges"`` (null a)
-    Each layer keeps its edge count ``E_l``; the edges are a uniformly random ``E_l``-subset of the
-    layer's ``r_l × c_l`` cells. Sampler: draw cells with replacement until ``E_l`` distinct cells
-    have been seen (exactly uniform: it is sequential sampling without replacement), batched in
-    rounds — in JAX on an accelerator, in numpy on CPU (XLA's CPU scatter is slower). The
-    mean and variance of every motif count under this null are known exactly
+``"edges_live_nodes"`` (null a; stores before mothlab 0.2 call it ``"edges"``)
+    Each layer keeps its edge count ``E_l``, placed as a uniformly random ``E_l``-subset of the
+    cells *among the network's live nodes* (its ``r_l × c_l`` compressed layer, after ghost/dead
+    removal). Nodes may end up without an edge. Sampler: draw cells with replacement until
+    ``E_l`` distinct cells have been seen (exactly uniform: it is sequential sampling without
+    replacement), batched in rounds — in JAX on an accelerator, in numpy on CPU (XLA's CPU
+    scatter is slower). The mean and variance of every motif count are known exactly
     (:func:`edges_moments`), so its z-scores need no sampling — except chains counted as distinct
     pairs (``chains="pairs"``), whose variance we do not derive: those are sampled.
+``"edges_whole_layer"`` (the textbook layered Erdős–Rényi null)
+    Each layer keeps its edge count ``E_l``, placed uniformly over *all* ``n_l × n_{l+1}`` cells of
+    the layer (plus the bias row when biases count), whatever the real network's live nodes.
+    Same sampler and the same exact moments as ``"edges_live_nodes"``, on the full layer shapes.
+    Because the real edges crowd onto few live nodes while these spread over the whole layer,
+    its z-scores of path motifs are much larger (SCIENCE.md §4; issue 10).
 ``"live_nodes"`` (null b, the papers' intent)
     Each layer keeps its edge count and its live nodes: uniform over the ``r_l × c_l`` 0/1
     matrices with ``E_l`` ones and no empty row or column. Sampler: exact rejection. The proposal
@@ -43,7 +50,47 @@ from functools import lru_cache
 
 import numpy as np
 
-NULLS = ("edges", "live_nodes", "degrees", "as_published")
+__all__ = ["NULLS", "NULL_LABELS", "NULL_ALIASES", "ANALYTIC_NULLS", "resolve_null",
+           "sample_null", "uniform_layers", "live_node_layer", "live_node_layers",
+           "as_published_layers", "degree_layers", "edges_moments"]
+
+# JAX is imported inside the samplers that use it: `import jax` costs ~1.2 s (measured,
+# `python -c "import jax"` under load 2) and the exact moments and numpy samplers do not need it.
+
+NULLS = {
+    "edges_live_nodes": "edges among live nodes: each layer's edge count, placed uniformly among "
+                        "the network's live nodes (exact moments)",
+    "edges_whole_layer": "edges over the whole layer: each layer's edge count, placed uniformly "
+                         "over all its cells (layered Erdős–Rényi; exact moments)",
+    "live_nodes": "edge counts and live nodes: each layer's edge count, every live node keeping "
+                  "at least one edge (the papers' null, sampled uniformly)",
+    "degrees": "degrees: every node's in- and out-degree in each layer (edge swaps, sampled)",
+    "as_published": "as published: the authors' ad hoc generator (not uniform; for comparison)",
+}
+"""Null models: name → what the null keeps (one line, for tables and menus)."""
+
+NULL_LABELS = {"edges_live_nodes": "edges among live nodes",
+               "edges_whole_layer": "edges over the whole layer",
+               "live_nodes": "edge counts + live nodes", "degrees": "degrees",
+               "as_published": "as published"}
+"""Short labels of the nulls for plots and legends."""
+
+NULL_ALIASES = {"edges": "edges_live_nodes"}
+"""Old null names still accepted (and read from old stores): ``"edges"`` was the name of
+``"edges_live_nodes"`` before the whole-layer null existed."""
+
+ANALYTIC_NULLS = ("edges_live_nodes", "edges_whole_layer")
+"""Nulls whose motif moments are exact (no sampling, except chains counted as pairs)."""
+
+
+def resolve_null(null: str) -> str:
+    """The current name of ``null`` (old names of :data:`NULL_ALIASES` mapped); ValueError when
+    unknown, listing the names."""
+    name = NULL_ALIASES.get(null, null)
+    if name not in NULLS:
+        raise ValueError(f"null must be one of {list(NULLS)} (old name 'edges' = "
+                         f"'edges_live_nodes'), got {null!r}")
+    return name
 
 
 # --------------------------------------------------------------------------------------------------
@@ -221,7 +268,7 @@ def live_node_layer(rng: np.random.Generator, n: int, r: int, c: int, e: int,
         tries += 1
         if tries > max_tries:
             raise ValueError(f"null 'live_nodes': rejection sampling of a {r}x{c} layer with {e} "
-                             f"edges accepts too rarely; use null='degrees' or 'edges' for it")
+                             f"edges accepts too rarely; use null='degrees' or 'edges_live_nodes' for it")
         plain = exp_empty_rows + exp_empty_cols < 0.5
         acc = math.exp(-(exp_empty_rows + exp_empty_cols) if plain
                        else -min(exp_empty_rows, exp_empty_cols))
@@ -370,21 +417,22 @@ def sample_null(null: str, layers, n_samples: int, seed: int = 0, swaps_per_edge
 
     Parameters
     ----------
-    null : "edges" | "live_nodes" | "degrees" | "as_published"
-    layers : list of 0/1 arrays (r_l, c_l) (one network, canonical form; for "live_nodes" every row
-        and column must hold an edge — compress with ``live_canonical`` first)
+    null : a name of :data:`NULLS` (or an old name of :data:`NULL_ALIASES`)
+    layers : list of 0/1 arrays (r_l, c_l) (one network, canonical form). The two edge nulls place
+        each layer's edges uniformly over the cells given: pass the live-node compression
+        (``live_canonical``) for "edges_live_nodes" and the full layers for "edges_whole_layer";
+        for "live_nodes" every row and column must hold an edge (compress first).
 
     Returns
     -------
     list of bool arrays (n_samples, r_l, c_l)
     """
-    if null not in NULLS:
-        raise ValueError(f"null must be one of {NULLS}, got {null!r}")
+    null = resolve_null(null)
     if n_samples < 1:
         raise ValueError(f"n_samples must be >= 1, got {n_samples}")
     layers = [np.asarray(a, bool) for a in layers]
     se = [(a.shape[0], a.shape[1], int(a.sum())) for a in layers]
-    if null == "edges":
+    if null in ANALYTIC_NULLS:
         return uniform_layers(se, n_samples, seed)
     if null == "live_nodes":
         for l, a in enumerate(layers):
@@ -398,7 +446,7 @@ def sample_null(null: str, layers, n_samples: int, seed: int = 0, swaps_per_edge
 
 
 # --------------------------------------------------------------------------------------------------
-# exact moments under null (a)
+# exact moments under the edge nulls (a uniform E-subset of each layer's cells)
 # --------------------------------------------------------------------------------------------------
 
 def _comb(n, k):
@@ -558,7 +606,9 @@ def _edges_moments_cached(shapes_edges, converging3):
 
 
 def edges_moments(shapes_edges, converging3: str = "exact") -> dict[str, tuple[Fraction, Fraction]]:
-    """Exact mean and variance of every motif count (chains as paths) under null (a).
+    """Exact mean and variance of every motif count (chains as paths) when each layer's ``E_l``
+    edges are a uniformly random subset of its ``r_l × c_l`` cells: the moments of both edge nulls
+    ("edges_live_nodes": shapes of the live-node compression; "edges_whole_layer": full shapes).
 
     Parameters
     ----------

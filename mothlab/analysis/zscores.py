@@ -1,8 +1,8 @@
 """Motif z-scores of real networks against a null model.
 
-``z = (N_real − mean N_null) / sd N_null`` per network and motif. Under null ``"edges"`` the mean and
-standard deviation are exact (:func:`mothlab.analysis.nulls.edges_moments`) and no sampling is
-needed; under the other nulls they are estimated from ``n_random`` random networks with the sample
+``z = (N_real − mean N_null) / sd N_null`` per network and motif. Under the two edge nulls
+(``"edges_live_nodes"``, ``"edges_whole_layer"``) the mean and standard deviation are exact
+(:func:`mothlab.analysis.nulls.edges_moments`) and no sampling is needed; under the other nulls they are estimated from ``n_random`` random networks with the sample
 standard deviation (ddof = 1), and the z-score gets a percentile bootstrap confidence interval over
 those random networks (it shows how much the estimate would move with another set of random
 networks). A motif whose count has zero variance under the null (the edge count always; any motif
@@ -18,8 +18,21 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from mothlab.analysis import motifs as _m
-from mothlab.analysis import nulls as _n
+from mothlab.analysis.motifs import (
+    CHAINS,
+    CONVERGING3,
+    MOTIFS,
+    canonical,
+    count_batch,
+    count_canonical_jax,
+    live_canonical,
+    normalise_masks,
+    prune_batched,
+)
+from mothlab.analysis.nulls import ANALYTIC_NULLS, edges_moments, resolve_null, sample_null
+from mothlab.progress import check_cancel, report, span
+
+__all__ = ["ZScores", "zscores", "null_counts", "network_seed"]
 
 
 @dataclass
@@ -109,10 +122,13 @@ def network_seed(seed: int, index: int) -> int:
 
 
 def null_counts(layers, null: str, n_random: int, seed: int, chains="paths",
-                converging3="exact", batch: int = 250, swaps_per_edge: float = 10.0) -> np.ndarray:
+                converging3="exact", batch: int = 250, swaps_per_edge: float = 10.0,
+                progress=None, cancel=None) -> np.ndarray:
     """Motif counts of ``n_random`` null networks of one network (canonical form, list of (r, c)).
 
-    Returns int64 (n_random, n_motifs), motifs in :data:`MOTIFS` order.
+    Returns int64 (n_random, n_motifs), motifs in :data:`MOTIFS` order. ``progress`` gets an
+    event per batch of ``batch`` samples; ``cancel`` is polled between batches (raises
+    :class:`mothlab.progress.Cancelled`).
     """
     out = []
     done = 0
@@ -120,16 +136,18 @@ def null_counts(layers, null: str, n_random: int, seed: int, chains="paths",
     pending = None
     while done < n_random:
         b = min(batch, n_random - done)
-        sample = _n.sample_null(null, layers, b, seed=network_seed(seed, 1_000_000 + part),
+        check_cancel(cancel)
+        sample = sample_null(null, layers, b, seed=network_seed(seed, 1_000_000 + part),
                                 swaps_per_edge=swaps_per_edge)
         if pending is not None:  # the previous batch was counting while this one was sampled
             res = pending()
-            out.append(np.stack([res[k] for k in _m.MOTIFS], axis=1))
-        pending = _m.count_canonical_jax(sample, chains=chains, converging3=converging3, lazy=True)
+            out.append(np.stack([res[k] for k in MOTIFS], axis=1))
+        pending = count_canonical_jax(sample, chains=chains, converging3=converging3, lazy=True)
         done += b
         part += 1
+        report(progress, done / n_random, f"{done}/{n_random} random networks")
     res = pending()
-    out.append(np.stack([res[k] for k in _m.MOTIFS], axis=1))
+    out.append(np.stack([res[k] for k in MOTIFS], axis=1))
     return np.concatenate(out)
 
 
@@ -148,61 +166,74 @@ def _bootstrap_ci(x, samples, rng, n_boot, confidence):
         return np.nanquantile(zs, a, axis=0), np.nanquantile(zs, 1 - a, axis=0)
 
 
-def zscores(masks, biases=None, null: str = "edges", n_random: int = 1000, seed: int = 0, *,
-            chains: str = "paths", converging3: str = "exact", remove_ghost_dead: bool = True,
-            analytic: bool = True, confidence: float = 0.95, n_boot: int = 200,
-            swaps_per_edge: float = 10.0, batch: int = 250, progress=None) -> ZScores:
+def zscores(masks, biases=None, null: str = "edges_live_nodes", n_random: int = 1000,
+            seed: int = 0, *, chains: str = "paths", converging3: str = "exact",
+            remove_ghost_dead: bool = True, analytic: bool = True, confidence: float = 0.95,
+            n_boot: int = 200, swaps_per_edge: float = 10.0, batch: int = 250, progress=None,
+            cancel=None) -> ZScores:
     """Z-scores of every motif of one network or a batch of networks.
 
     Parameters
     ----------
     masks, biases : as :func:`mothlab.analysis.motifs.count_motifs` (leading network axis optional)
-    null : "edges" (per-layer edge counts), "live_nodes" (edge counts and live nodes, the papers'
-        null done uniformly), "degrees" (every node's in/out-degree per layer pair) or
-        "as_published" (the original ad hoc generator, for comparison)
-    n_random : random networks per real network (sampled nulls; ignored by analytic "edges")
+    null : a name of :data:`mothlab.analysis.nulls.NULLS` — "edges_live_nodes" (each layer's edge
+        count, placed among the network's live nodes), "edges_whole_layer" (edge count placed over
+        the whole layer), "live_nodes" (edge counts and live nodes, the papers' null done
+        uniformly), "degrees" (every node's in/out-degree per layer pair) or "as_published" (the
+        original ad hoc generator, for comparison). The old name "edges" means "edges_live_nodes".
+    n_random : random networks per real network (sampled nulls; ignored by the analytic nulls)
     seed : base seed; network i uses an independent stream derived from (seed, i)
-    analytic : for null "edges", use the exact moments (True) or sample like the other nulls
+    analytic : for the two edge nulls, use the exact moments (True) or sample like the others
     confidence : level of the bootstrap interval of z (sampled nulls)
-    progress : optional callable receiving {"network": i, "n_networks": n}
+    progress : optional :data:`mothlab.progress.ProgressFn`; an event at the start and after each
+        network (payload ``network``, ``n_networks``)
+    cancel : optional :data:`mothlab.progress.CancelFn`, polled between networks and between
+        sampled batches; raises :class:`mothlab.progress.Cancelled` (nothing is returned)
 
-    The null acts on each network's live nodes (after ghost/dead removal unless
-    ``remove_ghost_dead=False``); bias nodes count as sources as in :func:`count_motifs`.
+    Every null but "edges_whole_layer" acts on each network's live nodes (after ghost/dead removal
+    unless ``remove_ghost_dead=False``); bias nodes count as sources as in :func:`count_motifs`.
+    "edges_whole_layer" places the real (pruned) edge count over the full layer shapes.
     """
-    if null not in _n.NULLS:
-        raise ValueError(f"null must be one of {_n.NULLS}, got {null!r}")
+    null = resolve_null(null)
     if not (isinstance(n_random, (int, np.integer)) and n_random >= 2):
         raise ValueError(f"n_random must be an integer >= 2 (sample sd needs two), got {n_random!r}")
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    if chains not in _m.CHAINS:
-        raise ValueError(f"chains must be one of {_m.CHAINS}, got {chains!r}")
-    if converging3 not in _m.CONVERGING3:
-        raise ValueError(f"converging3 must be one of {_m.CONVERGING3}, got {converging3!r}")
+    if chains not in CHAINS:
+        raise ValueError(f"chains must be one of {CHAINS}, got {chains!r}")
+    if converging3 not in CONVERGING3:
+        raise ValueError(f"converging3 must be one of {CONVERGING3}, got {converging3!r}")
     if null == "live_nodes" and not remove_ghost_dead:
         raise ValueError("null 'live_nodes' keeps every live node live, so it needs the ghost and "
                          "dead nodes removed first: use remove_ghost_dead=True (the default)")
-    ms, bs, _ = _m._normalise(masks, biases)
+    ms, bs, _ = normalise_masks(masks, biases)
     if remove_ghost_dead:
-        ms, bs = _m._prune(ms, bs)
-    N, K = ms[0].shape[0], len(_m.MOTIFS)
-    use_analytic = null == "edges" and analytic
-    sampled = set(_m.MOTIFS) if not use_analytic else (
+        ms, bs = prune_batched(ms, bs)
+    N, K = ms[0].shape[0], len(MOTIFS)
+    report(progress, 0.0, f"z-scores of {N} networks under null {null!r}", network=0,
+           n_networks=N)
+    use_analytic = null in ANALYTIC_NULLS and analytic
+    sampled = set(MOTIFS) if not use_analytic else (
         {"chain2", "chain3"} if chains == "pairs" else set())
-    method = {k: ("sampled" if k in sampled else "analytic") for k in _m.MOTIFS}
-    counts = _m.count_batch(_m.canonical(ms, bs), chains, converging3)
+    method = {k: ("sampled" if k in sampled else "analytic") for k in MOTIFS}
+    aug = canonical(ms, bs)
+    counts = count_batch(aug, chains, converging3)
     mean = np.zeros((N, K))
     sd = np.zeros((N, K))
     lo = np.zeros((N, K))
     hi = np.zeros((N, K))
     for i in range(N):
-        layers = _m.live_canonical([m[i:i + 1] for m in ms],
-                                   None if bs is None else [b[i:i + 1] for b in bs])
+        check_cancel(cancel)
+        if null == "edges_whole_layer":
+            layers = [a[i:i + 1] for a in aug]
+        else:
+            layers = live_canonical([m[i:i + 1] for m in ms],
+                                    None if bs is None else [b[i:i + 1] for b in bs])
         x = counts[i]
-        sampled_cols = [j for j, k in enumerate(_m.MOTIFS) if k in sampled]
+        sampled_cols = [j for j, k in enumerate(MOTIFS) if k in sampled]
         if use_analytic:
-            mom = _n.edges_moments([a.shape[1:] + (int(a.sum()),) for a in layers], converging3)
-            for j, k in enumerate(_m.MOTIFS):
+            mom = edges_moments([a.shape[1:] + (int(a.sum()),) for a in layers], converging3)
+            for j, k in enumerate(MOTIFS):
                 if k not in sampled:
                     mean[i, j] = float(mom[k][0])
                     sd[i, j] = math.sqrt(mom[k][1]) if mom[k][1] > 0 else 0.0
@@ -210,18 +241,19 @@ def zscores(masks, biases=None, null: str = "edges", n_random: int = 1000, seed:
         if sampled_cols:
             s = null_counts([a[0] for a in layers], null, n_random, network_seed(seed, i),
                             chains=chains, converging3=converging3, batch=batch,
-                            swaps_per_edge=swaps_per_edge)[:, sampled_cols].astype(np.float64)
+                            swaps_per_edge=swaps_per_edge,
+                            progress=span(progress, i / N, (i + 1) / N),
+                            cancel=cancel)[:, sampled_cols].astype(np.float64)
             mean[i, sampled_cols] = s.mean(axis=0)
             sd[i, sampled_cols] = s.std(axis=0, ddof=1)
             rng = np.random.default_rng(network_seed(seed, 2_000_000 + i))
             lo[i, sampled_cols], hi[i, sampled_cols] = _bootstrap_ci(
                 x[sampled_cols].astype(np.float64), s, rng, n_boot, confidence)
-        if progress is not None:
-            progress({"network": i + 1, "n_networks": N})
+        report(progress, (i + 1) / N, f"network {i + 1}/{N}", network=i + 1, n_networks=N)
     undefined = ~(sd > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = np.where(undefined, np.nan, (counts - mean) / np.where(undefined, 1.0, sd))
-    for j, k in enumerate(_m.MOTIFS):
+    for j, k in enumerate(MOTIFS):
         if method[k] == "analytic":
             lo[:, j] = hi[:, j] = z[:, j]
     lo[undefined] = np.nan
@@ -231,6 +263,6 @@ def zscores(masks, biases=None, null: str = "edges", n_random: int = 1000, seed:
                 "analytic": bool(analytic), "confidence": float(confidence),
                 "n_boot": int(n_boot), "swaps_per_edge": float(swaps_per_edge),
                 "biases": biases is not None}
-    return ZScores(motifs=_m.MOTIFS, null=null, n_random=0 if not sampled else int(n_random),
+    return ZScores(motifs=MOTIFS, null=null, n_random=0 if not sampled else int(n_random),
                    counts=counts, mean=mean, sd=sd, z=z, ci_low=lo, ci_high=hi,
                    undefined=undefined, method=method, confidence=confidence, settings=settings)

@@ -185,7 +185,7 @@ def run(args) -> int:
             for lv in order:
                 t = time.perf_counter()
                 view.level = lv
-                _serialize(view.src_edges, view.src_nodes, view.src_heat)
+                _serialize(*view.sources())
                 dt = 1000 * (time.perf_counter() - t)
                 (warm if lv in seen else cold_ms).append(dt)
                 seen.add(lv)

@@ -6,10 +6,11 @@ Layout of a dataset store (a zarr v3 group; header described in :mod:`mothlab.st
     controls  float64 (n, 3)   constant controls [F, α, τ]
     state_f   float32 (n, 8)   states after 20 ms (float64 when generated with precise=True)
 
-Chunk ``i`` holds trajectories ``[i·chunk, (i+1)·chunk)``; its samples are drawn from
-``numpy.random.default_rng([seed, i])``, so they depend only on the seed and the chunk index.
-That is what makes generation resumable with the *same* result: after an interruption the
-missing chunks are computed exactly as they would have been. The header records how many
+Chunk ``i`` holds trajectories ``[i·chunk, (i+1)·chunk)``. Rows are drawn in fixed blocks of
+:data:`SAMPLE_BLOCK` from ``numpy.random.default_rng([seed, block])``, so a row depends only on
+the seed and its index — not on ``chunk`` or ``n``: the same seed gives the same flights whatever
+the chunking, and a resumed generation computes the missing chunks exactly as they would have
+been. The header records how many
 chunks are done after each one is written, and the store is marked complete only after the
 last one, so an interrupted store never opens as a finished dataset.
 
@@ -26,12 +27,16 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
+import jax
 import numpy as np
 
-from mothlab import store
+from mothlab import moth, store
+from mothlab.moth import MothParams
+from mothlab.moth.integrate import DEFAULT_STEPS
+from mothlab.progress import CancelFn, ProgressFn, check_cancel, report, span
 
 from .features import INPUT_NAMES, OUTPUT_NAMES
 from .features import features as _features
@@ -45,8 +50,6 @@ ARRAYS = {"state0": 8, "controls": 3, "state_f": 8}
 
 def accuracy_statement(precise: bool) -> str:
     """What is known about the accuracy of ``state_f`` (recorded in every dataset header)."""
-    from mothlab.moth.integrate import DEFAULT_STEPS
-
     steps = DEFAULT_STEPS["float64" if precise else "float32"]
     target = "1e-7" if precise else "1e-4"
     dtype = "float64" if precise else "float32"
@@ -61,8 +64,6 @@ def accuracy_statement(precise: bool) -> str:
 
 def _device() -> str:
     try:
-        import jax
-
         d = jax.devices()[0]
         return f"{d.platform}:{getattr(d, 'device_kind', '?')} x{len(jax.devices())}"
     except Exception:  # noqa: BLE001 - a description only
@@ -81,8 +82,6 @@ def _as_ranges(ranges) -> SamplingRanges:
 
 
 def _as_params(params):
-    from mothlab.moth import MothParams
-
     if params is None:
         return MothParams()
     if isinstance(params, MothParams):
@@ -95,7 +94,7 @@ def _as_params(params):
 
 def _config(n, seed, ranges, params, precise, chunk) -> dict:
     """The fields that determine a dataset's content (compared when resuming)."""
-    return {"n": n, "seed": seed, "chunk": chunk, "precise": bool(precise),
+    return {"n": n, "seed": seed, "chunk": chunk, "sampling": SAMPLING, "precise": bool(precise),
             "dtype": "float64" if precise else "float32", "t": [0.0, SPAN],
             "ranges": ranges.to_dict(), "params": params.to_dict()}
 
@@ -108,48 +107,59 @@ def _differences(old: dict, new: dict) -> list[str]:
     return out
 
 
-def generate_dataset(path, n: int, *, seed: int = 0, ranges=None, params=None,
-                     precise: bool = False, chunk: int = 65536,
-                     progress: Callable[[int, int], None] | None = None, resume: bool = True,
-                     overwrite: bool = False, cancel: Callable[[], bool] | None = None
-                     ) -> Dataset:
-    """Simulate ``n`` S3 flights and stream them to a zarr store at ``path``; return it opened.
+SAMPLE_BLOCK = 1024
+"""Rows ``[b·1024, (b+1)·1024)`` of every dataset are drawn from ``default_rng([seed, b])``: the
+content depends on the seed (and ranges, body, precision) only, never on ``chunk`` or ``n``."""
 
-    Parameters
-    ----------
-    path : str or Path
-        Store directory (e.g. ``"train.zarr"``).
-    n : int > 0
-        Number of trajectories.
-    seed : int >= 0
-        Chunk ``i`` is sampled from ``default_rng([seed, i])``.
-    ranges : SamplingRanges or dict, optional
-        The S3 ranges (default: the paper's).
-    params : MothParams or dict, optional
-        The body (default: the published S1 set).
-    precise : bool
-        Simulate in float64 (``state_f`` stored as float64).
-    chunk : int > 0
-        Trajectories per chunk: the unit of work, of storage and of resumption.
-    progress : callable(done, total), optional
-        Called after each chunk is safely stored, with trajectories done so far and ``n``.
-        If it raises, generation stops there and the store stays resumable.
-    resume : bool
-        Continue an interrupted store at ``path`` made with the same settings (an already
-        complete one is simply opened). With ``resume=False`` an existing store is an error
-        unless ``overwrite``.
-    overwrite : bool
-        Delete an existing mothlab store at ``path`` and start again.
-    cancel : callable() -> bool, optional
-        Polled between chunks; when it returns True generation stops, leaving a resumable store,
-        and :class:`mothlab.jobs.JobCancelled` is raised (a background job then ends as
-        cancelled).
+SAMPLING = f"rows in blocks of {SAMPLE_BLOCK} drawn from numpy default_rng([seed, block])"
 
-    Raises ValueError for bad arguments, a foreign or mismatching store at ``path``;
-    RuntimeError if the simulation produced non-finite states (nothing is marked done).
-    """
-    from mothlab.moth import simulate
 
+def sample_rows(ranges: SamplingRanges, seed: int, lo: int, hi: int):
+    """The initial states and controls of rows ``[lo, hi)`` of a dataset with ``seed``:
+    ``(state0 (hi−lo, 8), controls (hi−lo, 3))`` float64, independent of how rows are chunked."""
+    parts0, parts1 = [], []
+    for b in range(lo // SAMPLE_BLOCK, -(-hi // SAMPLE_BLOCK)):
+        s0, c = ranges.sample(SAMPLE_BLOCK, seed=[seed, b])
+        a, z = max(lo - b * SAMPLE_BLOCK, 0), min(hi - b * SAMPLE_BLOCK, SAMPLE_BLOCK)
+        parts0.append(s0[a:z])
+        parts1.append(c[a:z])
+    return np.concatenate(parts0), np.concatenate(parts1)
+
+
+@dataclass
+class DatasetWriter:
+    """An open dataset store being written (made by :func:`open_or_resume`).
+
+    ``chunks_done`` of ``n_chunks`` chunks are on disk; :func:`write_chunk` adds the next one and
+    :func:`finish` marks the store complete. ``complete`` is True when the store was finished
+    already (nothing to write)."""
+
+    path: Path
+    group: object
+    n: int
+    seed: int
+    chunk: int
+    ranges: SamplingRanges
+    params: object
+    precise: bool
+    n_chunks: int
+    chunks_done: int
+    timings: dict
+    complete: bool = False
+    session_chunks: int = 0  # chunks written by this writer (the first one compiles)
+    steady_s: float = 0.0    # seconds and rows of the later ones: the steady rate
+    steady_n: int = 0
+
+    @property
+    def n_done(self) -> int:
+        return min(self.chunks_done * self.chunk, self.n)
+
+
+def open_or_resume(path, n: int, *, seed: int = 0, ranges=None, params=None,
+                   precise: bool = False, chunk: int = 65536, resume: bool = True,
+                   overwrite: bool = False) -> DatasetWriter:
+    """Validate the settings and create the store at ``path``, or reopen an interrupted one made
+    with the same settings (see :func:`generate_dataset` for the parameters)."""
     n = check_count(n, "n")
     chunk = check_count(chunk, "chunk")
     if not isinstance(seed, int) or isinstance(seed, bool):
@@ -169,13 +179,20 @@ def generate_dataset(path, n: int, *, seed: int = 0, ranges=None, params=None,
                              "replace it, or resume=True to continue it.")
         group, header = store.open_store(path, KIND)
         diff = _differences(header, config)
+        if "sampling" not in header:
+            if store.is_complete(group):
+                # made before rows were drawn in fixed blocks (per chunk): a whole, valid dataset
+                diff = [d for d in diff if not d.startswith("sampling:")]
+            else:
+                diff = [d if not d.startswith("sampling:") else
+                        "sampling: started by an older mothlab that drew rows per chunk, which "
+                        "this one cannot continue" for d in diff]
         if diff:
             raise ValueError(f"The dataset store at {path} was made with different settings, so "
                              "it cannot be resumed: " + "; ".join(diff) + ". Use the same "
                              "settings, another path, or overwrite=True (CLI: --overwrite).")
-        if store.is_complete(group):
-            return open_dataset(path)
-        _check_arrays(path, group, n)
+        if not store.is_complete(group):
+            _check_arrays(path, group, n)
     else:
         header = {**config, "n_chunks": n_chunks, "chunks_done": 0, "n_done": 0,
                   "accuracy": accuracy_statement(precise), "device": _device(),
@@ -192,56 +209,141 @@ def generate_dataset(path, n: int, *, seed: int = 0, ranges=None, params=None,
                                dtype=dtype_f if name == "state_f" else "float64",
                                fill_value=float("nan"))
         header = store.read_header(group)
-
     try:
         timings = dict(header["timings"])
         timings["sessions"] = int(timings.get("sessions", 0)) + 1
-        start_chunk = int(header["chunks_done"])
-        if not 0 <= start_chunk <= n_chunks:
-            raise ValueError(f"chunks_done = {start_chunk} outside [0, {n_chunks}]")
+        chunks_done = int(header["chunks_done"])
+        if not 0 <= chunks_done <= n_chunks:
+            raise ValueError(f"chunks_done = {chunks_done} outside [0, {n_chunks}]")
     except (KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{path} has a corrupted dataset header ({err}); it cannot be resumed. "
                          "Regenerate it with overwrite=True (CLI: --overwrite).") from None
-    arrays = {name: group[name] for name in ARRAYS}
-    for i in range(start_chunk, n_chunks):
-        if cancel is not None and cancel():
-            from mothlab.jobs import JobCancelled
+    return DatasetWriter(path=path, group=group, n=n, seed=seed, chunk=chunk, ranges=ranges,
+                         params=params, precise=bool(precise), n_chunks=n_chunks,
+                         chunks_done=chunks_done, timings=timings,
+                         complete=store.is_complete(group))
 
-            raise JobCancelled(f"Dataset generation cancelled after {i * chunk} of {n} "
-                               f"trajectories; {path} resumes from there.")
-        lo, hi = i * chunk, min((i + 1) * chunk, n)
-        t0 = time.perf_counter()
-        state0, controls = ranges.sample(hi - lo, seed=[seed, i])
-        state_f = simulate(state0, controls, params, t=[0.0, SPAN], precise=precise)[:, -1]
-        t1 = time.perf_counter()
-        if not np.all(np.isfinite(state_f)):
-            bad = int(np.sum(~np.all(np.isfinite(state_f), axis=1)))
-            raise RuntimeError(f"{bad} of {hi - lo} simulated flights in chunk {i} ended with "
-                               "NaN/inf states; the store was not marked done. This is a bug in "
-                               "the integrator or the ranges are outside what it handles.")
-        arrays["state0"][lo:hi] = state0
-        arrays["controls"][lo:hi] = controls
-        arrays["state_f"][lo:hi] = state_f
-        t2 = time.perf_counter()
-        timings["simulate_s"] = timings["simulate_s"] + (t1 - t0)
-        timings["write_s"] = timings["write_s"] + (t2 - t1)
-        if i == start_chunk:
-            # a session's first chunk includes JIT compilation; later chunks show the steady rate
-            timings["first_chunk_s"] = t2 - t0
-            timings["first_chunk_n"] = hi - lo
-            steady_s, steady_n = 0.0, 0
-        else:
-            steady_s, steady_n = steady_s + (t2 - t0), steady_n + (hi - lo)
-            timings["steady_trajectories_per_s"] = steady_n / steady_s if steady_s > 0 else None
-        # the header says a chunk is done only after its data is on disk
-        store.update_header(group, chunks_done=i + 1, n_done=hi, timings=timings)
-        if progress is not None:
-            progress(hi, n)
-    total = timings["simulate_s"] + timings["write_s"]
-    # over all sessions, compilation included
-    timings["trajectories_per_s"] = n / total if total > 0 else None
-    store.mark_complete(group, timings=timings)
-    return open_dataset(path)
+
+def write_chunk(w: DatasetWriter, progress: ProgressFn | None = None) -> None:
+    """Simulate and store the next chunk of ``w`` and record it in the header (data first).
+
+    ``progress`` gets events while the chunk is simulated (fractions of this chunk)."""
+    i = w.chunks_done
+    if i >= w.n_chunks:
+        raise ValueError(f"{w.path}: all {w.n_chunks} chunks are written already")
+    lo, hi = i * w.chunk, min((i + 1) * w.chunk, w.n)
+    t0 = time.perf_counter()
+    state0, controls = sample_rows(w.ranges, w.seed, lo, hi)
+
+    def sim_progress(done, total):
+        report(progress, done / total, f"chunk {i + 1}/{w.n_chunks}: {lo + done:,} of {w.n:,} "
+               "flights", n_done=lo + done, n=w.n)
+
+    state_f = moth.simulate(state0, controls, w.params, t=[0.0, SPAN], precise=w.precise,
+                       progress=sim_progress)[:, -1]
+    t1 = time.perf_counter()
+    if not np.all(np.isfinite(state_f)):
+        bad = int(np.sum(~np.all(np.isfinite(state_f), axis=1)))
+        raise RuntimeError(f"{bad} of {hi - lo} simulated flights in chunk {i} ended with "
+                           "NaN/inf states; the store was not marked done. This is a bug in "
+                           "the integrator or the ranges are outside what it handles.")
+    g = w.group
+    g["state0"][lo:hi] = state0
+    g["controls"][lo:hi] = controls
+    g["state_f"][lo:hi] = state_f
+    t2 = time.perf_counter()
+    tm = w.timings
+    tm["simulate_s"] = tm["simulate_s"] + (t1 - t0)
+    tm["write_s"] = tm["write_s"] + (t2 - t1)
+    if w.session_chunks == 0:
+        # a session's first chunk includes JIT compilation; later chunks show the steady rate
+        tm["first_chunk_s"], tm["first_chunk_n"] = t2 - t0, hi - lo
+    else:
+        w.steady_s += t2 - t0
+        w.steady_n += hi - lo
+        tm["steady_trajectories_per_s"] = w.steady_n / w.steady_s if w.steady_s > 0 else None
+    w.session_chunks += 1
+    # the header says a chunk is done only after its data is on disk
+    store.update_header(g, chunks_done=i + 1, n_done=hi, timings=tm)
+    w.chunks_done = i + 1
+
+
+def finish(w: DatasetWriter) -> Dataset:
+    """Mark a fully written store complete (timings over all sessions) and open it."""
+    if w.chunks_done < w.n_chunks:
+        raise ValueError(f"{w.path}: {w.chunks_done} of {w.n_chunks} chunks written; write the "
+                         "rest before finishing")
+    if not w.complete:
+        total = w.timings["simulate_s"] + w.timings["write_s"]
+        # over all sessions, compilation included
+        w.timings["trajectories_per_s"] = w.n / total if total > 0 else None
+        store.mark_complete(w.group, timings=w.timings)
+        w.complete = True
+    return open_dataset(w.path)
+
+
+def generate_dataset(path, n: int, *, seed: int = 0, ranges=None, params=None,
+                     precise: bool = False, chunk: int = 65536,
+                     progress: ProgressFn | None = None, resume: bool = True,
+                     overwrite: bool = False, cancel: CancelFn | None = None) -> Dataset:
+    """Simulate ``n`` S3 flights and stream them to a zarr store at ``path``; return it opened.
+
+    Parameters
+    ----------
+    path : str or Path
+        Store directory (e.g. ``"train.zarr"``).
+    n : int > 0
+        Number of trajectories.
+    seed : int >= 0
+        Rows are drawn in blocks of :data:`SAMPLE_BLOCK` from ``default_rng([seed, block])``,
+        so the content depends on the seed, never on ``chunk``.
+    ranges : SamplingRanges or dict, optional
+        The S3 ranges (default: the paper's).
+    params : MothParams or dict, optional
+        The body (default: the published S1 set).
+    precise : bool
+        Simulate in float64 (``state_f`` stored as float64).
+    chunk : int > 0
+        Trajectories per chunk: the unit of work, of storage and of resumption (a resume needs
+        the same chunk; the data would be the same with any).
+    progress : :data:`mothlab.progress.ProgressFn`, optional
+        Events from the start (opening the store, compiling) and at least once per compiled
+        batch, payload ``n_done`` and ``n``; after each chunk is safely stored, an event whose
+        payload also has ``stored`` (rows on disk).
+    resume : bool
+        Continue an interrupted store at ``path`` made with the same settings (an already
+        complete one is simply opened). With ``resume=False`` an existing store is an error
+        unless ``overwrite``.
+    overwrite : bool
+        Delete an existing mothlab store at ``path`` and start again.
+    cancel : :data:`mothlab.progress.CancelFn`, optional
+        Polled between chunks; when it returns True generation stops, leaving a resumable store,
+        and :class:`mothlab.progress.Cancelled` is raised.
+
+    Raises ValueError for bad arguments, a foreign or mismatching store at ``path``;
+    RuntimeError if the simulation produced non-finite states (nothing is marked done).
+    The parts, for callers that drive the loop themselves: :func:`open_or_resume`,
+    :func:`write_chunk`, :func:`finish`.
+    """
+    report(progress, 0.0, f"dataset {path}: opening")
+    w = open_or_resume(path, n, seed=seed, ranges=ranges, params=params, precise=precise,
+                       chunk=chunk, resume=resume, overwrite=overwrite)
+    if w.complete:
+        report(progress, 1.0, f"dataset {w.path}: complete already", n_done=w.n, n=w.n)
+        return open_dataset(w.path)
+    report(progress, w.n_done / w.n, f"dataset {w.path}: {w.n_done:,} of {w.n:,} flights done; "
+           "simulating (the first batch compiles)", n_done=w.n_done, n=w.n)
+    while w.chunks_done < w.n_chunks:
+        check_cancel(cancel, f"dataset generation stopped after {w.n_done} of {w.n} "
+                     f"trajectories; {w.path} resumes from there")
+        lo = w.chunks_done * w.chunk
+        hi = min(lo + w.chunk, w.n)
+        write_chunk(w, span(progress, lo / w.n, hi / w.n))
+        report(progress, hi / w.n, f"dataset {w.path}: {hi:,} of {w.n:,} flights stored",
+               n_done=hi, n=w.n, stored=hi)
+    ds = finish(w)
+    report(progress, 1.0, f"dataset {w.path}: {w.n:,} flights", n_done=w.n, n=w.n)
+    return ds
 
 
 def _check_arrays(path, group, n):
@@ -297,8 +399,6 @@ class Dataset:
     """
 
     def __init__(self, path, group, header: dict):
-        from mothlab.moth import MothParams
-
         self.path = Path(path)
         self.header = header
         self.n = int(header["n"])

@@ -369,3 +369,25 @@ def simulate(state0, controls, params: MothParams | None = None, t=None, precise
             if progress:
                 progress(done, n_total)
     return out.reshape(*lead, len(t), 8)
+
+
+# --- a traceable span for closed loops (added by the fly helper, issue 11) --------------------
+
+def step_span(state, controls, k: BodyConstants, span: float = REFERENCE_SPAN, *,
+              steps: int | None = None):
+    """One span of flight under constant controls as a pure JAX function (jit/scan/vmap-able).
+
+    ``state`` (8, ...) and ``controls`` (3, ...) are component-first arrays with any common
+    trailing shape; ``k`` is a :class:`BodyConstants` of floats or of arrays broadcasting with
+    that shape (one body per flight). Returns the (8, ...) state after ``span`` seconds in the
+    state's dtype, computed by the same compiled integrator, step count and graded first step as
+    ``simulate(state0, controls, params, t=[0, span])`` — so a closed loop that calls it once per
+    control period equals a Python loop of ``simulate`` calls over those periods.
+    """
+    y0 = jnp.asarray(state)
+    dtype = y0.dtype
+    per_span = steps or DEFAULT_STEPS["float64" if dtype == jnp.float64 else "float32"]
+    n = max(1, math.ceil(span / REFERENCE_SPAN * per_span - 1e-9))
+    ys = _integrate(y0, jnp.asarray(controls, dtype), k, jnp.asarray([span], dtype),
+                    jnp.asarray([n], jnp.int32))
+    return ys[-1]

@@ -1,61 +1,106 @@
 """Sparsity explorer: scrub through the pruning levels of an experiment.
 
-Views: the layered network graph of one network (or the edges kept by any network, shaded by how
-many keep them), the connectivity of each input to the first hidden layer across networks
-(θ̇₀ being pruned out shows as an empty column), the remaining weights per layer (Table 1), and the
-loss against sparsity with the threshold and the histogram of optimal sparsity (Fig 4).
+Three views with one job each, composed by :class:`ExplorerView`:
 
-Speed: each (network, level) graph is computed once into flat segment arrays and cached; drawing is
-one ``segment`` glyph whose data is replaced, so a slider step is a dictionary lookup and a data
-push. Layers with more than :data:`MAX_EDGES_PER_LAYER` remaining edges show their strongest edges
-only, and the page says so.
+- :class:`GraphView` — the layered network of one network (or the edges kept by any network),
+  node states from :meth:`SparsityResult.node_states`, the connections of inputs pruned away
+  (θ̇₀) drawn faintly from the dense level, inputs and outputs labelled;
+- :class:`InputsView` — connections from each input to hidden layer 1, one row per network, and
+  the share of networks that lost each input (HoloViews, :mod:`mothlab.plots`);
+- :class:`LossesView` — loss against sparsity with the experiment's threshold, and the optimal
+  sparsity histogram under the chosen selection rule, plus Table 1.
+
+Every view draws from one :class:`Shown` — experiment, result, level, network, rule — that the
+explorer replaces in one assignment, so no view can mix two experiments: caches are keyed by the
+experiment's identity (path, creation stamp of its header, levels done), never by level alone.
+The science (node states, connectivity, Table 1, which level to open on, the caption) comes from
+:mod:`mothlab.analysis`; this module only lays it out.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import panel as pn
 import param
 from bokeh.models import ColumnDataSource, LabelSet, Span
 from bokeh.plotting import figure
 
-from .common import BLUE, GREY, ORANGE, PURPLE, RED, add_periodic, catalog, escape, show
+import mothlab.analysis as A
+from mothlab import plots
+from mothlab.data import INPUT_LABELS, OUTPUT_LABELS
+
+from .common import add_periodic, catalog, escape, show
 
 MAX_EDGES_PER_LAYER = 6000  # drawn per layer; denser layers show their strongest edges
 ALL = "all networks"
-INPUT_LABELS = ("ẋ₀", "ẏ₀", "φ₀", "θ₀", "φ̇₀", "θ̇₀", "x_f", "y_f", "φ_f", "θ_f")
-OUTPUT_LABELS = ("Fx", "Fy", "τ", "ẋ_f", "ẏ_f", "φ̇_f", "θ̇_f")
-NODE_COLORS = {"live": "#222222", "ghost": PURPLE, "dead": ORANGE, "removed": "#bbbbbb",
-               "input": "#009E73", "output": "#009E73"}
+C = plots.COLORS
+#: node colour per state code (index of :data:`mothlab.analysis.NODE_STATES`)
+NODE_COLORS = {"live": "#222222", "ghost": C["purple"], "dead": C["orange"],
+               "removed": C["light"], "input": C["green"], "output": C["green"]}
+_STATE_COLORS = np.array([NODE_COLORS[s] for s in A.NODE_STATES], dtype=object)
+_STATE_NAMES = np.array(A.NODE_STATES, dtype=object)
+_LIVE = A.NODE_STATES.index("live")
+_INPUT, _OUTPUT = A.NODE_STATES.index("input"), A.NODE_STATES.index("output")
 
 
-def _labels():
-    try:
-        from mothlab.data import INPUT_LABELS as IN
-        from mothlab.data import OUTPUT_LABELS as OUT
-        return tuple(IN), tuple(OUT)
-    except Exception:  # noqa: BLE001 - the same labels, in case the data layer is unavailable
-        return INPUT_LABELS, OUTPUT_LABELS
+# -- what is shown -------------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Opened:
+    """An experiment as opened for viewing: its store, its :class:`SparsityResult` (at a
+    threshold), and ``key`` — what makes it this experiment and no other (path, the header's
+    creation stamp, levels done, threshold)."""
+
+    label: str
+    exp: object
+    result: object
+    key: tuple
+
+    @classmethod
+    def open(cls, label: str, exp, threshold: float | None = None) -> Opened:
+        result = A.sparsity_result(exp, threshold=threshold)
+        key = (str(Path(exp.path).resolve()), str(exp.header.get("created")),
+               int(exp.levels_done), float(result.threshold))
+        return cls(label, exp, result, key)
+
+
+@dataclasses.dataclass(frozen=True)
+class Shown:
+    """Everything one frame of the explorer shows; replaced whole, never edited."""
+
+    opened: Opened
+    level: int
+    network: int | None  # None: all networks
+    rule: str
+
+    @property
+    def sparsity(self) -> float:
+        return float(self.opened.result.sparsity[self.level])
 
 
 class LevelCache:
-    """Masks and weights of an experiment's levels (LRU, a few levels), shared by sessions."""
+    """Masks and weights of an experiment's levels (LRU, a few levels), shared by sessions and
+    keyed by the experiment's identity (:attr:`Opened.key`) and the level."""
 
     def __init__(self, size: int = 6):
         self.size = size
         self._d: OrderedDict = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, exp, level: int):
-        key = (str(exp.path), exp.levels_done, int(level))
+    def get(self, opened: Opened, level: int):
+        key = (opened.key[:3], int(level))
         with self._lock:
             if key in self._d:
                 self._d.move_to_end(key)
                 return self._d[key]
-        val = (exp.masks(level), exp.weights(level))
+        val = (opened.exp.masks(level), opened.exp.weights(level))
         with self._lock:
             self._d[key] = val
             while len(self._d) > self.size:
@@ -66,42 +111,47 @@ class LevelCache:
 _LEVELS = LevelCache()
 
 
-def node_states(masks: list[np.ndarray]) -> list[np.ndarray]:
-    """Per layer of nodes, a string array: input/output, live, ghost (no input), dead (no output)
-    or removed (cut off only once ghosts and dead nodes are gone), for one network's masks
-    ``[(n_0, n_1), (n_1, n_2), ...]``. Uses :func:`mothlab.analysis.motifs.prune_ghost_dead`."""
-    from mothlab.analysis.motifs import prune_ghost_dead
+class _Memo:
+    """A small LRU of computed values keyed by whatever identifies them."""
 
-    live_masks, _ = prune_ghost_dead([m.astype(bool) for m in masks])
-    sizes = [masks[0].shape[0]] + [m.shape[1] for m in masks]
-    out = [np.full(sizes[0], "input", dtype=object)]
-    for l in range(1, len(sizes) - 1):
-        n_in = masks[l - 1].sum(0)
-        n_out = masks[l].sum(1)
-        live = (live_masks[l - 1].sum(0) > 0) & (live_masks[l].sum(1) > 0)
-        st = np.full(sizes[l], "removed", dtype=object)
-        st[live] = "live"
-        st[(n_out == 0) & ~live] = "dead"
-        st[(n_in == 0) & ~live] = "ghost"
-        out.append(st)
-    out.append(np.full(sizes[-1], "output", dtype=object))
-    return out
+    def __init__(self, size: int):
+        self.size, self._d, self._lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key, make):
+        with self._lock:
+            if key in self._d:
+                self._d.move_to_end(key)
+                return self._d[key]
+        val = make()
+        with self._lock:
+            self._d[key] = val
+            while len(self._d) > self.size:
+                self._d.popitem(last=False)
+        return val
 
 
-def graph_data(masks, weights, max_edges: int = MAX_EDGES_PER_LAYER) -> dict:
-    """Flat drawing data of a layered network.
+# -- the graph -------------------------------------------------------------------------------
+
+
+def graph_data(masks, weights, states=None, max_edges: int = MAX_EDGES_PER_LAYER) -> dict:
+    """Flat drawing data of a layered network (geometry only; the states come from
+    :meth:`mothlab.analysis.SparsityResult.node_states`).
 
     masks, weights: per layer ``(n_in, n_out)`` bool and float (one network), or for an ensemble
     the fraction of networks keeping each edge (float in [0, 1]) and the mean weight.
+    states: per node layer int codes of :data:`mothlab.analysis.NODE_STATES`, or None (all
+    networks: hidden nodes drawn live). Edges touching a ghost, dead or removed node are grey.
     Returns dict with ``edges`` (columns x0, y0, x1, y1, color, alpha, width), ``nodes`` (x, y,
     color, state), ``n_edges`` (remaining per layer), ``n_shown`` (drawn per layer) and
-    ``states`` (node states per layer).
+    ``states``.
     """
     sizes = [masks[0].shape[0]] + [m.shape[1] for m in masks]
     ys = [(np.arange(n) + 0.5) / n for n in sizes]
-    binary = [np.asarray(m) > 0 for m in masks]
-    states = node_states(binary)
-    live_nodes = [s != "removed" for s in states]
+    if states is None:
+        states = [np.full(sizes[0], _INPUT, np.int8)] + \
+            [np.full(n, _LIVE, np.int8) for n in sizes[1:-1]] + \
+            [np.full(sizes[-1], _OUTPUT, np.int8)]
+    ok = [np.isin(s, (_LIVE, _INPUT, _OUTPUT)) for s in states]
     cols = {k: [] for k in ("x0", "y0", "x1", "y1", "color", "alpha", "width")}
     n_edges, n_shown = [], []
     for l, (m, w) in enumerate(zip(masks, weights)):
@@ -116,11 +166,9 @@ def graph_data(masks, weights, max_edges: int = MAX_EDGES_PER_LAYER) -> dict:
         scale = np.abs(wv).max() if len(wv) else 1.0
         strength = np.abs(wv) / (scale or 1.0)
         frac = m[i, j].astype(float) if m.dtype != bool else np.ones(len(i))
-        alive = (states[l][i] != "ghost") & (states[l][i] != "dead") & \
-            (states[l][i] != "removed") & (states[l + 1][j] != "ghost") & \
-            (states[l + 1][j] != "dead") & (states[l + 1][j] != "removed")
-        color = np.where(wv >= 0, BLUE, RED).astype(object)
-        color[~alive] = GREY
+        alive = ok[l][i] & ok[l + 1][j]
+        color = np.where(wv >= 0, C["blue"], C["vermillion"]).astype(object)
+        color[~alive] = C["grey"]
         cols["x0"].append(np.full(len(i), float(l)))
         cols["x1"].append(np.full(len(i), float(l + 1)))
         cols["y0"].append(ys[l][i])
@@ -129,47 +177,362 @@ def graph_data(masks, weights, max_edges: int = MAX_EDGES_PER_LAYER) -> dict:
         cols["alpha"].append(np.where(alive, 0.15 + 0.75 * strength * frac, 0.15))
         cols["width"].append(0.5 + 2.0 * strength)
     edges = {k: np.concatenate(v) if v else np.array([]) for k, v in cols.items()}
-    nx = np.concatenate([np.full(n, float(l)) for l, n in enumerate(sizes)])
-    ny = np.concatenate(ys)
     st = np.concatenate(states)
-    nodes = dict(x=nx, y=ny, state=st, color=np.array([NODE_COLORS[s] for s in st], dtype=object))
-    del live_nodes
+    nodes = dict(x=np.concatenate([np.full(n, float(l)) for l, n in enumerate(sizes)]),
+                 y=np.concatenate(ys), state=_STATE_NAMES[st], color=_STATE_COLORS[st])
     return dict(edges=edges, nodes=nodes, n_edges=n_edges, n_shown=n_shown, states=states)
 
 
+class GraphView(pn.viewable.Viewer):
+    """The pruned network of one network (or of all) at one level, drawn with raw Bokeh.
+
+    Why raw Bokeh here (DESIGN.md: only where measured): at paper width (10-400-400-400-16-7;
+    22,112 segments drawn at the dense level, 6,000 per layer at most) swapping this figure's
+    data and serialising it takes 37 ms a step; the same edges as an ``hv.Segments`` in a
+    DynamicMap take 1,261 ms a step without serialising (median of 12 steps over 6 random
+    levels of that width, in a bokeh Document; 2 cores at load 15, 2026-12-01).
+    """
+
+    shown = param.ClassSelector(class_=Shown, default=None, allow_None=True)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._cache = _Memo(64)
+        self.n_updates = 0
+        self.src_edges = ColumnDataSource(dict(x0=[], y0=[], x1=[], y1=[], color=[], alpha=[],
+                                               width=[]))
+        self.src_vanished = ColumnDataSource(dict(x0=[], y0=[], x1=[], y1=[]))
+        self.src_nodes = ColumnDataSource(dict(x=[], y=[], color=[], state=[]))
+        self.src_in = ColumnDataSource(dict(x=[], y=[], text=[]))
+        self.src_out = ColumnDataSource(dict(x=[], y=[], text=[]))
+        g = figure(title="pruned network", height=480, sizing_mode="stretch_width",
+                   min_width=360, x_range=(-0.9, 5.9), y_range=(-0.02, 1.02),
+                   tools="pan,wheel_zoom,reset,save", output_backend="webgl",
+                   toolbar_location="above", css_classes=["mothlab-graph"])
+        g.segment("x0", "y0", "x1", "y1", source=self.src_vanished, line_color=C["grey"],
+                  line_alpha=0.35, line_dash="dotted", line_width=1)
+        g.segment("x0", "y0", "x1", "y1", source=self.src_edges, line_color="color",
+                  line_alpha="alpha", line_width="width")
+        g.scatter("x", "y", source=self.src_nodes, color="color", size=5)
+        g.add_layout(LabelSet(x="x", y="y", text="text", source=self.src_in, x_offset=-8,
+                              y_offset=-6, text_font_size="9pt", text_align="right"))
+        g.add_layout(LabelSet(x="x", y="y", text="text", source=self.src_out, x_offset=8,
+                              y_offset=-6, text_font_size="9pt", text_align="left"))
+        g.axis.visible = False
+        g.grid.visible = False
+        g.title.text_font_size = "11pt"
+        self.fig = g
+        self.note = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["graph-note"])
+        self.legend = pn.pane.HTML(
+            f"<span style='color:{C['blue']}'>■</span> positive weight "
+            f"<span style='color:{C['vermillion']}'>■</span> negative weight "
+            f"<span style='color:{C['grey']}'>■</span> edge of a removed node "
+            f"<span style='color:{C['grey']}'>┈</span> connection of a cut input, pruned away; "
+            f"nodes: <span style='color:{NODE_COLORS['ghost']}'>●</span> ghost (no input) "
+            f"<span style='color:{NODE_COLORS['dead']}'>●</span> dead (no output) "
+            f"<span style='color:{NODE_COLORS['removed']}'>●</span> removed with them. "
+            "Opacity and width ∝ |w|.", sizing_mode="stretch_width")
+
+    def data(self, shown: Shown) -> dict:
+        """Cached :func:`graph_data` of ``shown`` (keyed by experiment, level and network), plus
+        the dense connections of inputs that this network (or every network) lost."""
+        op, lv, net = shown.opened, shown.level, shown.network
+
+        def make():
+            masks, weights = _LEVELS.get(op, lv)
+            if net is None:
+                m = [mk.mean(0) for mk in masks]
+                w = [wt.sum(0) / np.maximum(mk.sum(0), 1) for mk, wt in zip(masks, weights)]
+                states = None
+            else:
+                m = [mk[net] for mk in masks]
+                w = [wt[net] for wt in weights]
+                states = op.result.node_states(lv, net)
+            g = graph_data(m, w, states)
+            cut = np.flatnonzero(np.asarray(m[0]).sum(axis=1) == 0)
+            dense = _LEVELS.get(op, 0)[0][0]
+            dense = dense.any(0) if net is None else dense[net]
+            i, j = np.nonzero(dense[cut])
+            n_in, n_h = dense.shape
+            g["vanished"] = dict(x0=np.zeros(len(i)), x1=np.ones(len(i)),
+                                 y0=(cut[i] + 0.5) / n_in, y1=(j + 0.5) / n_h)
+            g["cut"] = cut
+            return g
+
+        return self._cache.get((op.key[:3], lv, net), make)
+
+    @param.depends("shown", watch=True)
+    def _draw(self):
+        s = self.shown
+        if s is None:
+            for src in (self.src_edges, self.src_nodes, self.src_vanished, self.src_in,
+                        self.src_out):
+                src.data = {k: [] for k in src.data}
+            self.note.object = ""
+            return
+        g = self.data(s)
+        sizes = s.opened.result.layer_sizes
+        n_in, n_out = sizes[0], sizes[-1]
+        cut = set(int(c) for c in g["cut"])
+        self.src_edges.data = g["edges"]
+        self.src_nodes.data = g["nodes"]
+        self.src_vanished.data = g["vanished"]
+        self.src_in.data = dict(x=[0.0] * n_in, y=list((np.arange(n_in) + 0.5) / n_in),
+                                text=[f"{lab} (cut)" if k in cut else lab
+                                      for k, lab in enumerate(INPUT_LABELS[:n_in])])
+        self.src_out.data = dict(x=[float(len(sizes) - 1)] * n_out,
+                                 y=list((np.arange(n_out) + 0.5) / n_out),
+                                 text=list(OUTPUT_LABELS[:n_out]))
+        self.fig.x_range.end = len(sizes) - 1 + 0.9
+        who = ALL if s.network is None else f"network {s.network}"
+        what = ("edges kept by at least one network" if s.network is None else "weights remain")
+        self.fig.title.text = (f"{who} at {100 * s.sparsity:g}% sparsity: "
+                               f"{sum(g['n_edges']):,} {what}")
+        notes = []
+        if any(n > k for n, k in zip(g["n_edges"], g["n_shown"])):
+            notes.append(f"Dense layers show their {MAX_EDGES_PER_LAYER:,} strongest edges only "
+                         f"(drawn {sum(g['n_shown']):,} of {sum(g['n_edges']):,}).")
+        if s.network is None:
+            notes.append("All networks: an edge is drawn when any network keeps it, its opacity "
+                         "the fraction of networks that keep it, its colour the sign of the mean "
+                         "weight. Node states are per network: pick one to see them.")
+        else:
+            codes = np.concatenate(g["states"][1:-1]) if len(g["states"]) > 2 else np.array([])
+            cnt = {k: int((codes == A.NODE_STATES.index(k)).sum())
+                   for k in ("ghost", "dead", "removed")}
+            notes.append(f"Hidden nodes: {cnt['ghost']} ghost (no input), {cnt['dead']} dead "
+                         f"(no output), {cnt['removed']} removed with them.")
+        if cut:
+            names = ", ".join(INPUT_LABELS[c] for c in sorted(cut))
+            notes.append(f"Inputs cut from hidden layer 1: {names} (their dense connections "
+                         "dotted).")
+        self.note.object = " ".join(escape(n) for n in notes)
+        self.n_updates += 1
+
+    def __panel__(self):
+        return pn.Column(pn.pane.Bokeh(self.fig, sizing_mode="stretch_width"), self.legend,
+                         self.note, sizing_mode="stretch_width")
+
+
+# -- inputs ----------------------------------------------------------------------------------
+
+
+class InputsView(pn.viewable.Viewer):
+    """Connections from each input to hidden layer 1 at the shown level (heatmap with a colour
+    bar, one row per network) and the share of networks from which each input is cut.
+
+    Both plots are :mod:`mothlab.plots` elements rendered once per experiment; a slider step
+    then swaps only the values of the rendered figures (the cells and bars stay where they are):
+    under 1 ms against 130 ms + 55 ms for HoloViews to update the two plots in place through a
+    DynamicMap (server-side in a bokeh Document, the embedded experiment, median of 6 steps;
+    2 cores at load 10, 2026-12-01).
+    ``tests/test_explorer.py`` checks the swapped values against a fresh render.
+    """
+
+    shown = param.ClassSelector(class_=Shown, default=None, allow_None=True)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._conn = _Memo(32)
+        self._drawn = None  # experiment key of the rendered figures
+        self.heat = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=330)
+        self.cut = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=200)
+
+    def connectivity(self, shown: Shown):
+        """The level's :meth:`SparsityResult.input_connectivity`, read once per experiment."""
+        op = shown.opened
+        return self._conn.get((op.key[:3], shown.level),
+                              lambda: op.result.input_connectivity(shown.level))
+
+    def elements(self, shown: Shown):
+        """The heatmap and the cut bars of ``shown`` as HoloViews elements."""
+        conn, r = self.connectivity(shown), shown.opened.result
+        return (plots.input_heatmap(r, shown.level, INPUT_LABELS, conn),
+                plots.inputs_cut(r, shown.level, INPUT_LABELS, conn))
+
+    @param.depends("shown", watch=True)
+    def _draw(self):
+        s = self.shown
+        if s is None:
+            self.heat.object = self.cut.object = None
+            self._drawn = None
+            return
+        r, conn = s.opened.result, self.connectivity(s)
+        if self._drawn != s.opened.key:
+            heat, cut = self.elements(s)
+            self.heat.object, self.cut.object = plots.render(heat), plots.render(cut)
+            self._sources = (_source(self.heat.object), _source(self.cut.object))
+            self._drawn = s.opened.key
+            return
+        heat, cut = self._sources
+        heat.data = dict(heat.data, zvalues=conn.ravel(), connections=conn.ravel().astype(str))
+        cut.data = dict(cut.data, cut=heat_cut_values(conn))
+        self.heat.object.title.text = plots.heatmap_title(r, s.level)
+        self.cut.object.title.text = plots.cut_title(r, s.level)
+
+    def __panel__(self):
+        return pn.Column(self.heat, self.cut, sizing_mode="stretch_width")
+
+
+def heat_cut_values(conn) -> np.ndarray:
+    """The bars of :func:`mothlab.plots.inputs_cut` from connectivity (n_inputs, n_networks)."""
+    return 100 * (np.asarray(conn) == 0).mean(axis=1)
+
+
+def _source(fig):
+    """The data source of the one glyph a HoloViews plot of one element draws."""
+    from bokeh.models import GlyphRenderer
+
+    return next(r for r in fig.select(GlyphRenderer)).data_source
+
+
+# -- losses ----------------------------------------------------------------------------------
+
+
+class LossesView(pn.viewable.Viewer):
+    """Loss against sparsity (the experiment's threshold; the shown level marked), the optimal
+    sparsity histogram under the chosen rule, and Table 1 under that rule.
+
+    The plots are rendered once per experiment and rule; the level marker is a Bokeh ``Span``
+    on the rendered figure, moved by a slider step (< 1 ms; a DynamicMap overlay took 118 ms,
+    same measurement as :class:`InputsView`).
+    """
+
+    shown = param.ClassSelector(class_=Shown, default=None, allow_None=True)
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._drawn = None  # (key, rule) of the figures drawn
+        self.loss = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=300)
+        self.hist = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=260)
+        self.table = pn.pane.DataFrame(None, sizing_mode="stretch_width", index=False)
+        self.summary = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.marker = Span(location=0, dimension="height", line_color=C["grey"],
+                           line_dash="dotted", line_width=2)
+
+    @param.depends("shown", watch=True)
+    def _draw(self):
+        s = self.shown
+        if s is None:
+            self.loss.object = self.hist.object = None
+            self.table.object = None
+            self.summary.object = ""
+            self._drawn = None
+            return
+        r = s.opened.result
+        if self._drawn != (s.opened.key, s.rule):
+            fig = plots.render(plots.loss_vs_sparsity(r))
+            fig.add_layout(self.marker)
+            self.marker.location = 100 * s.sparsity
+            self.loss.object = fig
+            self.hist.object = plots.render(plots.optimal_histogram(r, s.rule))
+            self._table(s)
+            self._drawn = (s.opened.key, s.rule)
+        self.marker.location = 100 * s.sparsity
+
+    def _table(self, s: Shown):
+        r = s.opened.result
+        t1 = r.table1(s.rule)
+        n_opt = len(t1["networks"])
+        rule = f"{s.rule} rule ({A.SELECTION_RULES[s.rule]})"
+        if n_opt:
+            self.table.object = pd.DataFrame({
+                "layer": t1["layers"], "weights": [f"{int(v):,}" for v in t1["total"]],
+                "mean left": [f"{v:,.0f}" for v in t1["mean"]],
+                "sd": [f"{np.sqrt(v):,.0f}" for v in t1["var"]],
+                "min": [f"{v:,.0f}" for v in t1["min"]], "max": [f"{v:,.0f}" for v in t1["max"]]})
+        else:
+            self.table.object = None
+        text = (f"weights left per layer at each network's optimal level, {rule}: "
+                + (f"{n_opt} of {r.n_networks} networks." if n_opt else
+                   f"no network has an optimal level under this rule (threshold "
+                   f"{r.threshold:g}).")
+                + f" {r.n_reaching()} of {r.n_networks} networks are under the threshold at "
+                "some level.")
+        self.summary.object = f"<b>Table 1</b>: {escape(text)}"
+
+    def __panel__(self):
+        return pn.Column(self.loss, self.hist, self.summary, self.table,
+                         sizing_mode="stretch_width")
+
+
+# -- the explorer ----------------------------------------------------------------------------
+
+
 class ExplorerView(pn.viewable.Viewer):
-    """Scrub an experiment's sparsity levels; see the pruned graph, input connectivity, Table 1,
-    loss versus sparsity and the optimal-sparsity histogram."""
+    """Scrub an experiment's sparsity levels. Opens on the level and network that
+    :meth:`SparsityResult.level_to_show` names (the union of all networks is a choice), with a
+    one-line caption from :meth:`SparsityResult.caption`."""
 
     experiment = param.Selector(default=None, objects=[], doc="An experiment store.")
     network = param.Selector(default=ALL, objects=[ALL], doc="One network, or all of them.")
     level = param.Integer(default=0, bounds=(0, None), doc="Index of the sparsity level.")
+    rule = param.Selector(default="paper", objects=list(A.SELECTION_RULES),
+                          doc="How a network's optimally sparse level is chosen: "
+                              + "; ".join(f"{k}: {v}" for k, v in A.SELECTION_RULES.items()))
     threshold = param.Number(default=1e-3, bounds=(0, None), inclusive_bounds=(False, True),
-                             doc="Loss threshold defining the optimally sparse level.")
+                             doc="Loss threshold defining the optimally sparse level "
+                                 "(default: the experiment's own).")
 
     def __init__(self, **params):
         super().__init__(**params)
-        self.exp = None
-        self._graph_cache: OrderedDict = OrderedDict()
+        self.opened: Opened | None = None
+        self.shown: Shown | None = None
+        self._entries: dict = {}
         self._catalog_version = -1
+        self._busy = False  # set while a swap is in progress: watchers stand still
+        self.graph = GraphView()
+        self.inputs = InputsView()
+        self.losses = LossesView()
         self._message = pn.pane.Alert("", alert_type="warning", visible=False,
                                       sizing_mode="stretch_width")
-        self.note = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.level_slider = pn.widgets.DiscreteSlider(name="sparsity", options={"0%": 0},
-                                                      value=0, sizing_mode="stretch_width")
-        self.level_slider.param.watch(lambda e: setattr(self, "level", int(e.new)), "value")
-        self.table = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.n_updates = 0
-        self._make_figures()
+        self.caption = pn.pane.HTML("", sizing_mode="stretch_width",
+                                    css_classes=["explorer-caption"])
+        self.why = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.level_slider = pn.widgets.DiscreteSlider(label="sparsity", options={"0%": 0},
+                                                      value=0, sizing_mode="stretch_width",
+                                                      min_width=200)
+        self.level_slider.param.watch(self._slider_moved, "value")
+        self._captions = _Memo(256)
         self.refresh_catalog()
         self._cb = add_periodic(self, self.refresh_catalog, 2000)
 
-    # -- catalog & experiment -------------------------------------------------------------------
+    # -- compatibility handles (bench, tests) ---------------------------------------------
+    @property
+    def exp(self):
+        return None if self.opened is None else self.opened.exp
+
+    @property
+    def result(self):
+        return None if self.opened is None else self.opened.result
+
+    @property
+    def src_edges(self):
+        return self.graph.src_edges
+
+    @property
+    def src_nodes(self):
+        return self.graph.src_nodes
+
+    @property
+    def fig_graph(self):
+        return self.graph.fig
+
+    @property
+    def n_updates(self) -> int:
+        return self.graph.n_updates
+
+    def sources(self) -> list:
+        """The Bokeh data sources a slider step replaces (what ``mothlab bench app`` times)."""
+        return [self.graph.src_edges, self.graph.src_nodes, self.graph.src_vanished,
+                *getattr(self.inputs, "_sources", ())]
+
+    # -- catalog & experiment -------------------------------------------------------------
     def refresh_catalog(self) -> None:
         """Pick up new experiments (from jobs or other sessions) without disturbing the view."""
         cat = catalog()
         entries = cat.scan()
-        if cat.version == self._catalog_version and self.exp is not None:
+        if cat.version == self._catalog_version and self.opened is not None:
             self._maybe_grow()
             return
         self._catalog_version = cat.version
@@ -177,7 +540,7 @@ class ExplorerView(pn.viewable.Viewer):
         labels = list(entries)
         self.param.experiment.objects = labels
         if self.experiment not in labels:
-            self.experiment = _first_usable(entries)
+            self.experiment = first_usable(entries)
         if not labels:
             self._say("No experiment found. Train one in the Train & prune tab, or put an "
                       "experiment store (*.zarr) in the experiments folder.", "info")
@@ -185,24 +548,25 @@ class ExplorerView(pn.viewable.Viewer):
 
     def _maybe_grow(self):
         """A running experiment gains levels: extend the slider when its header says so."""
-        if self.exp is None or self.exp.complete:
+        op = self.opened
+        if op is None or op.exp.complete:
             return
         try:
-            fresh = catalog().load(self.exp.path)
+            fresh = catalog().load(op.exp.path)
         except (ValueError, FileNotFoundError, KeyError, OSError):
             return
-        if fresh.levels_done != self.exp.levels_done:
-            self._load(fresh)
+        if fresh.levels_done != op.exp.levels_done:
+            self._open(fresh, keep_view=True)
 
     def select(self, label_or_path) -> None:
         """Select an experiment by catalog label or by path (registering the path)."""
-        if label_or_path not in (self._entries if hasattr(self, "_entries") else {}):
+        if label_or_path not in self._entries:
             catalog().add(label_or_path)
             self._catalog_version = -1
             self.refresh_catalog()
-            label_or_path = next((k for k, v in self._entries.items()
-                                  if v == str(__import__("pathlib").Path(label_or_path)
-                                              .resolve())), label_or_path)
+            want = str(Path(label_or_path).resolve())
+            label_or_path = next((k for k, v in self._entries.items() if v == want),
+                                 label_or_path)
         self.experiment = label_or_path
 
     def _say(self, text, kind="warning"):
@@ -210,298 +574,132 @@ class ExplorerView(pn.viewable.Viewer):
 
     @param.depends("experiment", watch=True)
     def _experiment_changed(self):
-        path = getattr(self, "_entries", {}).get(self.experiment)
+        path = self._entries.get(self.experiment)
         if path is None:
-            self.exp = None
+            self._set(None)
             return
         try:
             exp = catalog().load(path)
             if exp.levels_done == 0:
-                raise ValueError(f"{exp.path.name} has no finished level yet; it is still "
+                raise ValueError(f"{Path(exp.path).name} has no finished level yet; it is still "
                                  "training (or was cancelled before its first level).")
         except (ValueError, FileNotFoundError, KeyError, OSError) as err:
-            self.exp = None
             self._say(f"Cannot open experiment {self.experiment!r}: {err}", "danger")
-            self._clear()
+            self._set(None)
             return
-        self._load(exp)
+        self._open(exp)
 
-    def _load(self, exp):
+    def _open(self, exp, keep_view: bool = False, threshold: float | None = None):
+        """Swap to ``exp``: everything new is computed first, then set in one go."""
+        try:
+            op = Opened.open(self.experiment, exp, threshold)
+        except ValueError as err:
+            self._say(f"Cannot open experiment {self.experiment!r}: {err}", "danger")
+            self._set(None)
+            return
+        r = op.result
+        if keep_view and self.shown is not None:
+            level = min(self.level, r.levels_done - 1)
+            network = self._network_index()
+        else:
+            level, network = r.level_to_show(self.rule)
+            self.why.object = escape(f"Opened at {100 * r.sparsity[level]:g}%, network "
+                                     f"{network}: {r.level_to_show(self.rule).reason}.")
         self._say(None)
-        self._graph_cache.clear()
-        nets = [ALL] + [f"network {i}" for i in range(exp.n_networks)]
-        self.param.network.objects = nets
-        if self.network not in nets:
-            self.network = ALL
-        done = exp.levels_done
-        opts = {f"{100 * s:g}%": i for i, s in enumerate(exp.sparsity_levels[:done])}
-        grown = self.exp is not None and str(getattr(self, "_loaded_path", "")) == str(exp.path)
-        keep = min(self.level, done - 1) if grown else interesting_level(exp)
-        self._loaded_path = exp.path
-        self.level_slider.param.update(options=opts, value=keep)
-        self.exp = exp
-        self.threshold = float(getattr(exp.config, "threshold", self.threshold) or 1e-3)
-        self.param.level.bounds = (0, done - 1)
-        self.level = keep
-        self._update_losses()
-        self._update_level()
+        self._set(op, level, network)
 
-    def _clear(self):
-        for src in (self.src_edges, self.src_nodes):
-            src.data = {k: [] for k in src.data}
-        self.table.object = ""
-        self.note.object = ""
+    def _set(self, opened: Opened | None, level: int = 0, network: int | None = None):
+        """The one place where the shown experiment, level and network change together."""
+        self._busy = True
+        try:
+            self.opened = opened
+            if opened is None:
+                self.level_slider.options = {"0%": 0}
+                self._publish(None)
+                return
+            r = opened.result
+            nets = [ALL] + [f"network {i}" for i in range(r.n_networks)]
+            opts = {f"{100 * s:g}%": i for i, s in enumerate(r.sparsity[: r.levels_done])}
+            self.param.network.objects = nets
+            self.param.level.bounds = (0, r.levels_done - 1)
+            self.param.update(level=int(level), threshold=float(r.threshold),
+                              network=ALL if network is None else f"network {int(network)}")
+            self.level_slider.param.update(options=opts, value=int(level))
+        finally:
+            self._busy = False
+        self._update()
 
-    # -- per level ----------------------------------------------------------------------------
     def _network_index(self):
         return None if self.network == ALL else int(self.network.split()[-1])
 
-    def graph(self, level: int, network=None) -> dict:
-        """Cached :func:`graph_data` of one network (index) or of all (None) at ``level``."""
-        key = (level, network)
-        if key in self._graph_cache:
-            self._graph_cache.move_to_end(key)
-            return self._graph_cache[key]
-        masks, weights = _LEVELS.get(self.exp, level)
-        if network is None:
-            m = [mk.mean(0) for mk in masks]
-            w = [wt.sum(0) / np.maximum(mk.sum(0), 1) for mk, wt in zip(masks, weights)]
-        else:
-            m = [mk[network] for mk in masks]
-            w = [wt[network] for wt in weights]
-        g = graph_data(m, w)
-        self._graph_cache[key] = g
-        while len(self._graph_cache) > 64:
-            self._graph_cache.popitem(last=False)
-        return g
+    def _slider_moved(self, event):
+        if not self._busy:
+            self.level = int(event.new)
 
-    def precompute(self) -> None:
-        """Fill the graph cache for every level of the current network (bench, warm scrubbing)."""
-        if self.exp is None:
+    @param.depends("level", "network", "rule", watch=True)
+    def _update(self):
+        if self._busy or self.opened is None:
             return
-        for lv in range(self.exp.levels_done):
-            self.graph(lv, self._network_index())
-
-    @param.depends("level", "network", watch=True)
-    def _update_level(self):
-        if self.exp is None:
-            return
-        level = int(np.clip(self.level, 0, self.exp.levels_done - 1))
+        level = int(np.clip(self.level, 0, self.opened.result.levels_done - 1))
         if self.level_slider.value != level:
+            self._busy = True
             self.level_slider.value = level
-        try:
-            g = self.graph(level, self._network_index())
-            masks, _ = _LEVELS.get(self.exp, level)
-        except (ValueError, KeyError, OSError) as err:
-            self._say(f"Cannot read level {level} of {self.experiment!r}: {err}", "danger")
-            return
-        self.src_edges.data = g["edges"]
-        self.src_nodes.data = g["nodes"]
-        s = self.exp.sparsity_levels[level]
-        what = ("edges kept by at least one network" if self.network == ALL
-                else "weights remain")
-        self.fig_graph.title.text = (f"{self.network} at {100 * s:g}% sparsity: "
-                                     f"{sum(g['n_edges']):,} {what}")
-        sizes = self.exp.layer_sizes
-        self.fig_graph.x_range.end = len(sizes) - 0.5
-        notes = []
-        if any(n > k for n, k in zip(g["n_edges"], g["n_shown"])):
-            notes.append(f"Dense layers show their {MAX_EDGES_PER_LAYER:,} strongest edges only "
-                         f"(drawn {sum(g['n_shown']):,} of {sum(g['n_edges']):,}).")
-        counts = {k: int(sum((s == k).sum() for s in g["states"])) for k in
-                  ("ghost", "dead", "removed")}
-        notes.append(f"Hidden nodes: {counts['ghost']} ghost (no input), {counts['dead']} dead "
-                     f"(no output), {counts['removed']} removed with them.")
-        if self.network == ALL:
-            notes.append("All networks: an edge is drawn when any network keeps it, its opacity "
-                         "the fraction of networks that keep it, its colour the sign of the mean "
-                         "weight.")
-        self.note.object = (f"<b class='graph-summary'>{escape(self.fig_graph.title.text)}</b>. "
-                            + " ".join(escape(n) for n in notes))
-        self._update_inputs(masks)
-        self._update_table(masks, level)
-        self.level_span.location = 100 * float(s)
-        self.n_updates += 1
-
-    def _update_inputs(self, masks):
-        # = mothlab.analysis.sparsity.input_connectivity(exp, level), from the cached masks so
-        # that a slider step reads the store once
-        conn = masks[0].sum(axis=2)
-        n_net, n_in = conn.shape
-        width = masks[0].shape[2]
-        labels, _ = _labels()
-        xs = np.tile(np.array(labels[:n_in], dtype=object), n_net)
-        ys = np.repeat(np.arange(n_net), n_in).astype(float)
-        frac = (conn / max(width, 1)).ravel()
-        colors = [_blues(f) for f in frac]
-        self.src_heat.data = dict(x=xs, y=ys, frac=frac, count=conn.ravel(), color=colors)
-        self.fig_heat.y_range.end = n_net - 0.5
-        gone = (conn == 0).mean(0)
-        self.src_gone.data = dict(x=list(labels[:n_in]), top=100 * gone)
-
-    def _update_table(self, masks, level):
-        kept = np.stack([m.sum(axis=(1, 2)) for m in masks], 1)  # (n_networks, n_layers)
-        total = [m.shape[1] * m.shape[2] for m in masks]
-        opt = self.exp.optimal_level(self.threshold)
-        rows = []
-        names = [f"{a}→{b}" for a, b in zip(self.exp.layer_sizes[:-1], self.exp.layer_sizes[1:])]
-        for l, name in enumerate(names):
-            rows.append(f"<tr><td>{name}</td><td>{total[l]:,}</td>"
-                        f"<td>{np.median(kept[:, l]):,.0f}</td>"
-                        f"<td>{100 * np.median(kept[:, l]) / total[l]:.1f}%</td></tr>")
-        n_opt = int((opt >= 0).sum())
-        med_opt = ""
-        if n_opt:
-            levels = self.exp.sparsity_levels[opt[opt >= 0]]
-            med_opt = f"; median optimal sparsity {100 * np.median(levels):g}%"
-        optimal = ""
-        if n_opt:
-            try:
-                from mothlab.analysis.sparsity import remaining_weights
-
-                t1 = remaining_weights(self.exp, None, self.threshold)
-                optimal = ("<b>Table 1</b>: weights left per layer at each network's optimal "
-                           f"level (mean over {len(t1['networks'])} networks): " + ", ".join(
-                               f"{name} {m:,.0f}" for name, m in zip(t1["layers"], t1["mean"])))
-            except Exception as err:  # noqa: BLE001 - the table above still shows
-                optimal = f"(Table 1 unavailable: {escape(err)})"
-        self.table.object = optimal + (
-            "<br><b>Remaining weights per layer</b>, median over networks at this level"
-            "<table style='border-collapse:collapse' cellpadding=4 border=1>"
-            "<tr><th>layer</th><th>dense</th><th>remaining</th><th>density</th></tr>"
-            + "".join(rows) + "</table>"
-            f"<div>{n_opt} of {self.exp.n_networks} networks reach the threshold "
-            f"{self.threshold:g} at some level{med_opt}.</div>")
+            self._busy = False
+        self._publish(Shown(self.opened, level, self._network_index(), self.rule))
 
     @param.depends("threshold", watch=True)
-    def _update_losses(self):
-        if self.exp is None:
+    def _threshold_changed(self):
+        if self._busy or self.opened is None:
             return
-        done = self.exp.levels_done
-        sp = 100 * self.exp.sparsity_levels[:done]
-        loss = self.exp.test_loss[:done]  # (L, n)
-        finite = np.where(np.isfinite(loss) & (loss > 0), loss, np.nan)
-        self.src_loss.data = dict(xs=[sp] * loss.shape[1], ys=list(finite.T))
-        with np.errstate(all="ignore"):
-            med = np.nanmedian(finite, axis=1) if np.isfinite(finite).any() else sp * np.nan
-        self.src_loss_med.data = dict(x=sp, y=med)
-        self.threshold_span.location = float(self.threshold)
-        opt = self.exp.optimal_level(self.threshold)
-        labels = [f"{v:g}%" for v in sp] + ["none"]
-        counts = [int((opt == i).sum()) for i in range(done)] + [int((opt < 0).sum())]
-        self.src_hist.data = dict(x=labels, top=counts)
-        self.fig_hist.x_range.factors = labels
-        if self.exp is not None and done:
-            try:
-                masks, _ = _LEVELS.get(self.exp, int(self.level))
-                self._update_table(masks, int(self.level))
-            except (ValueError, KeyError, OSError):
-                pass
+        if float(self.threshold) != self.opened.result.threshold:
+            self._open(self.opened.exp, keep_view=True, threshold=float(self.threshold))
 
-    # -- figures ------------------------------------------------------------------------------
-    def _make_figures(self):
-        self.src_edges = ColumnDataSource(dict(x0=[], y0=[], x1=[], y1=[], color=[], alpha=[],
-                                               width=[]))
-        self.src_nodes = ColumnDataSource(dict(x=[], y=[], color=[], state=[]))
-        g = figure(title="pruned network", height=520, sizing_mode="stretch_width",
-                   x_range=(-0.6, 5.5), y_range=(-0.02, 1.02), tools="pan,wheel_zoom,reset,save",
-                   output_backend="webgl", toolbar_location="above",
-                   css_classes=["mothlab-graph"])
-        g.segment("x0", "y0", "x1", "y1", source=self.src_edges, line_color="color",
-                  line_alpha="alpha", line_width="width")
-        g.scatter("x", "y", source=self.src_nodes, color="color", size=5, legend_field="state")
-        g.axis.visible = False
-        g.grid.visible = False
-        g.legend.location = "top_right"
-        g.legend.orientation = "horizontal"
-        g.legend.label_text_font_size = "8pt"
-        labels, outs = _labels()
-        self.src_io = ColumnDataSource(dict(
-            x=[0.0] * len(labels) + [None] * 0, y=list((np.arange(len(labels)) + 0.5) / len(labels)),
-            text=list(labels)))
-        g.add_layout(LabelSet(x="x", y="y", text="text", source=self.src_io, x_offset=-30,
-                              y_offset=-6, text_font_size="9pt"))
-        self.fig_graph = g
+    def _publish(self, shown: Shown | None):
+        """Hand one frame to every view (each reads only from it), then caption it."""
+        self.shown = shown
+        for view in (self.graph, self.inputs, self.losses):
+            view.shown = shown
+        self.caption.object = "" if shown is None else f"<b>{escape(self.caption_of(shown))}</b>"
 
-        self.src_heat = ColumnDataSource(dict(x=[], y=[], frac=[], count=[], color=[]))
-        h = figure(title="connections from each input to hidden layer 1 (one row per network)",
-                   x_range=list(labels), y_range=(-0.5, 0.5), height=300, width=460,
-                   tools="hover,save", tooltips=[("input", "@x"), ("network", "@y"),
-                                                 ("connections", "@count")],
-                   toolbar_location=None)
-        h.rect("x", "y", width=1, height=1, source=self.src_heat, fill_color="color",
-               line_color=None)
-        h.yaxis.axis_label = "network"
-        self.fig_heat = h
-        self.src_gone = ColumnDataSource(dict(x=[], top=[]))
-        b = figure(title="networks with the input pruned out entirely (%)", x_range=list(labels),
-                   y_range=(0, 105), height=200, width=460, tools="save", toolbar_location=None)
-        b.vbar(x="x", top="top", width=0.8, source=self.src_gone, color=PURPLE)
-        self.fig_gone = b
+    def caption_of(self, shown: Shown) -> str:
+        """:meth:`SparsityResult.caption` of the shown network (cached), or a line about all
+        networks."""
+        op = shown.opened
+        if shown.network is None:
+            g = self.graph.data(shown)
+            return (f"all {op.result.n_networks} networks at {100 * shown.sparsity:g}%: "
+                    f"{sum(g['n_edges']):,} edges kept by at least one network")
+        return self._captions.get(
+            (op.key, shown.level, shown.network, shown.rule),
+            lambda: op.result.caption(shown.level, shown.network, shown.rule))
 
-        self.src_loss = ColumnDataSource(dict(xs=[], ys=[]))
-        self.src_loss_med = ColumnDataSource(dict(x=[], y=[]))
-        lf = figure(title="test loss versus sparsity", y_axis_type="log", height=300, width=460,
-                    x_axis_label="sparsity (%)", y_axis_label="scaled MSE",
-                    tools="pan,wheel_zoom,reset,save", toolbar_location="above")
-        lf.multi_line("xs", "ys", source=self.src_loss, line_color=BLUE, line_alpha=0.3)
-        lf.line("x", "y", source=self.src_loss_med, line_color=ORANGE, line_width=3,
-                legend_label="median")
-        lf.scatter("x", "y", source=self.src_loss_med, color=ORANGE, size=6)
-        self.threshold_span = Span(location=1e-3, dimension="width", line_color=RED,
-                                   line_dash="dashed", line_width=2)
-        self.level_span = Span(location=0, dimension="height", line_color=GREY,
-                               line_dash="dotted", line_width=2)
-        lf.add_layout(self.threshold_span)
-        lf.add_layout(self.level_span)
-        lf.legend.location = "top_left"
-        self.fig_loss = lf
-        self.src_hist = ColumnDataSource(dict(x=[], top=[]))
-        hf = figure(title="optimal sparsity (sparsest level under the threshold)",
-                    x_range=["none"], height=260, width=460, x_axis_label="sparsity",
-                    y_axis_label="networks", tools="save", toolbar_location=None)
-        hf.vbar(x="x", top="top", width=0.8, source=self.src_hist, color=BLUE)
-        hf.xaxis.major_label_orientation = 0.8
-        self.fig_hist = hf
+    def precompute(self) -> None:
+        """Fill the caches for every level of the current network (bench, warm scrubbing)."""
+        if self.shown is None:
+            return
+        for lv in range(self.opened.result.levels_done):
+            s = dataclasses.replace(self.shown, level=lv)
+            self.graph.data(s)
+            self.inputs.connectivity(s)
+            self.caption_of(s)
 
     def __panel__(self):
-        controls = pn.Row(
-            pn.widgets.Select.from_param(self.param.experiment, width=260),
-            pn.widgets.Select.from_param(self.param.network, width=160),
-            pn.widgets.FloatInput.from_param(self.param.threshold, width=120, step=1e-4),
+        controls = pn.FlexBox(
+            pn.widgets.Select.from_param(self.param.experiment, width=240),
+            pn.widgets.Select.from_param(self.param.network, width=150),
+            pn.widgets.Select.from_param(self.param.rule, width=110, label="selection rule"),
+            pn.widgets.FloatInput.from_param(self.param.threshold, width=110, step=1e-4),
             self.level_slider, sizing_mode="stretch_width")
-        legend = pn.pane.HTML(
-            f"<span style='color:{BLUE}'>■</span> positive weight "
-            f"<span style='color:{RED}'>■</span> negative weight "
-            f"<span style='color:{GREY}'>■</span> edge of a removed node; nodes: "
-            f"<span style='color:{PURPLE}'>●</span> ghost (no input) "
-            f"<span style='color:{ORANGE}'>●</span> dead (no output) "
-            f"<span style='color:#bbbbbb'>●</span> removed with them. Opacity and width ∝ |w|.")
-        left = pn.Column(pn.pane.Bokeh(self.fig_graph), legend, self.note, self.table,
-                         sizing_mode="stretch_width")
-        right = pn.Column(pn.pane.Bokeh(self.fig_heat), pn.pane.Bokeh(self.fig_gone),
-                          pn.pane.Bokeh(self.fig_loss), pn.pane.Bokeh(self.fig_hist), width=480)
-        return pn.Column(self._message, controls, pn.Row(left, right,
-                                                         sizing_mode="stretch_width"),
+        left = pn.Column(self.caption, self.graph, self.why, sizing_mode="stretch_width",
+                         min_width=380, styles={"flex": "3 1 560px"})
+        right = pn.Column(self.inputs, self.losses, sizing_mode="stretch_width",
+                          min_width=340, styles={"flex": "2 1 400px"})
+        return pn.Column(self._message, controls,
+                         pn.FlexBox(left, right, flex_wrap="wrap", sizing_mode="stretch_width"),
                          sizing_mode="stretch_width")
 
 
-def interesting_level(exp) -> int:
-    """The level to open an experiment on: the median optimally sparse level, or else the
-    sparsest level whose median test loss is within 1.5× of the dense one (before breakdown)."""
-    done = exp.levels_done
-    opt = exp.optimal_level(float(getattr(exp.config, "threshold", 1e-3) or 1e-3))
-    if (opt >= 0).any():
-        return int(np.median(opt[opt >= 0]))
-    with np.errstate(all="ignore"):
-        med = np.nanmedian(exp.test_loss[:done], axis=1)
-    if not np.isfinite(med[0]):
-        return 0
-    ok = np.flatnonzero(med <= 1.5 * med[0])
-    return int(ok.max()) if len(ok) else 0
-
-
-def _first_usable(entries: dict) -> str | None:
+def first_usable(entries: dict) -> str | None:
     """The embedded default if present, else the first experiment with a finished level."""
     for label, path in entries.items():
         try:
@@ -510,12 +708,3 @@ def _first_usable(entries: dict) -> str | None:
         except (ValueError, FileNotFoundError, KeyError, OSError):
             continue
     return next(iter(entries), None)
-
-
-def _blues(f: float) -> str:
-    """White (0) to dark blue (1)."""
-    f = float(np.clip(f, 0, 1))
-    if f == 0:
-        return "#ffffff"
-    r, g, b = (int(255 - f * (255 - c)) for c in (8, 48, 107))
-    return f"#{r:02x}{g:02x}{b:02x}"
