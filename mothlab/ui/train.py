@@ -76,14 +76,20 @@ def _range_text(p) -> str:
     return f"{lo:g} to {hi:g}"
 
 
-def tooltips(cfg: ExperimentConfig) -> dict[str, dict]:
-    """``pn.Param`` widget options: each parameter's doc and allowed range as its tooltip."""
+def tooltips(form: pn.Param, cfg: ExperimentConfig) -> dict[str, str]:
+    """Give each widget of ``form`` its parameter's doc and allowed range as its tooltip (Panel
+    already shows the doc where the widget has a tooltip; a slider shows its range itself).
+    Returns parameter name → tooltip text."""
+    by_label = {p.label: name for name, p in cfg.param.objects("existing").items()}
     out = {}
-    for name, p in cfg.param.objects("existing").items():
-        if name == "name":
+    for w in form.select(pn.widgets.Widget):
+        name = by_label.get(getattr(w, "label", None) or w.name)
+        if name is None or "description" not in w.param:
             continue
+        p = cfg.param[name]
         rng = _range_text(p)
-        out[name] = {"description": (p.doc or name) + (f" Allowed: {rng}." if rng else "")}
+        w.description = (p.doc or name) + (f" Allowed: {rng}." if rng else "")
+        out[name] = w.description
     return out
 
 
@@ -132,10 +138,10 @@ class TrainView(pn.viewable.Viewer):
         self._confirm: tuple | None = None  # (config dict, out) the user was asked to confirm
         self._message = pn.pane.Alert("", alert_type="info", visible=False,
                                       sizing_mode="stretch_width")
-        self.start_button = pn.widgets.Button(name="Start training", button_type="primary")
-        self.cancel_button = pn.widgets.Button(name="Cancel", button_type="danger",
+        self.start_button = pn.widgets.Button(label="Start training", color="primary")
+        self.cancel_button = pn.widgets.Button(label="Cancel", color="danger",
                                                disabled=True)
-        self.resume_button = pn.widgets.Button(name="Resume", button_type="success",
+        self.resume_button = pn.widgets.Button(label="Resume", color="success",
                                                disabled=True)
         self.start_button.on_click(lambda e: self.start())
         self.cancel_button.on_click(lambda e: self.cancel())
@@ -170,7 +176,7 @@ class TrainView(pn.viewable.Viewer):
 
     def _config_changed(self):
         self._confirm = None
-        self.start_button.name = "Start training"
+        self.start_button.label = "Start training"
         self.estimate_note.object = ""
 
     def config(self) -> ExperimentConfig:
@@ -214,14 +220,14 @@ class TrainView(pn.viewable.Viewer):
         key = (json.dumps(cfg.to_dict(), sort_keys=True), out)
         if est.seconds > CONFIRM_ABOVE_S and not confirm and self._confirm != key:
             self._confirm = key
-            self.start_button.name = "Start anyway"
+            self.start_button.label = "Start anyway"
             self._say(f"This run would take about {_fmt_seconds(est.seconds)} on this machine "
                       f"({escape(est.device)}); the {self.preset!r} preset is sized for a GPU. "
                       "Press “Start anyway” to run it here, or choose a smaller preset.",
                       "warning")
             return None
         self._confirm = None
-        self.start_button.name = "Start training"
+        self.start_button.label = "Start training"
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         job = self.runner.submit(train_job(cfg, out), name=Path(out).stem, kind="train",
                                  owner=self.owner,
@@ -465,12 +471,13 @@ class TrainView(pn.viewable.Viewer):
 
     def __panel__(self):
         form = pn.Param(self.cfg, parameters=[p for p in MAIN if p in self.cfg.param],
-                        show_name=False, widgets=tooltips(self.cfg),
-                        sizing_mode="stretch_width")
+                        show_name=False, sizing_mode="stretch_width")
         more = [p for p in self.cfg.param if p != "name" and p not in MAIN]
-        advanced = pn.Card(pn.Param(self.cfg, parameters=more, show_name=False,
-                                    widgets=tooltips(self.cfg), sizing_mode="stretch_width"),
-                           title="More settings", collapsed=True, sizing_mode="stretch_width")
+        more_form = pn.Param(self.cfg, parameters=more, show_name=False,
+                             sizing_mode="stretch_width")
+        self.tooltips = {**tooltips(form, self.cfg), **tooltips(more_form, self.cfg)}
+        advanced = pn.Card(more_form, title="More settings", collapsed=True,
+                           sizing_mode="stretch_width")
         top = pn.Param(self.param, parameters=["preset", "run_name"], show_name=False,
                        widgets={"preset": pn.widgets.RadioButtonGroup,
                                 "run_name": {"description": self.param.run_name.doc}},
