@@ -48,7 +48,10 @@ class Lab:
 
     def run_all(self):
         self.page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        self.page.locator(".mothlab-moth").first.wait_for(state="attached", timeout=300_000)
+        errors = self.page.locator(".jp-OutputArea-output[data-mime-type*='error']")
+        assert wait_until(lambda: errors.count() > 0 or
+                          self.page.locator(".mothlab-moth").count() > 0, 300, 1)
+        assert errors.count() == 0, errors.first.inner_text()
         assert wait_until(lambda: self.kernel("lab.flight.n_draws >= 1") == "True", 300, 1), \
             self.kernel("lab.flight._status.object")
 
@@ -67,11 +70,13 @@ def test_notebook_app_renders_and_responds_offline(browser, jupyter_lab, shots):
     page = lab.page
     try:
         lab.run_all()
+        print("notebook ran", flush=True)
         # the Flight plot draws without any click (it is drawn by a periodic callback)
         moth = page.locator(".mothlab-moth").first
         moth.scroll_into_view_if_needed()
         assert wait_until(lambda: colourful_pixels(moth.screenshot()) > 2000, 60, 1), \
             "the Flight plot stayed blank"
+        print("flight drawn", flush=True)
         # a preset button reaches the kernel, which flies again and redraws the page
         n = int(lab.kernel("lab.flight.n_draws"))
         before = moth.screenshot()
@@ -87,6 +92,7 @@ def test_notebook_app_renders_and_responds_offline(browser, jupyter_lab, shots):
             page.keyboard.press("ArrowRight")
         assert wait_until(lambda: float(lab.kernel("lab.flight.setup.xd0")) > 0, 30), \
             "a slider change did not reach the kernel"
+        print("slider reached the kernel", flush=True)
         # the explorer scrubs: End moves its sparsity slider to the sparsest level
         click_tab(page, "Sparsity explorer")
         summary = page.locator(".graph-summary").first
@@ -102,6 +108,7 @@ def test_notebook_app_renders_and_responds_offline(browser, jupyter_lab, shots):
         assert wait_until(lambda: int(lab.kernel("lab.explorer.level")) != level0, 30), \
             "the explorer's slider did not reach the kernel"
         assert wait_until(lambda: summary.inner_text() != first, 30), "the graph did not change"
+        print("explorer scrubbed", flush=True)
         # every tab renders; screenshots at both screen sizes
         for size, viewport in SIZES.items():
             page.set_viewport_size(viewport)
