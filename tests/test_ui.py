@@ -225,5 +225,5 @@ def test_mothlab_composes_tabs(catalog_dir):
     lab = MothLab()
     layout = lab.__panel__()
     assert [t for t in lab._tabs._names] == ["Flight", "Train & prune", "Sparsity explorer",
-                                            "Motifs"]
+                                            "Motifs", "Fly"]
     assert layout is not None

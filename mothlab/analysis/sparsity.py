@@ -201,6 +201,19 @@ class SparsityResult:
         with np.errstate(invalid="ignore"):
             return int((self.loss[: self.levels_done] < self.threshold).any(axis=0).sum())
 
+    def optimal_sentence(self, rule: str = "paper") -> str:
+        """One true sentence about the optimal levels under ``rule``, naming the rule, e.g.
+        ``"29 of 40 networks have an optimal level under the 'sparsest' rule (sparsest level
+        under the threshold 1e-3), median 65 %; 29 of 40 reach the threshold at some level."``
+        (the median is the lower one, the level :meth:`level_to_show` opens on)."""
+        opt = self.optimal_level(rule)
+        have = int((opt >= 0).sum())
+        head = (f"{have} of {self.n_networks} networks have an optimal level under the {rule!r} "
+                f"rule ({SELECTION_RULES[rule]} {format_loss(self.threshold)})")
+        if have:
+            head += f", median {_pct(self.sparsity[int(np.sort(opt[opt >= 0])[(have - 1) // 2])])}"
+        return f"{head}; {self.n_reaching()} of {self.n_networks} reach the threshold at some level."
+
     def breakdown_level(self) -> int:
         """The first level after the level of lowest median loss whose median loss is at or above
         the threshold (−1 if none). Counting from the minimum (not from the dense level) keeps

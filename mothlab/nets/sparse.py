@@ -53,11 +53,13 @@ import optax
 from . import mlp
 from .pruning import n_kept
 
-METHODS = ("prune", "static", "set", "rigl", "motif", "anti-motif")
-"""Training methods of ``ExperimentConfig.method`` (the one list; import it)."""
+from .config import ExperimentConfig
+
+METHODS = tuple(ExperimentConfig.param.method.objects)
+"""Training methods (owned by the ``ExperimentConfig.method`` declaration)."""
 DYNAMIC = ("set", "rigl")
 """Methods that change the mask during training."""
-ALLOCATIONS = ("uniform", "erdos-renyi")
+ALLOCATIONS = tuple(ExperimentConfig.param.allocation.objects)
 """How a total density is spread over layers."""
 
 
