@@ -132,6 +132,8 @@ def test_sparsity_result_tables_rules_states_and_caps(fake):
     assert r.optimal_sentence("sparsest").startswith("4 of 4 networks") and "median 45 %" in \
         r.optimal_sentence("sparsest")
     assert r.capped.tolist() == [0, 0, 0]  # the store predates caps
+    with pytest.raises(ValueError, match="read-only"):
+        r.loss[0, 0] = 1.0  # shared by every view: frozen
     fake.capped = np.array([[0, 1, 0, 1], [1, 1, 0, 0], [0, 0, 0, 0]], bool)
     assert sp.sparsity_result(fake).capped.tolist() == [2, 2, 0]
     t1 = r.table1("sparsest")

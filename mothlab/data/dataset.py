@@ -179,6 +179,14 @@ def open_or_resume(path, n: int, *, seed: int = 0, ranges=None, params=None,
                              "replace it, or resume=True to continue it.")
         group, header = store.open_store(path, KIND)
         diff = _differences(header, config)
+        if "sampling" not in header:
+            if store.is_complete(group):
+                # made before rows were drawn in fixed blocks (per chunk): a whole, valid dataset
+                diff = [d for d in diff if not d.startswith("sampling:")]
+            else:
+                diff = [d if not d.startswith("sampling:") else
+                        "sampling: started by an older mothlab that drew rows per chunk, which "
+                        "this one cannot continue" for d in diff]
         if diff:
             raise ValueError(f"The dataset store at {path} was made with different settings, so "
                              "it cannot be resumed: " + "; ".join(diff) + ". Use the same "
