@@ -123,7 +123,8 @@ def test_energy_conserved_without_dissipation():
     p = MothParams(rhoA=0.0, muA=1e-15, c=0.0)
     y0 = np.array([0, 300.0, 0, -200.0, 1.2, 15.0, 1.2 + np.pi + 0.3, -10.0])
     t = np.linspace(0, 0.02, 11)
-    ys = simulate(y0, np.zeros(3), p, t=t, precise=True)
+    # the undamped joint oscillates at ~500 rad/s: a conservation check needs a fine step
+    ys = simulate(y0, np.zeros(3), p, t=t, precise=True, steps=480)
 
     def energy(y):
         _, xd, _, yd, th, thd, ph, phd = y
@@ -219,8 +220,9 @@ def test_broadcasting_and_chunking_do_not_change_results():
     np.testing.assert_array_equal(simulate(s[:4].reshape(2, 2, 8), u[0]),
                                   simulate(s[:4], np.tile(u[0], (4, 1))).reshape(2, 2, 2, 8))
     seen = []
-    simulate(s, u, chunk=4, progress=lambda done, total: seen.append((done, total)))
-    assert seen[-1] == (10, 10) and len(seen) == 3
+    simulate(s, u, chunk=4, progress=seen.append)
+    assert seen[0].fraction == 0.0 and seen[-1].fraction == 1.0
+    assert seen[-1].payload == {"done": 10, "total": 10} and len(seen) == 5  # start, 3 chunks, end
 
 
 @pytest.mark.parametrize("state0, controls, t, message", [
