@@ -440,6 +440,8 @@ MAX_STEPS = 100_000
 #: explicit part of the scheme no longer resolves its rotation (S3 flights reach ωh ≈ 0.3).
 MAX_ROTATION_PER_STEP = 1.0
 MAX_CHUNK = 1 << 24
+#: Lane-steps per compiled call (bounds the time between progress events and cancel checks).
+CALL_LANE_STEPS = 1 << 21
 
 
 def _default_chunk() -> int:
@@ -468,9 +470,10 @@ def _check_limits(s0, u0, params: MothParams):
         over = np.abs(col) > lim
         if over.any():
             bad = tuple(int(i) for i in np.argwhere(over)[0])
+            lo = 0 if name == "F" else -lim
             raise ValueError(
                 f"{'state0' if j < 8 else 'controls'}: {name} = {col[bad]:g} {units[j]} at index "
-                f"{bad} is outside [-{lim:g}, {lim:g}] {units[j]}, the range in which simulate is "
+                f"{bad} is outside [{lo:g}, {lim:g}] {units[j]}, the range in which simulate is "
                 "accurate (mothlab.moth.integrate.INPUT_LIMITS); S3 samples stay far inside it.")
     if not SCALE_RANGE[0] <= params.s <= SCALE_RANGE[1]:
         raise ValueError(f"length scale s = {params.s:g} is outside [{SCALE_RANGE[0]:g}, "
@@ -643,7 +646,7 @@ def simulate(state0, controls, params: MothParams | None = None, t=None, precise
 
     grade, hs, n = _schedule(t, per_span, k, GRADE_RATIO[mode])
     size, n_chunks = plan_chunks(n_total, chunk, workers)
-    block_steps = int(np.clip((1 << 21) // size, 64, 1 << 16))
+    block_steps = int(np.clip(CALL_LANE_STEPS // size, 64, 1 << 16))
     blocks = _segments(hs, n, block_steps)
     record = np.concatenate([b[2] for b in blocks])
     lane_steps = float(np.sum(n) + grade[1])
@@ -700,8 +703,8 @@ def simulate(state0, controls, params: MothParams | None = None, t=None, precise
 def _check_result(out, t, hs, s0, u0, lead):
     """Refuse non-finite results and flights that spun beyond what the step resolves."""
     def where(i):
-        idx = tuple(int(j) for j in np.unravel_index(i, lead)) if lead else ()
-        return (f"flight {idx} (state0 {np.array2string(s0[i], precision=4)}, controls "
+        idx = f"flight {tuple(int(j) for j in np.unravel_index(i, lead))}" if lead else "the flight"
+        return (f"{idx} (state0 {np.array2string(s0[i], precision=4)}, controls "
                 f"{np.array2string(u0[i], precision=4)})")
 
     finite = np.isfinite(out).all(axis=(1, 2))
