@@ -105,6 +105,13 @@ def _no_nan_log(a):
     return np.where(np.isfinite(a) & (a > 0), a, np.nan)
 
 
+def _wrap(text: str, width: int = 52) -> str:
+    """Break a long phrase into lines (Bokeh titles do not wrap by themselves)."""
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))
+
+
 def _pct(s) -> str:
     return f"{100 * float(s):g}%"
 
@@ -142,7 +149,7 @@ def loss_vs_sparsity(result, *, level: int | None = None, which: str = "test") -
         parts.append(hv.VLine(float(sp[int(level)]), group="Level"))
     n = loss.shape[1]
     return hv.Overlay(parts, group="LossPlot",
-                      label=f"Test loss versus sparsity: {n} networks, threshold {t:g} "
+                      label=f"Test loss versus sparsity\n{n} networks; threshold {t:g} "
                             "(the experiment’s)")
 
 
@@ -171,8 +178,8 @@ def optimal_histogram(result, rule: str, rules: dict | None = None) -> hv.Overla
     none = hv.Bars([("none", n_none)], x, y, group="None", label="no level")
     n = int(counts.sum()) + n_none
     return hv.Overlay([bars, none], group="HistogramPlot",
-                      label=f"Optimal sparsity, {rule} rule: {rules[rule]}\n"
-                            f"{int(counts.sum())} of {n} networks have such a level")
+                      label=f"Optimal sparsity, {rule} rule: {int(counts.sum())} of {n} "
+                            f"networks have a level\n" + _wrap(rules[rule]))
 
 
 def input_heatmap(result, level: int, labels, connectivity=None) -> hv.Overlay:
@@ -288,8 +295,8 @@ def zscore_distributions(motif_result, level: int | None, *, sparsity_result=Non
     parts.append(hv.Scatter(med, xd, yd, group="MotifMedian", label="median"))
     parts.append(hv.HLine(0.0, group="Zero"))
     return hv.Overlay(parts, group="MotifPlot",
-                      label=f"Motif z-scores at {where}\nnull: {null_labels.get(mr.null, mr.null)}"
-                            f"; {n} networks")
+                      label=_wrap(f"Motif z-scores at {where}", 60)
+                            + f"\nnull: {null_labels.get(mr.null, mr.null)}; {n} networks")
 
 
 def zscore_vs_sparsity(motif_result, *, band: bool = True) -> hv.Overlay:
@@ -366,11 +373,11 @@ def _plot_opts(style: dict, backend: str, height: int | None, responsive: bool) 
         out["legend_position"] = legend
     h = height or style.get("height", 300)
     if backend == "bokeh":
-        out.update(height=h, tools=["save"], toolbar="above", default_tools=[],
+        out.update(height=h, toolbar=None, default_tools=[], fontsize={"title": "10.5pt"},
                    **({"responsive": True, "min_width": 300} if responsive else {"width": 520}))
     else:
         out.update(fig_inches=(7.5, max(2.6, h / 75)), aspect=7.5 / max(2.6, h / 75),
-                   fontscale=0.9)
+                   fontsize={"title": 10})
     return out
 
 

@@ -783,24 +783,25 @@ def list_stores(folder, kind: str | None = None) -> list[StoreInfo]:
 
 
 def assets_path() -> Path:
-    """The folder of shipped assets (the embedded default experiment, figures).
+    """The folder of shipped assets (the embedded default experiment, figures), resolved.
 
-    ``$MOTHLAB_ASSETS`` when set; else the ``assets/`` folder at the top of the source tree this
-    package was imported from (a checkout); else the ``mothlab_assets`` package data of an
-    installed wheel (found through importlib.resources).
+    ``$MOTHLAB_ASSETS`` when set; else the package's ``assets`` resource
+    (``importlib.resources.files("mothlab") / "assets"``): in a checkout a link to the
+    top-level ``assets/`` folder, in an installed wheel a copy of it; else the top-level
+    ``assets/`` beside the package (a checkout whose file system dropped the link).
     """
     env = os.environ.get(ASSETS_ENV)
     if env:
         return Path(env).expanduser().resolve()
-    here = Path(__file__).resolve().parent.parent / "assets"
-    if here.is_dir():
-        return here
     try:
         from importlib.resources import files
 
-        return Path(str(files("mothlab_assets")))
-    except Exception:  # noqa: BLE001 - no wheel data either: report the checkout's place
-        return here
+        packaged = Path(str(files("mothlab") / "assets"))
+        if packaged.is_dir():
+            return packaged.resolve()
+    except Exception:  # noqa: BLE001 - not importable as a package resource: try the tree
+        pass
+    return (Path(__file__).resolve().parent.parent / "assets").resolve()
 
 
 def is_shipped(path) -> bool:

@@ -2,6 +2,7 @@
 independently (``mothlab.analysis`` on ``load_experiment``), without a server."""
 
 import shutil
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -81,7 +82,7 @@ def test_histogram_names_its_rule_and_counts_every_network():
     r = _fake_result()
     for rule, text in A.SELECTION_RULES.items():
         el = plots.optimal_histogram(r, rule)
-        assert rule in el.label and text in el.label
+        assert rule in el.label and text in el.label.replace("\n", " ")
         total = sum(int(sum(b.dimension_values(1))) for b in el)
         assert total == r.n_networks
 
@@ -196,7 +197,7 @@ def test_both_selection_rules_are_named_where_the_optimum_is_shown(two_experimen
     view.experiment = "tiny"
     for rule, text in A.SELECTION_RULES.items():
         view.rule = rule
-        assert text in view.losses.hist.object.title.text
+        assert text in view.losses.hist.object.title.text.replace("\n", " ")
         assert text in view.losses.summary.object
         assert f"'{rule}' rule" in view.caption.object.replace("&#x27;", "'")
 
@@ -224,3 +225,108 @@ def test_explorer_corrupted_experiment_is_a_message(two_experiments):
     assert "broken" in view._message.object and view._message.alert_type == "danger"
     view.experiment = "tiny"  # the session keeps working
     assert view.exp is not None and not view._message.visible
+
+
+# -- the motifs tab ----------------------------------------------------------------------------
+
+@pytest.fixture
+def shipped(tmp_path, monkeypatch, tiny_experiment):
+    """The tiny experiment as a shipped asset (read-only for mothlab) and an empty experiments
+    folder of the user's."""
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    shutil.copytree(tiny_experiment, assets / "tiny.zarr")
+    user = tmp_path / "experiments"
+    user.mkdir()
+    monkeypatch.setenv("MOTHLAB_EXPERIMENTS", str(user))
+    monkeypatch.setenv("MOTHLAB_ASSETS", str(assets))
+    monkeypatch.setattr(common, "ASSETS", assets)
+    monkeypatch.setattr(common, "_CATALOG", None)
+    return assets / "tiny.zarr", user
+
+
+def test_motifs_panel_without_results_offers_analysis_and_names_the_null(two_experiments):
+    from mothlab import jobs
+    from mothlab.ui.motifs import MotifPanel
+
+    panel = MotifPanel("A", runner=jobs.JobRunner(), owner="me")
+    panel.experiment = "tiny"
+    assert panel.result is None and panel.run_button.visible
+    for null, text in A.NULLS.items():
+        panel.null = null
+        assert text in panel.null_doc.object.replace("&#x27;", "'")
+    with pytest.raises(ValueError):
+        panel.n_random = 100_000  # beyond the bounds: refused, not queued
+
+
+def test_motif_analysis_from_the_tab_is_an_analysis_job_and_fills_the_plots(two_experiments):
+    from mothlab import jobs
+    from mothlab.ui.motifs import MotifPanel
+
+    runner = jobs.JobRunner()
+    panel = MotifPanel("A", runner=runner, owner="session a")
+    panel.experiment = "tiny"
+    job = panel.start_analysis()
+    assert (job.kind, job.pool, job.owner) == ("motifs", "analysis", "session a")
+    assert job.wait(120), "motif analysis did not finish"
+    assert job.state == "done", job.error
+    panel.refresh()
+    truth = A.motif_result(two_experiments / "tiny.zarr", panel.null)
+    assert panel.result is not None and not panel.run_button.visible
+    level = panel.level
+    assert np.asarray(truth.done)[level]
+    shown = [e for e in plots.zscore_distributions(truth, level) if e.group == "Motif"]
+    assert panel.fig_level.object.title.text == plots.zscore_distributions(truth, level).label
+    assert sum(len(e) for e in shown) > 0
+    assert "null: " + A.NULL_LABELS[panel.null] in panel.fig_sparsity.object.title.text
+    panel.at = "each network's optimal level"
+    assert A.SELECTION_RULES[panel.rule] in panel.fig_level.object.title.text.replace("\n", " ")
+    # another session opening the same experiment finds the stored results at once
+    other = MotifPanel("B", runner=runner, owner="session b")
+    other.experiment = "tiny"
+    assert other.result is not None
+
+
+def test_analysis_of_a_shipped_store_goes_beside_it_never_into_it(shipped):
+    from mothlab import jobs
+    from mothlab.ui.motifs import MotifPanel
+
+    asset, user = shipped
+    panel = MotifPanel("A", runner=jobs.JobRunner(), owner="me")
+    assert panel._entries[panel.experiment] == str(asset)
+    job = panel.start_analysis()
+    assert job.wait(120) and job.state == "done", job.error
+    panel.refresh()
+    assert A.motif_result(asset, panel.null) is None  # the shipped store is untouched
+    assert A.motif_result(user / "tiny.zarr", panel.null) is not None
+    assert Path(panel._entries[panel.experiment]) == user / "tiny.zarr"
+    assert panel.result is not None
+
+
+def test_a_running_analysis_is_cancelled_by_its_owner_only(two_experiments):
+    import threading
+
+    from mothlab import jobs
+    from mothlab.ui.motifs import MotifPanel
+
+    runner = jobs.JobRunner()
+    release = threading.Event()
+
+    def busy(progress, cancel):  # holds the analysis pool's one worker
+        release.wait(30)
+
+    hold = runner.submit(busy, name="busy", kind="motifs", owner="x", pool="analysis")
+    panel = MotifPanel("A", runner=runner, owner="me")
+    panel.experiment = "tiny"
+    panel.null = "degrees"
+    job = panel.start_analysis()  # queued behind the busy job: the analysis pool has one worker
+    stranger = MotifPanel("B", runner=runner, owner="someone else")
+    stranger.job = job
+    stranger.cancel_analysis()
+    assert job.state == "queued" and stranger._message.visible
+    panel.cancel_analysis()
+    assert job.wait(10) and job.state == "cancelled"
+    release.set()
+    hold.wait(10)
+    panel.refresh()
+    assert not panel.cancel_button.visible and "cancelled" in panel._message.object

@@ -227,3 +227,21 @@ def test_eta_extrapolates_only_after_real_movement(monkeypatch):
     assert eta is not None and 0.1 < eta < 3.0
     gate.set()
     assert job.wait(10)
+
+
+def test_process_exits_promptly_with_a_running_job():
+    """concurrent.futures joins its workers at exit; the runner cancels its jobs first, so a
+    process with a running (cancel-aware) job leaves at once instead of waiting for it."""
+    import subprocess
+    import sys
+
+    code = ("import time\nfrom mothlab import jobs\nfrom mothlab.progress import check_cancel\n"
+            "def fn(progress, cancel):\n    for _ in range(100000):\n"
+            "        check_cancel(cancel); time.sleep(0.01)\n"
+            "job = jobs.runner().submit(fn, name='long', kind='train', owner='cli')\n"
+            "time.sleep(0.2)\nprint(job.state)\n")
+    t0 = time.time()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "running" and time.time() - t0 < 30  # the job alone: 1000 s

@@ -125,7 +125,15 @@ def test_sparsity_result_tables_rules_states_and_caps(fake):
     assert r.optimal_counts("paper").tolist() == [1, 1, 1]
     assert r.optimal_counts("sparsest").tolist() == [1, 1, 2]
     assert r.n_without("paper") == 1 and r.n_reaching() == 4 and r.breakdown_level() == 2
+    assert r.optimal_sentence("paper") == (
+        "3 of 4 networks have an optimal level under the 'paper' rule (sparsest level with it and "
+        "every denser level under the threshold 1e-3), median 45 %; 4 of 4 reach the "
+        "threshold at some level.")
+    assert r.optimal_sentence("sparsest").startswith("4 of 4 networks") and "median 45 %" in \
+        r.optimal_sentence("sparsest")
     assert r.capped.tolist() == [0, 0, 0]  # the store predates caps
+    with pytest.raises(ValueError, match="read-only"):
+        r.loss[0, 0] = 1.0  # shared by every view: frozen
     fake.capped = np.array([[0, 1, 0, 1], [1, 1, 0, 0], [0, 0, 0, 0]], bool)
     assert sp.sparsity_result(fake).capped.tolist() == [2, 2, 0]
     t1 = r.table1("sparsest")
@@ -190,3 +198,28 @@ def test_figures_and_report(fake, tmp_path):
     assert s["breakdown_level"] == 2 and s["no_optimal_level"] == 1
     fake.as_published = True
     assert "AS PUBLISHED" in build_report(fake, tmp_path / "rep2").read_text()
+
+
+def test_level_to_show_and_caption_on_a_real_tiny_experiment(tiny_experiment):
+    from mothlab.nets import load_experiment
+
+    exp = load_experiment(tiny_experiment)
+    r = sp.sparsity_result(tiny_experiment)
+    assert r.threshold == exp.config.threshold and r.levels_done == exp.levels_done
+    np.testing.assert_array_equal(r.loss, exp.test_loss)
+    for rule in sp.SELECTION_RULES:
+        level, net = shown = r.level_to_show(rule)
+        opt = r.optimal_level(rule)
+        if (opt >= 0).any():
+            assert opt[net] == level  # a network that is optimally sparse there
+        else:
+            assert "no network reaches" in shown.reason
+        masks = exp.masks(level)
+        left = sum(int(m[net].sum()) for m in masks)
+        total = sum(m.shape[1] * m.shape[2] for m in masks)
+        cap = r.caption(level, net, rule)
+        assert cap.startswith(f"network {net} at ") and f"{left:,} of {total:,} weights" in cap
+        under = exp.test_loss[level, net] < exp.config.threshold
+        assert ("under the threshold" in cap) == bool(under)
+        states = r.node_states(level, net)
+        assert [len(s) for s in states] == exp.layer_sizes

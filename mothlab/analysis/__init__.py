@@ -14,8 +14,8 @@ Name lists are owned here: :data:`SELECTION_RULES`, :data:`NULLS` (name → what
 
 Modules: :mod:`.motifs` (exact counts, ghost/dead removal), :mod:`.nulls` (random layered
 networks, exact moments), :mod:`.zscores`, :mod:`.sparsity`, :mod:`.experiment_motifs` (motif
-analyses stored with an experiment). Imports go one way: motifs → nulls → zscores → sparsity →
-experiment_motifs.
+analyses stored with an experiment), :mod:`.topology` (motif-guided masks). Imports go one way:
+motifs and nulls → zscores; motifs → sparsity; all of them → experiment_motifs.
 """
 
 from mothlab.analysis.experiment_motifs import (

@@ -40,6 +40,7 @@ this form directly.
 from __future__ import annotations
 
 import itertools
+from math import comb
 
 import numpy as np
 
@@ -424,8 +425,6 @@ def dense_closed_forms(layer_sizes, biases: bool = True) -> dict[str, int]:
     Used as a check of :func:`count_motifs` (paper net 10-400-400-400-16-7 with biases: 331,735
     edges, 64,925,877 2nd-order diverging motifs, 12,813,935,856 bi-fans).
     """
-    from math import comb
-
     n = list(layer_sizes)
     r = [n[l] + (1 if biases else 0) for l in range(len(n) - 1)]
     c = n[1:]

@@ -201,6 +201,19 @@ class SparsityResult:
         with np.errstate(invalid="ignore"):
             return int((self.loss[: self.levels_done] < self.threshold).any(axis=0).sum())
 
+    def optimal_sentence(self, rule: str = "paper") -> str:
+        """One true sentence about the optimal levels under ``rule``, naming the rule, e.g.
+        ``"29 of 40 networks have an optimal level under the 'sparsest' rule (sparsest level
+        under the threshold 1e-3), median 65 %; 29 of 40 reach the threshold at some level."``
+        (the median is the lower one, the level :meth:`level_to_show` opens on)."""
+        opt = self.optimal_level(rule)
+        have = int((opt >= 0).sum())
+        head = (f"{have} of {self.n_networks} networks have an optimal level under the {rule!r} "
+                f"rule ({SELECTION_RULES[rule]} {format_loss(self.threshold)})")
+        if have:
+            head += f", median {_pct(self.sparsity[int(np.sort(opt[opt >= 0])[(have - 1) // 2])])}"
+        return f"{head}; {self.n_reaching()} of {self.n_networks} reach the threshold at some level."
+
     def breakdown_level(self) -> int:
         """The first level after the level of lowest median loss whose median loss is at or above
         the threshold (−1 if none). Counting from the minimum (not from the dense level) keeps
@@ -329,6 +342,8 @@ def sparsity_result(exp_or_path, threshold: float | None = None,
     capped = getattr(exp, "capped", None)
     capped = (np.zeros(L, np.int64) if capped is None
               else np.asarray(capped).reshape(L, -1).astype(np.int64).sum(axis=1))
+    for a in (tab["sparsity"], tab["loss"], tab["median"], tab["q25"], tab["q75"], capped):
+        a.flags.writeable = False  # a result is shared by views and sessions: never edited
     return SparsityResult(experiment=exp, sparsity=tab["sparsity"],
                           levels_done=int(tab["levels_done"]), threshold=t, which=which,
                           loss=tab["loss"], median=tab["median"], q25=tab["q25"],
@@ -344,8 +359,8 @@ def loss_table(exp, which: str = "test") -> dict:
     exp = load(exp)
     if which not in ("test", "val", "train"):
         raise ValueError(f"which must be 'test', 'val' or 'train', got {which!r}.")
-    loss = np.asarray(getattr(exp, f"{which}_loss"), float)
-    out = {"sparsity": np.asarray(exp.sparsity_levels, float), "loss": loss, "which": which,
+    loss = np.array(getattr(exp, f"{which}_loss"), float)  # a copy: the caller may freeze it
+    out = {"sparsity": np.array(exp.sparsity_levels, float), "loss": loss, "which": which,
            "levels_done": int(exp.levels_done)}
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: levels not done

@@ -65,15 +65,11 @@ from mothlab.moth.integrate import REFERENCE_SPAN, step_span
 from mothlab.moth.params import BodyConstants
 from mothlab.progress import check_cancel, report
 
+from .names import CONTROLLERS  # noqa: F401 (re-exported)
 from .targets import Hover, Target
 
 #: One control period (s): the span of every training sample.
 PERIOD = REFERENCE_SPAN
-CONTROLLERS = {
-    "net": "a trained network of an experiment (the inverse model)",
-    "mpc": "random-shooting model-predictive control on the true model (Bustamante et al. 2022)",
-    "oracle": "the forward model solved for the desired pose (Gauss–Newton/LM through the simulator)",
-}
 _R = SamplingRanges()
 F_MAX = float(_R.F[1])
 TAU_MAX = float(max(abs(_R.tau[0]), abs(_R.tau[1])))

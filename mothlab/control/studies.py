@@ -30,15 +30,9 @@ import numpy as np
 from mothlab.progress import report, span
 
 from .loop import FlightResult, fly, load_networks, make_flights
+from .names import STUDIES
 from .targets import Flower, Hover
 
-STUDIES = {
-    "sparsity": "tracking error against the sparsity level (every level, every network)",
-    "sensor-noise": "tracking error against noise on the sensed state",
-    "actuator-noise": "tracking error against noise on the controls",
-    "scale": "tracking error against the body scale s (1.0–1.3)",
-    "mass": "tracking error against the abdomen's mass (a moth after feeding)",
-}
 BREAKDOWN_FACTOR = 2.0
 NOISE_LEVELS = (0.0, 0.002, 0.005, 0.01, 0.02, 0.05)
 SCALES = (1.0, 1.1, 1.2, 1.3)

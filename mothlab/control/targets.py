@@ -6,6 +6,7 @@ see :mod:`mothlab.control.loop`). Every target here is sampled on the control gr
 :meth:`Target.sample` and handed to the compiled loop as plain arrays.
 
 >>> import numpy as np
+
 >>> p, v, a = Hover((1.0, 2.0)).sample(np.array([0.0, 0.02]))
 >>> p.tolist(), float(abs(v).max()), float(abs(a).max())
 ([[1.0, 2.0], [1.0, 2.0]], 0.0, 0.0)
@@ -20,19 +21,13 @@ import math
 
 import numpy as np
 
+from .names import TARGETS
+
 #: Frequencies (Hz) of the flower's sum of sines: 0.2–19.9 Hz, prime multiples of 0.1 Hz (and
 #: 16.9 = 13² · 0.1) so that no component is a harmonic of another — the robotic-flower signal of
 #: Sponberg et al. (2015), which Bustamante et al. (2022) tracked with their MPC.
 FLOWER_FREQUENCIES = (0.2, 0.3, 0.5, 0.7, 1.1, 1.3, 1.7, 1.9, 2.3, 2.9, 3.7, 4.3, 5.3, 6.1, 7.9,
                       8.9, 11.3, 13.7, 16.9, 19.9)
-
-#: Targets by name (the CLI's ``--target`` and the Fly tab's selector read this).
-TARGETS = {
-    "hover": "hold a point (the start) in still air",
-    "flower": "follow a flower oscillating vertically: a sum of sines 0.2–19.9 Hz with equal "
-              "velocity amplitude (Bustamante et al. 2022)",
-    "waypoints": "fly through user waypoints in order at a cruise speed, then hold the last one",
-}
 
 #: Waypoints farther than this from the start are refused (cm): beyond it the flight leaves the
 #: region a 20 ms controller trained on S3 data can be expected to know.

@@ -30,9 +30,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import jax
 import numpy as np
 
-from mothlab import store
+from mothlab import moth, store
+from mothlab.moth import MothParams
+from mothlab.moth.integrate import DEFAULT_STEPS
 from mothlab.progress import CancelFn, ProgressFn, check_cancel, report, span
 
 from .features import INPUT_NAMES, OUTPUT_NAMES
@@ -47,8 +50,6 @@ ARRAYS = {"state0": 8, "controls": 3, "state_f": 8}
 
 def accuracy_statement(precise: bool) -> str:
     """What is known about the accuracy of ``state_f`` (recorded in every dataset header)."""
-    from mothlab.moth.integrate import DEFAULT_STEPS
-
     steps = DEFAULT_STEPS["float64" if precise else "float32"]
     target = "1e-7" if precise else "1e-4"
     dtype = "float64" if precise else "float32"
@@ -63,8 +64,6 @@ def accuracy_statement(precise: bool) -> str:
 
 def _device() -> str:
     try:
-        import jax
-
         d = jax.devices()[0]
         return f"{d.platform}:{getattr(d, 'device_kind', '?')} x{len(jax.devices())}"
     except Exception:  # noqa: BLE001 - a description only
@@ -83,8 +82,6 @@ def _as_ranges(ranges) -> SamplingRanges:
 
 
 def _as_params(params):
-    from mothlab.moth import MothParams
-
     if params is None:
         return MothParams()
     if isinstance(params, MothParams):
@@ -182,6 +179,14 @@ def open_or_resume(path, n: int, *, seed: int = 0, ranges=None, params=None,
                              "replace it, or resume=True to continue it.")
         group, header = store.open_store(path, KIND)
         diff = _differences(header, config)
+        if "sampling" not in header:
+            if store.is_complete(group):
+                # made before rows were drawn in fixed blocks (per chunk): a whole, valid dataset
+                diff = [d for d in diff if not d.startswith("sampling:")]
+            else:
+                diff = [d if not d.startswith("sampling:") else
+                        "sampling: started by an older mothlab that drew rows per chunk, which "
+                        "this one cannot continue" for d in diff]
         if diff:
             raise ValueError(f"The dataset store at {path} was made with different settings, so "
                              "it cannot be resumed: " + "; ".join(diff) + ". Use the same "
@@ -223,8 +228,6 @@ def write_chunk(w: DatasetWriter, progress: ProgressFn | None = None) -> None:
     """Simulate and store the next chunk of ``w`` and record it in the header (data first).
 
     ``progress`` gets events while the chunk is simulated (fractions of this chunk)."""
-    from mothlab.moth import simulate  # JAX (~1.2 s to import): only when simulating
-
     i = w.chunks_done
     if i >= w.n_chunks:
         raise ValueError(f"{w.path}: all {w.n_chunks} chunks are written already")
@@ -236,7 +239,7 @@ def write_chunk(w: DatasetWriter, progress: ProgressFn | None = None) -> None:
         report(progress, done / total, f"chunk {i + 1}/{w.n_chunks}: {lo + done:,} of {w.n:,} "
                "flights", n_done=lo + done, n=w.n)
 
-    state_f = simulate(state0, controls, w.params, t=[0.0, SPAN], precise=w.precise,
+    state_f = moth.simulate(state0, controls, w.params, t=[0.0, SPAN], precise=w.precise,
                        progress=sim_progress)[:, -1]
     t1 = time.perf_counter()
     if not np.all(np.isfinite(state_f)):
@@ -396,8 +399,6 @@ class Dataset:
     """
 
     def __init__(self, path, group, header: dict):
-        from mothlab.moth import MothParams
-
         self.path = Path(path)
         self.header = header
         self.n = int(header["n"])

@@ -36,6 +36,10 @@ class MothLab(pn.viewable.Viewer):
                              # (dynamic-tab) models with CDN stylesheets, which fails offline
                              dynamic=False,
                              sizing_mode="stretch_width")
+        from .fly import FlyView  # the Fly tab (closed-loop flight, issue 11)
+        self.fly = FlyView()
+        self._tabs.append(("Fly", self.fly))
+        self.param.active.bounds = (0, len(self._tabs) - 1)
         self._tabs.link(self, active="active", bidirectional=True)
 
     def __panel__(self):

@@ -16,8 +16,11 @@ from pathlib import Path
 
 import panel as pn
 
-#: the repository's assets folder (the embedded default experiment lives there)
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+from mothlab import store
+
+#: the shipped assets folder (the embedded default experiment lives there; read-only): found by
+#: mothlab.store from a checkout, an installed wheel or $MOTHLAB_ASSETS
+ASSETS = store.assets_path()
 DEFAULT_EXPERIMENT = ASSETS / "default_experiment.zarr"
 
 #: colours used across tabs (colour-blind friendly: Okabe–Ito)
@@ -150,9 +153,8 @@ class ExperimentCatalog:
             for d in self.dirs():
                 if not d.is_dir():
                     continue
-                for p in sorted(d.glob("*.zarr")):
-                    if p.name.startswith("small_") or "dataset" in p.name:
-                        continue
+                for info in store.list_stores(d, kind="experiment"):  # the store knows its kind
+                    p = info.path
                     label = "default (embedded)" if p == DEFAULT_EXPERIMENT else p.stem
                     if label in found and found[label] != str(p):
                         label = f"{p.stem} ({p.parent.name})"

@@ -1,121 +1,150 @@
-"""Motifs tab: motif z-scores of pruned networks, at one level and across sparsity.
+"""Motifs tab: motif z-scores of pruned networks, at one level or at each network's optimal level,
+and across sparsity — two experiments (or two nulls) side by side.
 
-Two panels side by side (two experiments, e.g. two architectures), each with its own null model.
-Results come from :func:`mothlab.analysis.motifs.load_motif_results`; when an experiment has none
-for the chosen null, a button starts :func:`mothlab.analysis.motifs.analyse_experiment` as a
-background job (shared by every session, like training).
+Results are :func:`mothlab.analysis.motif_result`; the null models and what they keep are
+:data:`mothlab.analysis.NULLS`; the level opened on is :meth:`SparsityResult.level_to_show`; the
+summary at the optimal level is :func:`mothlab.analysis.motif_summary` (which refuses to summarise
+too few networks — the page shows why). When an experiment has no analysis under the chosen null,
+a button starts :func:`mothlab.analysis.analyse_experiment` as a job in the ``"analysis"`` pool of
+:func:`mothlab.jobs.runner` (progress, cancel by its owner, never blocking training). A shipped
+or read-only experiment is never written: the analysis runs on a copy in the user's experiments
+folder, which then appears in the lists.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+from pathlib import Path
+
 import numpy as np
+import pandas as pd
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, Span
-from bokeh.plotting import figure
 
-from mothlab import jobs
+import mothlab.analysis as A
+from mothlab import jobs, plots, store
+from mothlab.progress import report
 
-from .common import GREY, PALETTE, add_periodic, catalog, show
+from . import common
+from .common import add_periodic, catalog, escape, experiments_dir, show
+from .explorer import first_usable
 
-MOTIFS = ("diverging2", "converging2", "chain2", "diverging3", "converging3", "chain3", "bifan",
-          "biparallel")
-MOTIF_LABELS = {"diverging2": "2nd diverging", "converging2": "2nd converging",
-                "chain2": "2nd chain", "diverging3": "3rd diverging",
-                "converging3": "3rd converging", "chain3": "3rd chain", "bifan": "bi-fan",
-                "biparallel": "bi-parallel", "edges": "edges"}
-NULLS = ("edges", "live_nodes", "degrees", "as_published")
-
-
-def _motif_api():
-    """(analyse_experiment, load_motif_results) from the analysis layer."""
-    try:
-        from mothlab.analysis.motifs import analyse_experiment, load_motif_results
-    except ImportError:
-        from mothlab.analysis.experiment_motifs import analyse_experiment, load_motif_results
-    return analyse_experiment, load_motif_results
+#: bounds of the random networks drawn per real one by the sampled nulls: below 50 a z-score's
+#: sd is too noisy to read; 2,000 on the embedded experiment already takes minutes on 2 cores
+N_RANDOM_BOUNDS = (50, 2000)
+AT_LEVEL, AT_OPTIMAL = "the level shown", "each network's optimal level"
 
 
-def _get(obj, *names):
-    for n in names:
-        if isinstance(obj, dict) and n in obj:
-            return obj[n]
-        if not isinstance(obj, dict) and hasattr(obj, n):
-            return getattr(obj, n)
-    return None
+def session_owner() -> str:
+    """Who owns the jobs this page starts: the served session's id (or "local" outside one)."""
+    doc = pn.state.curdoc
+    ctx = getattr(doc, "session_context", None) if doc is not None else None
+    return f"session {ctx.id}" if ctx is not None else "local"
 
 
-def z_by_motif(results) -> dict[str, np.ndarray]:
-    """``{motif: (L, n_networks) z}`` from :func:`load_motif_results`'s answer (NaN = undefined).
-
-    Accepts a mapping or an object with ``z``/``zscores`` (a mapping motif → (L, n) array, or an
-    (L, n, n_motifs) array with ``motifs`` naming the last axis).
-    """
-    z = _get(results, "z", "zscores", "z_scores")
-    if z is None:
-        raise ValueError("motif results hold no z-scores (expected a 'z' field).")
-    if isinstance(z, dict):
-        out = {k: np.array(v, float) for k, v in z.items()}
-    else:
-        z = np.asarray(z, float)
-        names = _get(results, "motifs") or MOTIFS
-        out = {m: z[..., i].copy() for i, m in enumerate(names)}
-    undefined = _get(results, "undefined")
-    done = _get(results, "done")
-    for k, v in out.items():
-        if isinstance(undefined, dict) and k in undefined:
-            v[np.asarray(undefined[k], bool)] = np.nan
-        if done is not None:
-            v[~np.asarray(done, bool)[: len(v)]] = np.nan  # levels not analysed yet
-    return out
+def read_only(path) -> bool:
+    """Whether the store at ``path`` must not be written: a shipped asset or a read-only folder."""
+    is_shipped = getattr(store, "is_shipped", None)  # mothlab.store's own test, once it has one
+    shipped = is_shipped(path) if is_shipped else Path(path).resolve().is_relative_to(
+        common.ASSETS.resolve())
+    return shipped or not os.access(path, os.W_OK)
 
 
-def analysis_job(path: str, null: str, n_random: int):
-    def fn(progress, cancel):
-        analyse_experiment, _ = _motif_api()
-        analyse_experiment(path, null=null, n_random=n_random, progress=progress, cancel=cancel)
+def writable_copy(path) -> Path:
+    """Where a motif analysis of ``path`` is written: ``path`` itself when writable, else a copy
+    of it in the user's experiments folder (made once; an existing copy is reused)."""
+    path = Path(path)
+    if not read_only(path):
         return path
+    dest = experiments_dir() / path.name
+    if dest.resolve() == path.resolve():
+        raise ValueError(f"{path} is read-only and is the experiments folder's own copy; make "
+                         "the experiments folder writable (MOTHLAB_EXPERIMENTS).")
+    return dest
+
+
+def analysis_job(path, null: str, n_random: int):
+    """``fn(progress, cancel)`` analysing ``path`` under ``null`` — into a copy in the
+    experiments folder when ``path`` is shipped or read-only (copied first, reported)."""
+    path = Path(path)
+
+    def fn(progress, cancel):
+        target = writable_copy(path)
+        if target != path and not target.exists():
+            report(progress, 0.0, f"{path.name} is read-only (shipped): copying it to "
+                                  f"{target.parent} to store the analysis beside it")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(path, target)
+        catalog().add(target)
+        A.analyse_experiment(str(target), null=null, n_random=int(n_random), progress=progress,
+                             cancel=cancel)
+        return str(target)
+
     return fn
 
 
 class MotifPanel(pn.viewable.Viewer):
-    """Z-scores of one experiment under one null model."""
+    """Motif z-scores of one experiment under one null."""
 
-    experiment = param.Selector(default=None, objects=[])
-    null = param.Selector(default="edges", objects=list(NULLS),
-                          doc="Random layered networks keeping per-layer edge counts (edges), "
-                              "also the set of live nodes (live_nodes), or every degree "
-                              "(degrees).")
+    experiment = param.Selector(default=None, objects=[], doc="An experiment store.")
+    null = param.Selector(default="edges_live_nodes", objects=list(A.NULLS),
+                          doc="The random layered networks z is measured against: "
+                              + "; ".join(f"{k}: {v}" for k, v in A.NULLS.items()))
+    at = param.Selector(default=AT_LEVEL, objects=[AT_LEVEL, AT_OPTIMAL], label="z-scores at",
+                        doc="One level for all networks, or each network at its own optimal "
+                            "level (under the selection rule).")
+    rule = param.Selector(default="paper", objects=list(A.SELECTION_RULES),
+                          label="selection rule",
+                          doc="; ".join(f"{k}: {v}" for k, v in A.SELECTION_RULES.items()))
     level = param.Integer(default=0, bounds=(0, None))
-    n_random = param.Integer(default=200, bounds=(10, 100_000), label="random networks",
-                             doc="Random networks per real one (sampled nulls).")
+    n_random = param.Integer(default=200, bounds=N_RANDOM_BOUNDS, label="random networks",
+                             doc="Random networks per real one (sampled nulls only; the edge "
+                                 "nulls' moments are exact). Bounds: " + str(N_RANDOM_BOUNDS))
 
-    def __init__(self, title: str, runner: jobs.JobRunner | None = None, **params):
+    def __init__(self, title: str, runner: jobs.JobRunner | None = None,
+                 owner: str | None = None, **params):
         super().__init__(**params)
         self.title = title
         self.runner = runner or jobs.runner()
-        self.exp = None
-        self.z: dict | None = None
+        self.owner = owner or session_owner()
+        self.result = None   # MotifResult
+        self.sparsity = None  # SparsityResult
         self.job: jobs.Job | None = None
+        self._entries: dict = {}
         self._version = -1
         self._message = pn.pane.Alert("", alert_type="info", visible=False,
                                       sizing_mode="stretch_width")
-        self.run_button = pn.widgets.Button(name="Run motif analysis", button_type="primary",
+        self.null_doc = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.run_button = pn.widgets.Button(label="Run motif analysis", color="primary",
                                             visible=False)
         self.run_button.on_click(lambda e: self.start_analysis())
+        self.cancel_button = pn.widgets.Button(label="Cancel analysis", visible=False)
+        self.cancel_button.on_click(lambda e: self.cancel_analysis())
         self.progress = pn.indicators.Progress(value=0, max=1000, visible=False,
                                                sizing_mode="stretch_width")
-        self.level_slider = pn.widgets.DiscreteSlider(name="sparsity", options={"0%": 0},
+        self.level_slider = pn.widgets.DiscreteSlider(label="sparsity", options={"0%": 0},
                                                       value=0, sizing_mode="stretch_width")
         self.level_slider.param.watch(lambda e: setattr(self, "level", int(e.new)), "value")
-        self._make_figures()
+        self.fig_level = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=320)
+        self.fig_sparsity = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=320)
+        self.summary = pn.pane.HTML("", sizing_mode="stretch_width")
+        self.table = pn.pane.DataFrame(None, index=False, sizing_mode="stretch_width")
+        self._null_doc()
         self.refresh()
         self._cb = add_periodic(self, self.refresh, 1000)
 
     def _say(self, text, kind="info"):
         show(self._message, text, kind)
 
+    @param.depends("null", watch=True)
+    def _null_doc(self):
+        self.null_doc.object = (f"<i>{escape(A.NULL_LABELS.get(self.null, self.null))}</i>: "
+                                f"{escape(A.NULLS[self.null])}")
+
+    # -- catalog, jobs --------------------------------------------------------------------
     def refresh(self):
+        """Follow the catalog and the running analysis (periodic callback)."""
         cat = catalog()
         entries = cat.scan()
         if cat.version != self._version:
@@ -123,198 +152,189 @@ class MotifPanel(pn.viewable.Viewer):
             self._entries = entries
             self.param.experiment.objects = list(entries)
             if self.experiment not in entries:
-                from .explorer import first_usable as _first_usable
-
-                self.experiment = _first_usable(entries)
+                self.experiment = first_usable(entries)
         job = self.job
-        if job is not None:
-            snap = job.snapshot()
-            self.progress.visible = job.active
-            self.progress.value = int(1000 * min(1.0, max(0.0, snap.get("fraction") or 0)))
-            if job.active:
-                self._say(f"Motif analysis running ({snap['state']}): "
-                          f"{snap.get('message') or ''}", "info")
-            elif job.state == jobs.FAILED:
-                self._say(f"The motif analysis failed: {job.error}", "danger")
-                self.job = None
+        if job is None:
+            return
+        snap = job.snapshot()
+        self.progress.visible = self.cancel_button.visible = job.active
+        self.progress.value = int(1000 * min(1.0, max(0.0, snap.get("fraction") or 0)))
+        if job.active:
+            self._say(f"Motif analysis {snap['state']} (job {snap['id']}, "
+                      f"{snap['owner']}): {snap.get('message') or ''}", "info")
+            return
+        self.job = None
+        if snap["state"] == jobs.FAILED:
+            self._say(f"The motif analysis failed: {snap['error']}", "danger")
+        elif snap["state"] == jobs.CANCELLED:
+            self._load()
+            self._say("The motif analysis was cancelled; the levels it finished are stored and "
+                      "running it again resumes.", "warning")
+        else:
+            target = job.result
+            self.refresh_entries()
+            label = next((k for k, v in self._entries.items()
+                          if Path(v).resolve() == Path(target).resolve()), None)
+            if label is not None and label != self.experiment:
+                self.experiment = label  # the copy made beside a shipped store
             else:
-                self.job = None
                 self._load()
 
+    def refresh_entries(self):
+        self._version = -1
+        catalog().scan(max_age=0)
+        self.refresh()
+
+    def start_analysis(self):
+        """Queue the analysis of the selected experiment under the selected null."""
+        path = self._entries.get(self.experiment)
+        if path is None:
+            return None
+        try:
+            target = writable_copy(path)
+        except ValueError as err:
+            self._say(str(err), "danger")
+            return None
+        self.job = self.runner.submit(
+            analysis_job(path, self.null, int(self.n_random)),
+            name=f"motifs {self.experiment} ({self.null})", kind="motifs", owner=self.owner,
+            pool="analysis", meta={"path": str(path), "target": str(target), "null": self.null})
+        self.run_button.visible = False
+        if Path(target) != Path(path):
+            self._say(f"{self.experiment!r} is shipped with mothlab and read-only: the analysis "
+                      f"runs on a copy in {target.parent}.", "info")
+        self.refresh()
+        return self.job
+
+    def cancel_analysis(self):
+        """Ask the running analysis to stop (only its owner may, unless teacher mode)."""
+        if self.job is None:
+            return
+        try:
+            self.runner.cancel(self.job.id, by=self.owner)
+        except PermissionError as err:
+            self._say(str(err), "warning")
+
+    # -- results --------------------------------------------------------------------------
     @param.depends("experiment", "null", watch=True)
     def _load(self):
-        self.z = None
-        self.exp = None
+        self.result = self.sparsity = None
         self.run_button.visible = False
-        path = getattr(self, "_entries", {}).get(self.experiment)
+        path = self._entries.get(self.experiment)
         if path is None:
             self._say("No experiment to show yet.", "info")
             self._clear()
             return
         try:
-            self.exp = catalog().load(path)
-            _, load_motif_results = _motif_api()
-            res = load_motif_results(self.exp, self.null)
-        except (ValueError, FileNotFoundError, KeyError, OSError, ImportError) as err:
+            exp = catalog().load(path)
+            self.sparsity = A.sparsity_result(exp)
+            res = A.motif_result(exp, self.null)
+        except (ValueError, FileNotFoundError, KeyError, OSError) as err:
             self._say(f"Cannot read motif results of {self.experiment!r}: {err}", "danger")
             self._clear()
             return
-        if res is None:
-            active = [j for j in self.runner.active("motifs")
-                      if j.meta.get("path") == str(path) and j.meta.get("null") == self.null]
-            if active:
-                self.job = active[0]
+        if res is None or not np.asarray(res.done).any():
+            running = [j for j in self.runner.active("motifs")
+                       if j.meta.get("path") == str(path) and j.meta.get("null") == self.null]
+            if running:
+                self.job = running[0]
             else:
-                self._say(f"{self.experiment!r} has no motif analysis under the "
-                          f"{self.null!r} null yet: run it here (in the background).", "info")
+                self._say(f"{self.experiment!r} has no motif analysis under the null "
+                          f"{A.NULL_LABELS.get(self.null, self.null)!r} yet: run it here (in the "
+                          "background; you can keep working).", "info")
                 self.run_button.visible = True
             self._clear()
             return
-        try:
-            self.z = z_by_motif(res)
-        except ValueError as err:
-            self._say(f"Motif results of {self.experiment!r} are unreadable: {err}", "danger")
-            return
         self._say(None)
-        L = next(iter(self.z.values())).shape[0]
-        sp = self.exp.sparsity_levels[:L]
-        opts = {f"{100 * s:g}%": i for i, s in enumerate(sp)}
-        opt = self.exp.optimal_level(float(getattr(self.exp.config, "threshold", 1e-3)))
-        if (opt >= 0).any():
-            default = int(np.median(opt[opt >= 0]))
-        else:  # no network under the threshold: show the level where the motifs stand out most
-            import warnings
-
-            with np.errstate(all="ignore"), warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                strength = np.nansum([np.abs(np.nanmedian(v, axis=1)) for v in self.z.values()
-                                      if np.isfinite(v).any()], axis=0)
-            default = int(np.nanargmax(strength)) if np.size(strength) > 1 else L - 1
-        self.level_slider.param.update(options=opts, value=min(default, L - 1))
-        self.level = min(default, L - 1)
-        self._update_sparsity_plot()
-        self._update_level()
-
-    def start_analysis(self):
-        path = self._entries.get(self.experiment)
-        if path is None:
-            return None
-        self.job = self.runner.submit(analysis_job(path, self.null, int(self.n_random)),
-                                      name=f"motifs {self.experiment} ({self.null})",
-                                      kind="motifs", meta={"path": str(path), "null": self.null})
-        self.run_button.visible = False
-        self.refresh()
-        return self.job
+        self.result = res
+        done = np.flatnonzero(res.done)
+        opts = {f"{100 * res.sparsity_levels[i]:g}%": int(i) for i in done}
+        level = int(self.sparsity.level_to_show(self.rule)[0])
+        level = int(done[np.argmin(np.abs(done - level))])  # nearest analysed level
+        self.level_slider.param.update(options=opts, value=level)
+        self.level = level
+        self.fig_sparsity.object = plots.render(plots.zscore_vs_sparsity(res))
+        self._update()
 
     def _clear(self):
-        for s in (self.src_points, self.src_median, self.src_lines):
-            s.data = {k: [] for k in s.data}
+        self.fig_level.object = self.fig_sparsity.object = None
+        self.table.object = None
+        self.summary.object = ""
 
-    @param.depends("level", watch=True)
-    def _update_level(self):
-        if not self.z:
+    @param.depends("level", "at", "rule", watch=True)
+    def _update(self):
+        res = self.result
+        if res is None:
             return
-        names = [m for m in MOTIFS if m in self.z]
-        xs, ys, colors, med_x, med_y = [], [], [], [], []
-        rng = np.random.default_rng(0)
-        for k, m in enumerate(names):
-            z = self.z[m][min(self.level, self.z[m].shape[0] - 1)]
-            z = z[np.isfinite(z)]
-            xs.append(k + rng.uniform(-0.25, 0.25, len(z)))
-            ys.append(z)
-            colors += [PALETTE[k % len(PALETTE)]] * len(z)
-            if len(z):
-                med_x.append(float(k))
-                med_y.append(float(np.median(z)))
-        self.src_points.data = dict(x=np.concatenate(xs) if xs else [],
-                                    y=np.concatenate(ys) if ys else [], color=colors)
-        self.src_median.data = dict(x=med_x, y=med_y)
-        sp = self.exp.sparsity_levels[self.level]
-        self.fig_level.title.text = f"{self.title}: z-scores at {100 * sp:g}% sparsity"
-        self.level_span.location = 100 * float(sp)
+        if self.at == AT_OPTIMAL:
+            el = plots.zscore_distributions(res, None, sparsity_result=self.sparsity,
+                                            rule=self.rule)
+        else:
+            el = plots.zscore_distributions(res, self.level)
+        self.fig_level.object = plots.render(el)
+        self._summary()
 
-    def _update_sparsity_plot(self):
-        names = [m for m in MOTIFS if m in self.z]
-        L = next(iter(self.z.values())).shape[0]
-        sp = 100 * self.exp.sparsity_levels[:L]
-        xs, ys, colors, labels = [], [], [], []
-        for k, m in enumerate(names):
-            with np.errstate(all="ignore"):
-                z = np.where(np.isfinite(self.z[m]), self.z[m], np.nan)
-                med = np.array([np.nanmedian(r) if np.isfinite(r).any() else np.nan for r in z])
-            xs.append(sp)
-            ys.append(med)
-            colors.append(PALETTE[k % len(PALETTE)])
-            labels.append(MOTIF_LABELS.get(m, m))
-        self.src_lines.data = dict(xs=xs, ys=ys, color=colors, label=labels)
-
-    def _make_figures(self):
-        ticks = {i: MOTIF_LABELS[m] for i, m in enumerate(MOTIFS)}
-        self.src_points = ColumnDataSource(dict(x=[], y=[], color=[]))
-        self.src_median = ColumnDataSource(dict(x=[], y=[]))
-        f = figure(title="z-scores per motif", height=320, width=520, x_range=(-0.6, 7.6),
-                   y_axis_label="z-score (one dot per network)", tools="pan,wheel_zoom,reset,save",
-                   toolbar_location="above")
-        f.scatter("x", "y", source=self.src_points, color="color", alpha=0.6, size=5)
-        f.scatter("x", "y", source=self.src_median, marker="dash", size=30, color="black",
-                  line_width=3)
-        f.add_layout(Span(location=0, dimension="width", line_color=GREY))
-        f.xaxis.ticker = list(ticks)
-        f.xaxis.major_label_overrides = ticks
-        f.xaxis.major_label_orientation = 0.7
-        self.fig_level = f
-        self.src_lines = ColumnDataSource(dict(xs=[], ys=[], color=[], label=[]))
-        g = figure(title="median z-score versus sparsity", height=320, width=520,
-                   x_axis_label="sparsity (%)", y_axis_label="median z-score",
-                   tools="pan,wheel_zoom,reset,save", toolbar_location="above")
-        g.multi_line("xs", "ys", source=self.src_lines, line_color="color", line_width=2,
-                     legend_field="label")
-        g.add_layout(Span(location=0, dimension="width", line_color=GREY))
-        self.level_span = Span(location=0, dimension="height", line_color=GREY,
-                               line_dash="dotted", line_width=2)
-        g.add_layout(self.level_span)
-        g.legend.location = "top_left"
-        g.legend.label_text_font_size = "8pt"
-        g.legend.background_fill_alpha = 0.6
-        self.fig_sparsity = g
+    def _summary(self):
+        """:func:`mothlab.analysis.motif_summary` at the optimal levels, or why there is none."""
+        try:
+            rows = A.motif_summary(self.sparsity.experiment, self.null, rule=self.rule)
+        except ValueError as err:
+            self.summary.object = f"<b>At the optimal level</b>: {escape(err)}"
+            self.table.object = None
+            return
+        rows = [r for r in rows if r["n_networks"]]
+        self.summary.object = (f"<b>At the optimal level</b> ({escape(rows[0]['basis'])})"
+                               if rows else "")
+        self.table.object = pd.DataFrame({
+            "motif": [A.MOTIF_LABELS.get(r["motif"], r["motif"]) for r in rows],
+            "networks": [r["n_networks"] for r in rows],
+            "median z": [f"{r['median_z']:+.1f}" for r in rows],
+            "z > 0": [f"{100 * r['frac_positive']:.0f}%" for r in rows],
+            "z < 0": [f"{100 * r['frac_negative']:.0f}%" for r in rows]}) if rows else None
 
     def __panel__(self):
         return pn.Column(
             pn.pane.Markdown(f"### {self.title}"),
-            pn.Row(pn.widgets.Select.from_param(self.param.experiment, width=220),
-                   pn.widgets.Select.from_param(self.param.null, width=130),
-                   pn.widgets.IntInput.from_param(self.param.n_random, width=110)),
-            self._message, pn.Row(self.run_button), self.progress, self.level_slider,
-            pn.pane.Bokeh(self.fig_level), pn.pane.Bokeh(self.fig_sparsity), width=540)
+            pn.FlexBox(pn.widgets.Select.from_param(self.param.experiment, width=200),
+                       pn.widgets.Select.from_param(self.param.null, width=180),
+                       pn.widgets.IntInput.from_param(self.param.n_random, width=120)),
+            self.null_doc, self._message,
+            pn.Row(self.run_button, self.cancel_button), self.progress,
+            pn.FlexBox(pn.widgets.Select.from_param(self.param.at, width=200),
+                       pn.widgets.Select.from_param(self.param.rule, width=120)),
+            self.level_slider, self.fig_level, self.fig_sparsity, self.summary, self.table,
+            sizing_mode="stretch_width", min_width=360, styles={"flex": "1 1 480px"})
 
 
 class MotifsView(pn.viewable.Viewer):
-    """Two :class:`MotifPanel` side by side (e.g. two architectures, or two null models)."""
+    """Two :class:`MotifPanel` side by side (two experiments, or one under two nulls)."""
 
     def __init__(self, runner: jobs.JobRunner | None = None, **params):
         super().__init__(**params)
         self.left = MotifPanel("Experiment A", runner=runner)
-        self.right = MotifPanel("Experiment B", runner=runner)
-        # B: another experiment with motif results, or else the same one under a stricter null
+        self.right = MotifPanel("Experiment B", runner=runner, owner=self.left.owner)
+        # B: another experiment with motif results, or else the same one under the whole-layer
+        # null (the two edge nulls differ most: issue 10 measured +3.7 vs +14.0 for the 3rd chain)
         for label in self.right.param.experiment.objects:
             if label != self.left.experiment and self._has_results(label):
                 self.right.experiment = label
                 break
         else:
-            self.right.experiment = self.left.experiment
-            self.right.null = "degrees"
+            self.right.param.update(experiment=self.left.experiment, null="edges_whole_layer")
 
     def _has_results(self, label) -> bool:
         try:
-            _, load = _motif_api()
-            return load(catalog().scan()[label], "edges") is not None
-        except Exception:  # noqa: BLE001
+            res = A.motif_result(self.right._entries[label], self.right.null)
+        except (ValueError, KeyError, OSError):
             return False
+        return res is not None
 
     def __panel__(self):
         intro = pn.pane.Markdown(
             "z = (N_real − mean N_null) / sd N_null for each network and motif; positive means "
             "the pruned networks have more of the motif than random layered networks with the "
-            "same constraints. Undefined z-scores (a null with zero variance) are left out.",
-            sizing_mode="stretch_width")
-        return pn.Column(intro, pn.Row(self.left, self.right), sizing_mode="stretch_width")
+            "same constraints (the null). Undefined z-scores (a null with zero variance, e.g. the "
+            "edge count under an edge null) are left out.", sizing_mode="stretch_width")
+        return pn.Column(intro, pn.FlexBox(self.left, self.right, flex_wrap="wrap",
+                                           sizing_mode="stretch_width"),
+                         sizing_mode="stretch_width")

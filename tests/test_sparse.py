@@ -1,0 +1,252 @@
+"""Sparse training from the start (nets.sparse) and motif-guided masks (analysis.topology)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from mothlab.nets import sparse as S
+from mothlab.nets.pruning import n_kept
+from mothlab.nets.training import network_keys
+
+SIZES = [10, 12, 12, 7]
+
+
+def _data(n=400, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-0.5, 0.5, (n, SIZES[0])).astype(np.float32)
+    y = np.tanh(x @ rng.normal(size=(SIZES[0], SIZES[-1]))).astype(np.float32) * 0.4
+    return x, y
+
+
+def _settings(method, **kw):
+    kw = dict(dict(method=method, learning_rate=5e-3, batch_size=32, update_every=20, zeta=0.3,
+                   rigl_stop=0.75, total_steps=120), **kw)
+    return S.SparseSettings(**kw)
+
+
+def _run(method, ids, n_updates=4, state=None, start=0, **kw):
+    st = _settings(method, **kw)
+    keys = network_keys(3, ids)
+    counts = S.layer_counts(SIZES, 0.25)
+    if state is None:
+        state = S.sparse_init(keys, SIZES, st, counts)
+    data = _data()
+    for _ in range(start, n_updates):
+        state, _ = S.train_steps(state, keys, data, st.update_every, st)
+        state, _ = S.topology_update(state, keys, data, st)
+    return state, counts
+
+
+def test_layer_counts_follow_the_pruning_rule_and_er_keeps_the_total():
+    assert S.layer_counts(SIZES, 0.25) == [n_kept(a * b, 0.75) for a, b in
+                                           zip(SIZES[:-1], SIZES[1:])]
+    sizes = [64, 32, 32, 10]
+    d = S.layer_densities(sizes, 0.2, "erdos-renyi")
+    n = np.array([a * b for a, b in zip(sizes[:-1], sizes[1:])])
+    assert np.isclose((np.array(d) * n).sum(), 0.2 * n.sum())
+    assert d[-1] > d[0]  # the small output layer is denser (ER ∝ (n_in + n_out)/(n_in n_out))
+    # a layer that would exceed 1 is made dense and the rest re-solved
+    d = S.layer_densities([100, 100, 2], 0.6, "erdos-renyi")
+    assert d[1] == 1.0 and np.isclose(d[0] * 10000 + 200, 0.6 * 10200)
+    with pytest.raises(ValueError, match="density"):
+        S.layer_densities(SIZES, 1.5)
+
+
+def test_drop_regrow_matches_a_numpy_reference():
+    rng = np.random.default_rng(1)
+    w = rng.normal(size=(6, 5)).astype(np.float32)
+    m = rng.random((6, 5)) < 0.5
+    w = np.where(m, w, 0)
+    g = rng.random((6, 5)).astype(np.float32)
+    new, grown = S.drop_regrow(jnp.asarray(w), jnp.asarray(m), jnp.asarray(g), 3)
+    new, grown = np.asarray(new), np.asarray(grown)
+    live = np.flatnonzero(m)
+    drop_ref = live[np.argsort(np.abs(w.ravel()[live]), kind="stable")[:3]]
+    dead = np.flatnonzero(~m)
+    grow_ref = dead[np.argsort(-g.ravel()[dead], kind="stable")[:3]]
+    ref = m.ravel().copy()
+    ref[drop_ref] = False
+    ref[grow_ref] = True
+    assert np.array_equal(new.ravel(), ref)
+    assert np.array_equal(np.flatnonzero(grown), np.sort(grow_ref))
+
+
+@pytest.mark.parametrize("method", ["set", "rigl"])
+def test_density_exact_through_updates(method):
+    st = _settings(method)
+    keys = network_keys(3, range(4))
+    counts = S.layer_counts(SIZES, 0.25)
+    state = S.sparse_init(keys, SIZES, st, counts)
+    data = _data()
+    moved = 0
+    before = [np.asarray(m) for m in state["masks"]["w"]]
+    for _ in range(5):
+        state, _ = S.train_steps(state, keys, data, st.update_every, st)
+        state, grown = S.topology_update(state, keys, data, st)
+        moved += int(np.asarray(grown).sum())
+        for m, k in zip(state["masks"]["w"], counts):
+            assert np.all(np.asarray(m).reshape(4, -1).sum(1) == k)
+        for p, m in zip(state["params"]["w"], state["masks"]["w"]):
+            assert np.all(np.asarray(p)[~np.asarray(m)] == 0)
+    assert moved > 0  # the topology did change
+    assert any(not np.array_equal(a, np.asarray(b)) for a, b in zip(before, state["masks"]["w"]))
+
+
+def test_rigl_fraction_is_cosine_and_stops():
+    f = [float(S.rigl_fraction(t, 100, 0.3, 0.5)) for t in (0, 25, 49, 50, 99)]
+    assert np.isclose(f[0], 0.3) and np.isclose(f[1], 0.15) and f[2] > 0
+    assert f[3] == 0 and f[4] == 0
+
+
+@pytest.mark.parametrize("method", ["set", "rigl"])
+def test_regrown_weights_start_at_zero_with_reset_optimizer_state(method):
+    st = _settings(method)
+    keys = network_keys(3, range(4))
+    counts = S.layer_counts(SIZES, 0.25)
+    state = S.sparse_init(keys, SIZES, st, counts)
+    data = _data()
+    state, _ = S.train_steps(state, keys, data, st.update_every, st)
+    old_masks = [np.asarray(m) for m in state["masks"]["w"]]
+    old_mu = [np.asarray(a) for a in state["opt"][0].mu["w"]]
+    new, _ = S.topology_update(state, keys, data, st)
+    for l in range(len(counts)):
+        nm = np.asarray(new["masks"]["w"][l])
+        grown = nm & ~old_masks[l]
+        kept = nm & old_masks[l]
+        assert grown.any()
+        assert np.all(np.asarray(new["params"]["w"][l])[grown] == 0)
+        mu, nu = np.asarray(new["opt"][0].mu["w"][l]), np.asarray(new["opt"][0].nu["w"][l])
+        assert np.all(mu[grown] == 0) and np.all(nu[grown] == 0)
+        assert np.all(mu[~nm] == 0) and np.all(nu[~nm] == 0)  # dropped ones too
+        assert np.array_equal(mu[kept], old_mu[l][kept])       # survivors keep their state
+        assert np.all(np.asarray(old_mu[l])[grown] == 0)  # (masked weights never had moments)
+    # after one more step a regrown weight moves (it is trainable, from 0)
+    after, _ = S.train_steps(new, keys, data, st.update_every, st)
+    l = 1
+    grown = np.asarray(new["masks"]["w"][l]) & ~old_masks[l]
+    assert np.any(np.asarray(after["params"]["w"][l])[grown] != 0)
+
+
+@pytest.mark.parametrize("method", ["set", "rigl"])
+def test_per_network_independence(method):
+    # network 2 beside 0, 1, 3 and beside three other networks (same shapes: one compilation)
+    together, _ = _run(method, [0, 1, 2, 3])
+    other, _ = _run(method, [7, 2, 8, 9])
+    for a, b in zip(together["masks"]["w"], other["masks"]["w"]):
+        assert np.array_equal(np.asarray(a)[2], np.asarray(b)[1])
+    for a, b in zip(together["params"]["w"], other["params"]["w"]):
+        np.testing.assert_allclose(np.asarray(a)[2], np.asarray(b)[1], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("method", ["set", "rigl"])
+def test_resume_mid_training_equals_uninterrupted(method):
+    full, _ = _run(method, [0, 1, 2, 3], n_updates=4)
+    half, _ = _run(method, [0, 1, 2, 3], n_updates=2)
+    # what a store keeps: numpy arrays; resumed from them
+    restored = jax.tree.map(lambda a: jnp.asarray(np.asarray(a)), half)
+    resumed, _ = _run(method, [0, 1, 2, 3], n_updates=4, state=restored, start=2)
+    for a, b in zip(jax.tree.leaves(full), jax.tree.leaves(resumed)):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_initial_masks_are_checked():
+    st = _settings("static")
+    keys = network_keys(0, range(4))
+    counts = S.layer_counts(SIZES, 0.25)
+    bad = [np.ones((4, a, b), bool) for a, b in zip(SIZES[:-1], SIZES[1:])]
+    with pytest.raises(ValueError, match="expected exactly"):
+        S.sparse_init(keys, SIZES, st, counts, initial_masks=bad)
+
+
+# ---------------------------------------------------------------------------- motif-guided
+MSIZES = [10, 16, 16, 7]
+
+
+def test_motif_masks_meet_the_target_and_anti_lies_opposite():
+    from mothlab.analysis import topology as T
+
+    counts = S.layer_counts(MSIZES, 0.3)
+    mm = T.motif_masks(MSIZES, counts, 8, seed=0)
+    for m, k in zip(mm.masks, counts):      # exact density
+        assert np.all(m.reshape(8, -1).sum(1) == k)
+    # stated tolerance: RMS relative distance of the median z-profile <= 0.6 (random masks: ~1)
+    assert mm.distance <= 0.6, mm.median()
+    rnd = [np.asarray(m) for m in S.random_masks(network_keys(0, range(8)), MSIZES, counts)]
+    assert T.distance(T.profile_of(rnd), T.DEFAULT_TARGET) > 0.9
+    med = mm.median()
+    for k in ("diverging2", "converging2", "bifan", "biparallel"):
+        assert med[k] > 3.0
+    anti = T.motif_masks(MSIZES, counts, 8, seed=0, anti=True)
+    amed = anti.median()
+    for k in ("diverging2", "converging2", "bifan", "biparallel"):
+        assert amed[k] < -1.5, amed
+    for m, k in zip(anti.masks, counts):
+        assert np.all(m.reshape(8, -1).sum(1) == k)
+    # a network's mask depends only on its own seed
+    one = T.motif_masks(MSIZES, counts, 3, seed=0)
+    assert all(np.array_equal(a[:3], b) for a, b in zip(mm.masks, one.masks))
+
+
+# ---------------------------------------------------------------------------- the runner
+def _runner_data():
+    rng = np.random.default_rng(0)
+
+    def mk(n):
+        x = rng.uniform(-0.5, 0.5, (n, 10)).astype(np.float32)
+        return x, (0.4 * np.tanh(x @ rng.normal(size=(10, 7)))).astype(np.float32)
+
+    return {"train": mk(400), "val": mk(100), "test": mk(100)}
+
+
+def _runner_config(method="set"):
+    from mothlab.nets import ExperimentConfig
+
+    return ExperimentConfig.preset("tiny", method=method, density=0.3, sparse_steps=300,
+                                   update_every=100, chunk_steps=50, n_networks=3)
+
+
+def test_runner_stores_each_topology_update_as_a_level_and_resumes_exactly(tmp_path):
+    from mothlab.nets import load_experiment, run_experiment
+    from mothlab.progress import Cancelled
+
+    cfg = _runner_config("set")
+    data = _runner_data()
+    full = run_experiment(cfg, tmp_path / "full.zarr", data=data)
+    counts = S.layer_counts(cfg.layer_sizes, 0.3)
+    assert full.levels_done == 3 and np.all(full.steps == 100)
+    assert np.allclose(full.sparsity_levels, 1 - sum(counts) / sum(
+        a * b for a, b in zip(cfg.layer_sizes[:-1], cfg.layer_sizes[1:])))
+    for lv in range(3):
+        for m, k in zip(full.masks(lv), counts):
+            assert np.all(m.reshape(3, -1).sum(1) == k)
+    # levels 0 and 1 end with a SET update, the last one does not
+    assert any((a != b).any() for a, b in zip(full.masks(0), full.masks(1)))
+    calls = {"n": 0}
+
+    def cancel():  # level 0 has two chunks: cancel in level 1, after level 0 was written
+        calls["n"] += 1
+        return calls["n"] == 4
+
+    with pytest.raises(Cancelled):
+        run_experiment(cfg, tmp_path / "cut.zarr", data=data, cancel=cancel)
+    assert load_experiment(tmp_path / "cut.zarr").levels_done == 1
+    resumed = run_experiment(cfg, tmp_path / "cut.zarr", data=data)
+    for lv in range(3):
+        for a, b in zip(full.masks(lv) + full.weights(lv), resumed.masks(lv) + resumed.weights(lv)):
+            assert np.array_equal(a, b)
+    assert np.array_equal(full.test_loss, resumed.test_loss)
+
+
+def test_runner_motif_method_needs_and_uses_the_generator(tmp_path):
+    import mothlab.analysis.topology as T
+    from mothlab.nets import run_experiment
+
+    cfg = _runner_config("motif")
+    e = run_experiment(cfg, tmp_path / "motif.zarr", data=_runner_data())
+    counts = S.layer_counts(cfg.layer_sizes, 0.3)
+    want = T.motif_masks(cfg.layer_sizes, counts, 3, seed=cfg.seed).masks
+    for a, b in zip(e.masks(0), want):  # static after the start: every level keeps it
+        assert np.array_equal(a, b)
+    for a, b in zip(e.masks(2), want):
+        assert np.array_equal(a, b)
