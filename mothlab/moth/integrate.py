@@ -45,16 +45,13 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .dynamics import accelerations, damper_mode
 from .params import BodyConstants, MothParams
 
 #: Steps per 20 ms for float32 and float64 (``precise=True``); the step length is scaled
