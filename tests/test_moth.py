@@ -321,5 +321,7 @@ def test_chunk_plan_pads_little_and_balances_cores(n):
     from mothlab.moth.integrate import plan_chunks
 
     size, count = plan_chunks(n, None, 2)
-    assert size * count >= n and (size * count - n) <= n / 16 + 1
-    assert count == 1 or count % 2 == 0
+    assert size * count >= n > size * (count - 1)
+    # what the busier of two cores computes, beyond its share of the real flights
+    lanes = (count if count == 1 else 2 * -(-count // 2)) * size
+    assert lanes - n <= n / 16 + 1
