@@ -198,5 +198,6 @@ def test_cli_on_real_tiny_experiment(tiny_experiment, tmp_path, capsys):
                "--figures", str(tmp_path)])
     out = capsys.readouterr().out
     assert rc == 0 and "null 'degrees'" in out and "bifan" in out
+    assert "networks have an optimal level under the 'paper' rule" in out
     assert (tmp_path / "motifs_degrees_fig3.png").exists()
     assert main(["motifs", str(tmp_path / "nope.zarr"), "--no-progress"]) == 2

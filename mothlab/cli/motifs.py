@@ -75,6 +75,7 @@ def run(args) -> int:
     exp = sr.experiment
     if sr.levels_done == 0:
         raise ValueError(f"{args.experiment} has no finished level yet; run or resume it first")
+    print(sr.optimal_sentence(args.rule))
     for null in args.null:
         t0 = time.perf_counter()
         with tqdm_progress(f"motifs ({null})", disable=args.no_progress) as progress:
