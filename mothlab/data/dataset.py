@@ -235,8 +235,9 @@ def write_chunk(w: DatasetWriter, progress: ProgressFn | None = None) -> None:
     t0 = time.perf_counter()
     state0, controls = sample_rows(w.ranges, w.seed, lo, hi)
 
-    def sim_progress(done, total):
-        report(progress, done / total, f"chunk {i + 1}/{w.n_chunks}: {lo + done:,} of {w.n:,} "
+    def sim_progress(ev):  # simulate sends mothlab.progress events (payload: done, total)
+        done = ev.payload.get("done", 0)
+        report(progress, ev.fraction, f"chunk {i + 1}/{w.n_chunks}: {lo + done:,} of {w.n:,} "
                "flights", n_done=lo + done, n=w.n)
 
     state_f = moth.simulate(state0, controls, w.params, t=[0.0, SPAN], precise=w.precise,
