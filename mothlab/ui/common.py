@@ -1,7 +1,7 @@
 """Shared pieces of the app: offline resources, the experiment catalog, messages, colours.
 
 The catalog lists experiment stores (``*.zarr``) found in the embedded ``assets/`` folder and in the
-experiments folder (``$MOTHLAB_EXPERIMENTS``, default ``./experiments``), loading each through the
+experiments folder (``$MOTHLAB_EXPERIMENTS``, default ``~/mothlab-experiments``), loading each through the
 library (:func:`mothlab.nets.load_experiment`). It is process-wide: every session sees the
 experiments a training job wrote, and a broken store becomes a message, never a crash.
 """
@@ -128,9 +128,16 @@ def escape(text) -> str:
     return html.escape(str(text))
 
 
+EXPERIMENTS_ENV = "MOTHLAB_EXPERIMENTS"
+
+
 def experiments_dir() -> Path:
-    """Where training jobs started from the app write their experiments."""
-    return Path(os.environ.get("MOTHLAB_EXPERIMENTS") or "experiments").resolve()
+    """Where the app lists experiments and where its training jobs write them:
+    ``$MOTHLAB_EXPERIMENTS``, else ``~/mothlab-experiments``. Not relative to the working
+    directory, so ``panel serve app`` (run from the checkout) and the notebook (run from app/)
+    see the same runs. Shown in the page's header."""
+    return Path(os.environ.get(EXPERIMENTS_ENV) or Path.home() / "mothlab-experiments"
+                ).expanduser().resolve()
 
 
 def device_description() -> str:
