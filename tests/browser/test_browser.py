@@ -71,7 +71,7 @@ def test_sparsity_slider_changes_graph(browser, served_app):
     w = Watched(browser, served_app)
     try:
         w.tab("Sparsity explorer")
-        summary = w.page.locator(".explorer-caption").first
+        summary = w.page.locator(".explorer-caption b").first
         summary.wait_for(timeout=30_000)
         first = summary.inner_text()
         handle = w.page.locator(".noUi-target:visible").first.locator(".noUi-handle").first

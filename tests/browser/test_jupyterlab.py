@@ -95,7 +95,7 @@ def test_notebook_app_renders_and_responds_offline(browser, jupyter_lab, shots):
         print("slider reached the kernel", flush=True)
         # the explorer scrubs: End moves its sparsity slider to the sparsest level
         click_tab(page, "Sparsity explorer")
-        summary = page.locator(".explorer-caption").first
+        summary = page.locator(".explorer-caption b").first
         summary.wait_for(timeout=60_000)
         first = summary.inner_text()
         level0 = int(lab.kernel("lab.explorer.level"))
