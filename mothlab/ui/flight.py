@@ -353,7 +353,10 @@ class FlightView(pn.viewable.Viewer):
                           styles={"flex-shrink": "0"})
         states = pn.GridBox(*[pn.pane.Bokeh(f, sizing_mode="stretch_width")
                               for f in self.state_figs], ncols=2, sizing_mode="stretch_width")
-        return pn.Row(controls, plots,
-                      pn.Column(pn.pane.Markdown("### State versus time"), states,
-                                sizing_mode="stretch_width", min_width=440),
-                      sizing_mode="stretch_width")
+        # a flex row that wraps: three columns on a 1,280 px screen, the state plots below the
+        # flight where the page is narrower (a JupyterLab notebook beside its file browser)
+        return pn.FlexBox(controls, plots,
+                          pn.Column(pn.pane.Markdown("### State versus time"), states,
+                                    sizing_mode="stretch_width", min_width=420,
+                                    styles={"flex": "1 1 420px"}),
+                          flex_wrap="wrap", sizing_mode="stretch_width")
