@@ -35,7 +35,7 @@ def _header(rec) -> str:
 
 def _simulate(rec) -> list[str]:
     f = rec["figures"]
-    out = [f"### Simulation (`mothlab bench simulate`)", "", _header(rec), ""]
+    out = ["### Simulation (`mothlab bench simulate`)", "", _header(rec), ""]
     out.append("| method | flights/s | worst error | median error | compile (s) | mothlab float32 is |")
     out.append("|---|---|---|---|---|---|")
     f32 = f["f32_flights_per_s"]
