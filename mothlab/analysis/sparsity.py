@@ -474,8 +474,3 @@ def ghost_dead_nodes(masks, biases=None) -> dict:
 def breakdown_level(exp, threshold: float | None = None, which: str = "test") -> int:
     """:meth:`SparsityResult.breakdown_level` of an experiment."""
     return sparsity_result(exp, threshold, which).breakdown_level()
-
-
-# old private names, kept until the figures and the report use the public ones
-_exp = load
-_threshold = threshold_of
