@@ -382,6 +382,24 @@ def test_content_does_not_depend_on_chunk_or_n(ds, tmp_path):
     np.testing.assert_array_equal(c_mid, c_all[SAMPLE_BLOCK - 2: SAMPLE_BLOCK + 3])
 
 
+def test_store_from_before_block_sampling(ds, tmp_path):
+    """A complete dataset made before rows were drawn in fixed blocks still opens through
+    generate_dataset (it is whole); an interrupted one refuses to resume, saying why."""
+    import shutil
+
+    old = tmp_path / "old.zarr"
+    shutil.copytree(ds.path, old)
+    group, header = store.open_store(old, "dataset")
+    h = store.read_header(group)
+    del h["sampling"]
+    group.attrs[store.HEADER_KEY] = h
+    assert generate_dataset(old, N, seed=SEED, chunk=1).n == N
+    h["complete"] = False
+    group.attrs[store.HEADER_KEY] = h
+    with pytest.raises(ValueError, match="older mothlab that drew rows per chunk"):
+        generate_dataset(old, N, seed=SEED, chunk=1)
+
+
 def test_nan_from_simulator_is_not_stored_as_done(tmp_path, monkeypatch):
     import mothlab.moth
 

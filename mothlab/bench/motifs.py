@@ -138,8 +138,8 @@ def run(args) -> int:
 
     masks = pruned_network(sparsity=args.sparsity, seed=args.seed)
     biases = [np.ones(b, bool) for b in PAPER_WIDTHS[1:]] if args.biases else None
-    ms, bs, _ = M._normalise(masks, biases)
-    ms, bs = M._prune(ms, bs)
+    ms, bs, _ = M.normalise_masks(masks, biases)
+    ms, bs = M.prune_batched(ms, bs)
     live = M.live_canonical(ms, bs)
     live2 = [a[0] for a in live]
     se = [(a.shape[0], a.shape[1], int(a.sum())) for a in live2]

@@ -179,6 +179,14 @@ def open_or_resume(path, n: int, *, seed: int = 0, ranges=None, params=None,
                              "replace it, or resume=True to continue it.")
         group, header = store.open_store(path, KIND)
         diff = _differences(header, config)
+        if "sampling" not in header:
+            if store.is_complete(group):
+                # made before rows were drawn in fixed blocks (per chunk): a whole, valid dataset
+                diff = [d for d in diff if not d.startswith("sampling:")]
+            else:
+                diff = [d if not d.startswith("sampling:") else
+                        "sampling: started by an older mothlab that drew rows per chunk, which "
+                        "this one cannot continue" for d in diff]
         if diff:
             raise ValueError(f"The dataset store at {path} was made with different settings, so "
                              "it cannot be resumed: " + "; ".join(diff) + ". Use the same "
@@ -227,8 +235,9 @@ def write_chunk(w: DatasetWriter, progress: ProgressFn | None = None) -> None:
     t0 = time.perf_counter()
     state0, controls = sample_rows(w.ranges, w.seed, lo, hi)
 
-    def sim_progress(done, total):
-        report(progress, done / total, f"chunk {i + 1}/{w.n_chunks}: {lo + done:,} of {w.n:,} "
+    def sim_progress(ev):  # simulate sends mothlab.progress events (payload: done, total)
+        done = ev.payload.get("done", 0)
+        report(progress, ev.fraction, f"chunk {i + 1}/{w.n_chunks}: {lo + done:,} of {w.n:,} "
                "flights", n_done=lo + done, n=w.n)
 
     state_f = moth.simulate(state0, controls, w.params, t=[0.0, SPAN], precise=w.precise,

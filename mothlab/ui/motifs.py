@@ -282,12 +282,12 @@ class MotifPanel(pn.viewable.Viewer):
             self.summary.object = f"<b>At the optimal level</b>: {escape(err)}"
             self.table.object = None
             return
-        rows = [r for r in rows if r["n_networks"]]
+        rows = [r for r in rows if r["n_defined"]]  # an edge null leaves the edge z undefined
         self.summary.object = (f"<b>At the optimal level</b> ({escape(rows[0]['basis'])})"
                                if rows else "")
         self.table.object = pd.DataFrame({
             "motif": [A.MOTIF_LABELS.get(r["motif"], r["motif"]) for r in rows],
-            "networks": [r["n_networks"] for r in rows],
+            "networks": [r["n_defined"] for r in rows],
             "median z": [f"{r['median_z']:+.1f}" for r in rows],
             "z > 0": [f"{100 * r['frac_positive']:.0f}%" for r in rows],
             "z < 0": [f"{100 * r['frac_negative']:.0f}%" for r in rows]}) if rows else None
