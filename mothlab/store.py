@@ -171,14 +171,15 @@ def _zarr_open(path: Path, mode: str):
                          "that wrote it (CLI: --overwrite).") from None
 
 
-def open_store(path, kind: str, mode: str = "r+", verify: bool = True):
+def open_store(path, kind: str, mode: str = "r+", verify: bool = True, required=()):
     """Open an existing mothlab store of the given kind; return ``(zarr.Group, header dict)``.
 
     ``mode`` is ``"r+"`` (default; the group may be written, e.g. to resume) or ``"r"``.
     Completeness is *not* checked here (use :func:`is_complete`): resuming needs incomplete
     stores. Integrity is: every file of every sealed unit (finished levels and chunks, the whole
     store once complete) is checked against its size and CRC-32 (``verify=False`` skips that).
-    A writable open first finishes deletions a killed writer left pending.
+    A writable open first finishes deletions a killed writer left pending. ``required`` names
+    header fields the kind's reader needs (a header without them is refused as corrupted).
 
     Raises
     ------
@@ -228,6 +229,11 @@ def open_store(path, kind: str, mode: str = "r+", verify: bool = True):
         raise StoreError(path, f"written with store schema {version} by mothlab "
                          f"{header['mothlab_version']}; this mothlab reads schema "
                          f"<= {SCHEMA_VERSION}", "Upgrade mothlab to read it.")
+    missing = [k for k in required if k not in header]
+    if missing:
+        raise StoreError(path, f"corrupted mothlab {kind} header: field(s) "
+                         f"{', '.join(missing)} missing", "Delete it and re-run the command "
+                         "that wrote it (CLI: --overwrite).")
     if mode == "r+" and _pending(header):
         header = finish_pending(group)
     if verify:
