@@ -202,6 +202,22 @@ def test_both_selection_rules_are_named_where_the_optimum_is_shown(two_experimen
         assert f"'{rule}' rule" in view.caption.object.replace("&#x27;", "'")
 
 
+def test_a_new_threshold_recounts_the_optimal_levels(two_experiments):
+    from mothlab.ui.explorer import ExplorerView
+
+    view = ExplorerView()
+    view.experiment = "other"
+    assert view.threshold == 2e-3  # the experiment's own
+    view.threshold = 5e-2
+    truth = A.sparsity_result(two_experiments / "other.zarr", threshold=5e-2)
+    bars = view.losses.hist.object
+    assert f"{int(truth.optimal_counts('paper').sum())} of {truth.n_networks}" in \
+        bars.title.text
+    assert view.shown.opened.result.threshold == 5e-2
+    view.experiment = "tiny"  # another experiment opens at its own threshold
+    assert view.threshold == _truth(two_experiments / "tiny.zarr").threshold
+
+
 def test_all_networks_is_a_choice_with_its_own_caption(two_experiments):
     from mothlab.ui.explorer import ALL, ExplorerView
 
