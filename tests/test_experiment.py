@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -12,6 +13,7 @@ import pytest
 from mothlab.nets import ExperimentConfig, load_experiment, run_experiment
 from mothlab.nets.experiment import optimal_level_from
 from mothlab.nets.pruning import n_kept
+from mothlab.progress import Cancelled
 
 
 def _split(n, seed):
@@ -25,9 +27,11 @@ DATA = {"train": _split(300, 0), "val": _split(80, 1), "test": _split(100, 2)}
 
 
 def _config(**kw):
+    # a warm-up + cosine schedule continued across levels: resume must restore its step count
     base = dict(widths=[6, 5], n_networks=3, schedule=[0.0, 0.5, 0.8], learning_rate=1e-2,
                 batch_size=16, chunk_steps=20, es_window=20, es_every=10, max_steps_per_level=60,
-                eval_batch=64, train_eval_samples=100, threshold=0.02)
+                eval_batch=64, train_eval_samples=100, threshold=0.02,
+                lr_schedule="warmup_cosine", lr_warmup_steps=10, lr_restart="continued")
     base.update(kw)
     return ExperimentConfig(**base)
 
@@ -70,7 +74,9 @@ def test_cancel_then_resume_equals_uninterrupted(full, tmp_path):
         calls["n"] += 1
         return calls["n"] == 5
 
-    part = run_experiment(_config(), out, data=DATA, cancel=cancel)
+    with pytest.raises(Cancelled, match="resume"):
+        run_experiment(_config(), out, data=DATA, cancel=cancel)
+    part = load_experiment(out)
     assert not part.complete and 0 < part.levels_done < 3
     assert np.isnan(part.test_loss[part.levels_done:]).all()
     with pytest.raises(ValueError, match="not done yet"):
@@ -119,7 +125,7 @@ def test_presets_validate():
     for name in ("paper", "small", "classroom", "tiny", "tensorflow"):
         cfg = ExperimentConfig.preset(name).validate()
         assert cfg.layer_sizes[0] == 10 and cfg.layer_sizes[-1] == 7
-    assert ExperimentConfig.preset("small").n_networks >= 40
+    assert ExperimentConfig.preset("small").n_networks >= 32
     assert ExperimentConfig.preset("tensorflow").optimizer == "rmsprop"
     with pytest.raises(ValueError, match="unknown preset"):
         ExperimentConfig.preset("huge")
@@ -176,3 +182,95 @@ def test_cli_config_from_preset_flags_and_file(tmp_path):
     with pytest.raises(ValueError, match="strictly increasing"):
         build_config(p.parse_args(["train", "--preset", "tiny", "--out", "z.zarr",
                                    "--schedule", "0,0.5,0.5"]))
+
+
+def test_progress_events_capped_networks_and_the_split_api(tmp_path):
+    from mothlab.nets.experiment import open_run, train_level, write_level
+    from mothlab.progress import Progress
+
+    events = []
+    # es_window 40 > the 40-step cap: the stop rule can never fire, every network is capped
+    cfg = _config(max_steps_per_level=40, es_window=40, schedule=[0.0, 0.5])
+    exp = run_experiment(cfg, tmp_path / "c.zarr", data=DATA, progress=events.append)
+    assert all(isinstance(e, Progress) for e in events)
+    assert events[0].fraction == 0.0 and events[-1].fraction == 1.0
+    fr = [e.fraction for e in events]
+    assert all(b >= a for a, b in zip(fr, fr[1:])), fr
+    chunks = [e.payload for e in events if e.payload.get("losses") is not None]
+    assert {"level", "n_levels", "sparsity", "step", "losses", "train_losses", "stopped",
+            "eta_s", "capped"} <= set(chunks[0])
+    assert all(c["eta_s"] is None for c in chunks if c["level"] == 0)  # no honest ETA yet
+    assert all(c["eta_s"] is not None for c in chunks if c["level"] == 1)
+    assert exp.capped.shape == (2, 3) and exp.capped.all()
+    assert chunks[-1]["capped"] == 3 and "3 at the step cap" in events[-2].message
+    assert [t["capped"] for t in exp.header["timings"]] == [3, 3]
+    # the parts compose to the same run; the last level's optimizer state is dropped at the end
+    run = open_run(cfg, tmp_path / "parts.zarr", data=DATA)
+    for i in range(run.n_levels):
+        write_level(run, train_level(run, i))
+    assert run.levels_done == 2
+    np.testing.assert_array_equal(load_experiment(tmp_path / "parts.zarr").test_loss,
+                                  exp.test_loss)
+    assert "opt" not in exp._g["levels/1"] and "opt" not in exp._g["levels/0"]
+
+
+def test_as_published_keeps_biases_at_the_dense_level(tmp_path):
+    exp = run_experiment(_config(as_published=True, schedule=[0.0, 0.15]), tmp_path / "b.zarr",
+                         data=DATA)
+    assert all(m.all() for m in exp.bias_masks(0)) and all(m.all() for m in exp.masks(0))
+    for m in exp.masks(1):  # the original's cutoff keeps one weight fewer than the exact rule
+        assert (m.sum((1, 2)) <= n_kept(m.shape[1] * m.shape[2], 0.15) - 1).all()
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["--widths=-5"], "widths"),
+    (["--widths", "50-0"], "at least 1"),
+    (["--learning-rate", "inf"], "learning_rate must be a finite number"),
+    (["--learning-rate", "nan"], "learning_rate must be a finite number"),
+    (["--learning-rate", "0"], "learning_rate must be more than 0"),
+    (["--n-networks", "2.5"], "n_networks must be a whole number"),
+    (["--es-rule", "sometimes"], "invalid choice"),
+])
+def test_cli_flags_refuse_bad_values(argv, match, capsys):
+    from mothlab.cli import build_parser
+
+    with pytest.raises(SystemExit) as err:
+        build_parser().parse_args(["train", "--out", "x.zarr", *argv])
+    assert err.value.code == 2
+    assert re.search(match, capsys.readouterr().err)
+
+
+@pytest.mark.parametrize("content, match", [
+    ("[1, 2]", "must hold a JSON object.*got a list"),
+    ('{"n_networks": 4, "colour": "red"}', r"unknown fields \['colour'\]"),
+    ("{bad json", "not valid JSON"),
+    ('{"learning_rate": "fast"}', "invalid configuration.*learning_rate"),
+])
+def test_cli_config_file_refused_in_one_line(content, match, tmp_path):
+    f = tmp_path / "c.json"
+    f.write_text(content)
+    r = subprocess.run([sys.executable, "-m", "mothlab", "train", "--config", str(f), "--out",
+                        str(tmp_path / "o.zarr")], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, PYTHONPATH=os.getcwd()))
+    assert r.returncode == 2, r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and re.search(match, r.stderr), r.stderr
+
+
+def test_non_finite_config_numbers_refused_naming_the_field():
+    with pytest.raises(ValueError, match="learning_rate must be a finite number"):
+        ExperimentConfig.preset("tiny", learning_rate=float("inf")).validate()
+    with pytest.raises(ValueError, match="threshold must be a finite number"):
+        ExperimentConfig.preset("tiny", threshold=float("nan")).validate()
+
+
+def test_cli_flags_are_generated_from_the_config(capsys):
+    from mothlab.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--help"])
+    text = capsys.readouterr().out
+    for field in ExperimentConfig.param:
+        if field != "name":
+            assert "--" + field.replace("_", "-") in text, field
+    assert "warm-up over lr_warmup_steps" in text  # the param's doc is the help text
+    assert "``" not in text and ":class:" not in text  # plain words, not reST

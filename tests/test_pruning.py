@@ -105,3 +105,25 @@ def test_zhu_gupta_schedule():
     assert s[0] == 0.0 and s[-1] == 0.95 and all(b > a for a, b in zip(s, s[1:]))
     with pytest.raises(ValueError, match="final"):
         zhu_gupta_schedule(1.2, 5)
+
+
+def test_as_published_biases_survive_the_dense_level_and_mostly_vanish_at_15_percent():
+    """The authors' result files: every bias kept at the dense level, most gone after the first
+    (15 %) step, where the weight cutoff (kept strictly above) leaves one weight fewer than the
+    exact rule in each layer."""
+    params = _random_params(3, n=4, sizes=[10, 40, 30, 7])
+    rng = np.random.default_rng(0)
+    # trained biases are small next to the weights (N(0, 1)/5): here N(0, 0.02)
+    params = {"w": params["w"], "b": [jnp.asarray(0.02 * rng.standard_normal(b.shape), b.dtype)
+                                      for b in params["b"]]}
+    full = mlp.full_masks(params)
+    dense = prune_ensemble(params, full, 0.0, as_published=True)
+    assert all(np.asarray(m).all() for m in jax.tree.leaves(dense))
+    m1 = prune_ensemble(params, dense, 0.15, as_published=True)
+    kept_b = sum(np.asarray(mb).sum() for mb in m1["b"])
+    total_b = sum(np.asarray(mb).size for mb in m1["b"])
+    assert kept_b < 0.5 * total_b, (kept_b, total_b)
+    for w, mw in zip(params["w"], m1["w"]):
+        assert (np.asarray(mw).sum((1, 2)) == n_kept(w[0].size, 0.15) - 1).all()
+    exact = prune_ensemble(params, dense, 0.15)
+    assert all((np.asarray(mb).sum(1) == n_kept(mb.shape[1], 0.15)).all() for mb in exact["b"])

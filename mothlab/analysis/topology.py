@@ -267,3 +267,17 @@ def mask_fn(target: dict | None = None, anti: bool = False):
     def make(layer_sizes, counts, n_networks, seed):
         return motif_masks(layer_sizes, counts, n_networks, seed, target, anti=anti).masks
     return make
+
+
+def _provider(config):
+    target = dict(config.motif_target) if config.motif_target else None
+    return mask_fn(target, anti=config.method == "anti-motif")
+
+
+def _register():
+    from mothlab.nets.sparse import register_mask_provider
+    register_mask_provider("motif", _provider)
+    register_mask_provider("anti-motif", _provider)
+
+
+_register()

@@ -11,15 +11,32 @@ Store layout (all arrays have the network axis; ``n_padded >= n_networks`` rows,
         as_published, levels_done, timings, device
     test_loss, val_loss, train_loss : (L, n_padded) float32, NaN until the level is done
     steps : (L, n_padded) int32            batches trained at each level
+    capped : (L, n_padded) bool            the network stopped at its step cap, not by its stop
+                                           rule (absent in stores made before it was added)
     levels/<i>/w<l>, b<l>               raw weights/biases after level i (float32)
     levels/<i>/mw<l>, mb<l>             masks (bool)
     levels/<i>/hist_val, hist_train     (n_chunks, n_padded) mean loss per compiled chunk
-    levels/<i>/opt/<j>                  optimizer state (kept for the latest level only: resume)
+    levels/<i>/opt/<j>                  optimizer state (kept for the latest level only: resume;
+                                        dropped when the experiment is complete)
 
-A level is written completely before ``levels_done`` is raised in the header, and resume restarts
-the first unfinished level from the stored state of the level before it. Since every network's
-batches come from its own keys and the computation is deterministic, a resumed run ends with the
-same numbers as an uninterrupted one (tested, bit for bit, on one device).
+The runner is three public steps, composed by :func:`run_experiment`:
+
+- :func:`open_run` — open-or-resume: validate the config, create the store or check that an
+  existing one was made by the same config, load the data, restore the state of the last
+  finished level;
+- :func:`train_level` — one level: the :class:`~mothlab.nets.pruning.Topology` chosen by
+  ``config.method`` sets the masks (``prune``: magnitude pruning to the level's sparsity), then
+  compiled chunks train every network until its stop rule (or step cap); evaluates the losses;
+- :func:`write_level` — write the level's arrays, then in one atomic header write
+  (:func:`mothlab.store.seal_level`) record their checksums, raise ``levels_done`` and mark the
+  previous level's optimizer state for deletion, then delete it. A kill between any two of these
+  leaves a store that :func:`open_run` resumes from the last level it records as done, and whose
+  pending deletion the next writable open finishes (so nothing is orphaned).
+
+Since every network's batches come from its own keys and the computation is deterministic, a
+resumed run ends with the same numbers as an uninterrupted one (tested, bit for bit, on one
+device, also with a learning-rate schedule: its step count is part of the stored optimizer
+state).
 
 Scale-out: the network axis is sharded over ``jax.local_devices()`` with a 1-D
 ``NamedSharding`` (mesh axis ``"net"``); ``n_networks`` is padded to a multiple of the device
@@ -38,30 +55,40 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import shutil
 import time
+import warnings
 from pathlib import Path
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from mothlab import store as st
+from mothlab.progress import Progress, check_cancel, report, span
+
 from .config import N_INPUTS, N_OUTPUTS, ExperimentConfig
+from .pruning import Topology, make_topology
 from .training import (
     TrainSettings,
+    dense_grads,
     evaluate,
     init_state,
     level_state,
     network_keys,
-    prune_state,
+    restart_schedule,
     train_chunk,
 )
+
+__all__ = ["run_experiment", "open_run", "train_level", "write_level", "ExperimentRun",
+           "LevelResult", "Experiment", "load_experiment", "optimal_level_from",
+           "PUBLISHED_DEFECTS", "KIND"]
 
 KIND = "experiment"
 
 #: What ``as_published=True`` reproduces on purpose (SCIENCE.md §5, defects 1–6).
 PUBLISHED_DEFECTS = (
-    "1: bias masks thresholded with the weight cutoff",
+    "1: bias masks thresholded with the weight cutoff (from the first pruning step on)",
     "2: new masks from raw weights, not nested (pruned weights may return)",
     "3: optimizer moments not reset at pruning",
     "4: test loss of a level computed on one data slice indexed by the level",
@@ -69,10 +96,8 @@ PUBLISHED_DEFECTS = (
     "6: early stopping joint over all networks",
 )
 
-
-def _store():
-    from mothlab import store
-    return store
+#: Share of the progress bar given to generating a dataset (when one is generated).
+_DATA_SHARE = 0.1
 
 
 # ---------------------------------------------------------------------------- data
@@ -91,8 +116,26 @@ def _check_features(x, y, config: ExperimentConfig, where: str):
             raise ValueError(f"dataset {where} {name} contain NaN or infinity; regenerate it.")
 
 
+def _progress_adapter(progress, what: str):
+    """A progress callable for the dataset generator that accepts :class:`Progress` events and,
+    until every generator emits them, the older ``(done, total)`` calls."""
+    if progress is None:
+        return None
+
+    def fn(*args):
+        if len(args) == 1 and isinstance(args[0], Progress):
+            ev = args[0]
+            progress(Progress(ev.fraction, ev.message or what, dict(ev.payload, level=-1)))
+        elif len(args) == 2:
+            done, total = args
+            progress(Progress(done / max(1, total), f"{what}: {done}/{total} flights",
+                              {"level": -1}))
+    return fn
+
+
 def _load_data(config: ExperimentConfig, out: Path, data, progress, cancel=None):
-    """Scaled splits ``{"train": (X, Y), "val": ..., "test": ...}`` and the dataset's record."""
+    """Scaled splits ``{"train": (X, Y), "val": ..., "test": ...}``, the dataset's record and
+    the scalers."""
     if data is not None:
         splits = {}
         for k in ("train", "val", "test"):
@@ -111,17 +154,11 @@ def _load_data(config: ExperimentConfig, out: Path, data, progress, cancel=None)
         ds = open_dataset(path)
     else:
         path = out.parent / "datasets" / f"moth-n{config.n_samples}-seed{config.data_seed}.zarr"
-
-        def gen_progress(done, total):
-            if progress is not None:
-                progress({"level": -1, "n_levels": len(config.schedule), "sparsity": 0.0,
-                          "step": int(done), "losses": None, "train_losses": None,
-                          "throughput": 0.0, "eta_s": float("nan"), "stopped": None,
-                          "message": f"generating dataset {path.name}: {done}/{total} flights"})
-
-        # a cancel during generation raises mothlab.jobs.JobCancelled; the dataset resumes later
+        # a cancel during generation raises Cancelled; the dataset resumes later
         ds = generate_dataset(path, int(config.n_samples), seed=int(config.data_seed),
-                              progress=gen_progress, cancel=cancel)
+                              progress=_progress_adapter(span(progress, 0.0, _DATA_SHARE),
+                                                         f"generating dataset {path.name}"),
+                              cancel=cancel)
     hdr = ds.header
     for key, want in (("input_names", INPUT_NAMES), ("output_names", OUTPUT_NAMES)):
         got = hdr.get(key)
@@ -140,36 +177,16 @@ def _load_data(config: ExperimentConfig, out: Path, data, progress, cancel=None)
               "split_sizes": {k: int(len(v)) for k, v in idx.items()},
               "header": {k: v for k, v in hdr.items()
                          if k in ("kind", "created", "mothlab_version", "seed", "n", "precise",
-                                  "ranges", "params", "accuracy", "complete")}}
+                                  "ranges", "params", "accuracy", "integrator", "complete")}}
     return splits, record, {"x": xs.to_dict(), "y": ys.to_dict()}
 
 
 # ---------------------------------------------------------------------------- store helpers
-def _write_level(g, i, state, n_layers, hist_val, hist_train):
-    lv = g.require_group(f"levels/{i}")
-    p, m = state["params"], state["masks"]
-    for l in range(n_layers):
-        for name, arr in ((f"w{l}", p["w"][l]), (f"b{l}", p["b"][l]),
-                          (f"mw{l}", m["w"][l]), (f"mb{l}", m["b"][l])):
-            a = np.asarray(arr)
-            z = lv.create_array(name, shape=a.shape, dtype=a.dtype,
-                                chunks=(min(a.shape[0], 64),) + a.shape[1:], overwrite=True)
-            z[...] = a
-    for name, a in (("hist_val", hist_val), ("hist_train", hist_train)):
-        a = np.asarray(a, np.float32)
-        z = lv.create_array(name, shape=a.shape, dtype="float32", overwrite=True)
-        z[...] = a
-    opt = lv.require_group("opt")
-    for j, leaf in enumerate(jax.tree.leaves(state["opt"])):
-        a = np.asarray(leaf)
-        z = opt.create_array(str(j), shape=a.shape, dtype=a.dtype, overwrite=True)
-        z[...] = a
-
-
-def _drop_opt(out: Path, i: int):
-    p = out / "levels" / str(i) / "opt"
-    if p.exists():
-        shutil.rmtree(p, ignore_errors=True)
+def _write_array(grp, name, a, chunks=None):
+    a = np.asarray(a)
+    z = grp.create_array(name, shape=a.shape, dtype=a.dtype, chunks=chunks or a.shape,
+                         overwrite=True)
+    z[...] = a
 
 
 def _read_state(g, i, template):
@@ -181,12 +198,19 @@ def _read_state(g, i, template):
     masks = {"w": [jnp.asarray(lv[f"mw{l}"][...]) for l in range(n_layers)],
              "b": [jnp.asarray(lv[f"mb{l}"][...]) for l in range(n_layers)]}
     leaves, tree = jax.tree.flatten(template["opt"])
-    if "opt" not in lv:
-        raise ValueError(f"level {i} of the experiment has no optimizer state to resume from; "
-                         "rerun with resume=False (CLI: --overwrite).")
+    if "opt" not in lv or len(list(lv["opt"].keys())) != len(leaves):
+        raise ValueError(f"level {i} of the experiment has no optimizer state to resume from "
+                         "(or one of an older layout); rerun with resume=False (CLI: "
+                         "--overwrite).")
     opt = jax.tree.unflatten(tree, [jnp.asarray(lv["opt"][str(j)][...]).astype(t.dtype)
                                     for j, t in enumerate(leaves)])
     return {"params": params, "masks": masks, "opt": opt}
+
+
+def _drop_opt(group, i: int) -> None:
+    name = f"levels/{i}/opt"
+    if name in group:
+        st.delete_path(group, name)
 
 
 def _device_record():
@@ -196,53 +220,88 @@ def _device_record():
             "process_count": jax.process_count()}
 
 
-# ---------------------------------------------------------------------------- runner
-def run_experiment(config: ExperimentConfig, out, *, progress=None, cancel=None,
-                   resume: bool = True, overwrite: bool = False, data=None) -> Experiment:
-    """Train and prune ``config.n_networks`` networks through ``config.schedule``; write to ``out``.
+# ---------------------------------------------------------------------------- the three steps
+@dataclasses.dataclass
+class ExperimentRun:
+    """An experiment store open for training (from :func:`open_run`).
 
-    Parameters
-    ----------
-    config : ExperimentConfig
-        Validated here (bad configs raise ValueError).
-    out : str or Path
-        Experiment store directory (e.g. ``"runs/small.zarr"``). When ``config.dataset`` is None
-        the generated dataset goes to ``<out's folder>/datasets/moth-n<N>-seed<S>.zarr`` (shared
-        by experiments with the same size and seed; generation itself is resumable).
-    progress : callable(dict), optional
-        Called after every compiled chunk with ``{"level", "n_levels", "sparsity", "step",
-        "losses" (n,) last-chunk mean val loss, "train_losses", "throughput" (network-steps/s),
-        "eta_s", "stopped" (n,) bool, "message"}``.
-    cancel : callable() -> bool, optional
-        Checked between chunks; when it returns True the run stops, leaving the finished levels
-        and a resumable store, and the partial :class:`Experiment` is returned.
-    resume : bool
-        Continue an unfinished store at ``out`` made with the same config (a finished one is just
-        opened). False: an existing store is an error unless ``overwrite``.
-    data : dict, optional
-        Already scaled splits ``{"train": (X, Y), "val": ..., "test": ...}`` instead of a dataset
-        store (tests, notebooks).
-    """
+    ``state`` is the ensemble state (params, masks, opt; leading network axis ``n_padded``)
+    after ``levels_done`` levels; ``topology`` decides each level's masks; the data lives on the
+    devices (``dev_data``: train X, Y, val X, Y) and on the host (``splits``)."""
+
+    config: ExperimentConfig
+    out: Path
+    group: Any
+    header: dict
+    topology: Topology
+    settings: TrainSettings
+    n_networks: int
+    n_padded: int
+    levels_done: int
+    complete: bool
+    splits: dict | None = None
+    keys: Any = None
+    shard: Any = None
+    dev_data: Any = None
+    state: dict | None = None
+    timings: list = dataclasses.field(default_factory=list)
+    progress_lo: float = 0.0
+
+    @property
+    def n_levels(self) -> int:
+        return int(self.topology.n_levels)
+
+    def level_settings(self, i: int) -> TrainSettings:
+        s = TrainSettings.for_level(self.config, i, self.n_levels)
+        # a topology may fix a level's step limits (sparse methods: update_every batches)
+        adjust = getattr(self.topology, "level_settings", None)
+        return adjust(s, i) if adjust is not None else s
+
+
+@dataclasses.dataclass
+class LevelResult:
+    """One trained level (from :func:`train_level`): the state, per-chunk mean losses
+    ``hist_val``/``hist_train`` (n_chunks, n_padded), batches ``steps`` (n_padded,), ``capped``
+    (n_padded,) bool, losses ``test``/``val``/``train`` (n_padded,) and ``seconds``."""
+
+    level: int
+    state: dict
+    hist_val: np.ndarray
+    hist_train: np.ndarray
+    steps: np.ndarray
+    capped: np.ndarray
+    test: np.ndarray
+    val: np.ndarray
+    train: np.ndarray
+    seconds: float
+
+
+def open_run(config: ExperimentConfig, out, *, resume: bool = True, overwrite: bool = False,
+             data=None, progress=None, cancel=None) -> ExperimentRun:
+    """Open-or-resume the experiment store at ``out`` for ``config`` (see :func:`run_experiment`
+    for the arguments). A complete store comes back with ``complete=True`` and no data loaded."""
     if not isinstance(config, ExperimentConfig):
         raise ValueError("config must be an ExperimentConfig (e.g. ExperimentConfig.preset('tiny')).")
     config.validate()
-    st = _store()
     out = Path(out)
     cfg = config.to_dict()
-    levels = config.sparsity_levels
-    L = len(levels)
     n = int(config.n_networks)
     devices = jax.local_devices()
     n_pad = int(math.ceil(n / len(devices)) * len(devices))
     sizes = config.layer_sizes
-    n_layers = len(sizes) - 1
     settings = TrainSettings.from_config(config)
+    topology = make_topology(config, settings)
+    L = int(topology.n_levels)
+    report(progress, 0.0, f"opening {out.name}", level=-1, n_levels=L)
 
-    group = None
+    group = header = None
     if out.exists() and resume and not overwrite:
         group, header = st.open_store(out, KIND)
         old = header.get("config", {})
-        diff = sorted(k for k in set(old) | set(cfg) if old.get(k) != cfg.get(k))
+        # fields added to the config since the store was made count as their defaults
+        defaults = ExperimentConfig().to_dict()
+        diff = sorted(k for k in set(old) | set(cfg)
+                      if old.get(k, defaults.get(k)) != cfg.get(k))
         if diff:
             raise ValueError(f"{out} holds an experiment with a different config (fields {diff});"
                              " resume it with the same config, or choose another --out, or "
@@ -252,8 +311,10 @@ def run_experiment(config: ExperimentConfig, out, *, progress=None, cancel=None,
                              f"devices (padded to {header.get('n_padded')} networks); resume it "
                              f"with a device count that pads {n} networks the same way.")
         if st.is_complete(group):
-            return load_experiment(out)
+            return ExperimentRun(config, out, group, header, topology, settings, n, n_pad,
+                                 int(header.get("levels_done", L)), True)
 
+    generating = data is None and not config.dataset
     splits, data_record, scalers = _load_data(config, out, data, progress, cancel)
     if data_record.get("source") == "store" and group is not None:
         if header.get("dataset", {}).get("path") != data_record["path"]:
@@ -261,8 +322,9 @@ def run_experiment(config: ExperimentConfig, out, *, progress=None, cancel=None,
                              "that dataset.")
 
     if group is None:
+        levels = [float(topology.label(i)) for i in range(L)]
         header = {"config": cfg, "layer_sizes": sizes, "sparsity_levels": levels,
-                  "n_networks": n, "n_padded": n_pad,
+                  "method": str(config.method), "n_networks": n, "n_padded": n_pad,
                   "seeds": {"experiment": int(config.seed), "data": int(config.data_seed),
                             "network_key": "jax.random.fold_in(PRNGKey(seed), i) for network i"},
                   "dataset": data_record, "scalers": scalers,
@@ -274,92 +336,218 @@ def run_experiment(config: ExperimentConfig, out, *, progress=None, cancel=None,
         for name in ("test_loss", "val_loss", "train_loss"):
             group.create_array(name, shape=(L, n_pad), dtype="float32", fill_value=np.nan)
         group.create_array("steps", shape=(L, n_pad), dtype="int32", fill_value=0)
+        group.create_array("capped", shape=(L, n_pad), dtype="bool", fill_value=False)
         header = st.read_header(group)
+
+    done = int(header.get("levels_done", 0))
+    # clean-up a kill may have left: optimizer states of levels before the last finished one
+    for i in range(max(0, done - 1)):
+        _drop_opt(group, i)
 
     mesh = jax.sharding.Mesh(np.array(devices), ("net",))
     shard = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("net"))
     repl = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     keys = jax.device_put(network_keys(int(config.seed), range(n_pad)), shard)
     template = init_state(keys, sizes, settings, config.init)
-    done = int(header.get("levels_done", 0))
-    state = template if done == 0 else _read_state(group, done - 1, template)
+    state = template if done == 0 else (template if done >= L
+                                        else _read_state(group, done - 1, template))
     state = jax.device_put(state, shard)
     dev_data = jax.device_put((splits["train"][0], splits["train"][1], splits["val"][0],
                                splits["val"][1]), repl)
-    xte, yte = splits["test"]
-    xtr_eval = splits["train"][0][:config.train_eval_samples]
-    ytr_eval = splits["train"][1][:config.train_eval_samples]
-    timings = list(header.get("timings", []))
-    t_run = time.perf_counter()
+    return ExperimentRun(config, out, group, header, topology, settings, n, n_pad, done, False,
+                         splits=splits, keys=keys, shard=shard, dev_data=dev_data, state=state,
+                         timings=list(header.get("timings", [])),
+                         progress_lo=_DATA_SHARE if generating else 0.0)
 
-    for i in range(done, L):
-        t0 = time.perf_counter()
-        s = levels[i]
-        state = prune_state(state, s, config.pruning, config.bias_pruning, settings)
-        lset = settings
-        if i == 0 and config.dense_max_steps:
-            lset = dataclasses.replace(lset, max_steps=int(config.dense_max_steps))
-        if i == 0 and config.dense_min_steps is not None:
-            lset = dataclasses.replace(lset, min_steps=int(config.dense_min_steps))
-        lst = jax.device_put(level_state(state, keys, i, lset), shard)
-        hv, ht = [], []
-        while True:
-            if cancel is not None and cancel():
-                return load_experiment(out)
-            tc = time.perf_counter()
-            lst, (tl, vl) = train_chunk(lst, dev_data, int(config.chunk_steps), lset)
-            vl = np.asarray(vl)
-            tl = np.asarray(tl)
-            stopped = np.asarray(lst["stopped"])
-            steps = np.asarray(lst["step"])
-            dt = time.perf_counter() - tc
-            active_steps = int(np.isfinite(vl).sum())
-            with np.errstate(all="ignore"):
-                import warnings
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", RuntimeWarning)
-                    hv.append(np.nanmean(vl, axis=0))
-                    ht.append(np.nanmean(tl, axis=0))
-            if progress is not None:
-                frac = min(1.0, float(np.mean(np.minimum(steps, lset.max_steps))
-                                      / max(1, lset.max_steps)))
-                per_level = (np.mean(timings_s(timings)) if timings
-                             else (time.perf_counter() - t0) / max(frac, 1e-3))
-                eta = max(0.0, per_level * (L - i) - (time.perf_counter() - t0))
-                progress({"level": i, "n_levels": L, "sparsity": s, "step": int(steps.max()),
-                          "losses": hv[-1][:n], "train_losses": ht[-1][:n],
-                          "throughput": active_steps / dt if dt > 0 else 0.0,
-                          "eta_s": float(eta), "stopped": stopped[:n],
-                          "message": f"level {i + 1}/{L} (sparsity {s:.0%}): "
-                                     f"{int(stopped[:n].sum())}/{n} networks stopped"})
-            if stopped.all():
-                break
-        state = {"params": lst["params"], "masks": lst["masks"], "opt": lst["opt"]}
-        if config.as_published:
-            # defect 4: one slice of the test set, indexed by the level
-            b = min(int(config.batch_size), len(xte))
-            off = (i * b) % max(1, len(xte) - b + 1)
-            test = evaluate(state["params"], state["masks"], xte[off:off + b], yte[off:off + b],
-                            config.activation, config.eval_batch)
-        else:
-            test = evaluate(state["params"], state["masks"], xte, yte, config.activation,
-                            config.eval_batch)
-        val = evaluate(state["params"], state["masks"], *splits["val"], config.activation,
-                       config.eval_batch)
-        train = evaluate(state["params"], state["masks"], xtr_eval, ytr_eval, config.activation,
-                         config.eval_batch)
-        _write_level(group, i, state, n_layers, np.stack(hv), np.stack(ht))
-        group["test_loss"][i] = test.astype(np.float32)
-        group["val_loss"][i] = val.astype(np.float32)
-        group["train_loss"][i] = train.astype(np.float32)
-        group["steps"][i] = steps.astype(np.int32)
-        timings.append({"level": i, "seconds": round(time.perf_counter() - t0, 3),
-                        "network_steps": int(steps.sum())})
-        st.update_header(group, levels_done=i + 1, timings=timings)
-        if i > 0:
-            _drop_opt(out, i - 1)
-    st.mark_complete(group, run_seconds=round(time.perf_counter() - t_run, 3))
-    return load_experiment(out)
+
+def _eta(run: ExperimentRun, i: int, level_network_steps: int) -> float | None:
+    """Seconds left, from the measured seconds per network-step of the finished levels and the
+    mean network-steps of the finished pruned levels (or the step cap while none is finished);
+    None until a level has finished (no honest estimate before)."""
+    t = run.timings
+    if not t:
+        return None
+    secs = sum(x["seconds"] for x in t)
+    steps = sum(max(1, x["network_steps"]) for x in t)
+    rate = secs / steps
+    later = [x["network_steps"] for x in t if x["level"] > 0]
+    per_level = (float(np.mean(later)) if later
+                 else run.n_padded * float(run.config.max_steps_per_level))
+    cur = max(0.0, per_level - level_network_steps) if i > 0 else 0.0
+    return rate * (cur + max(0, run.n_levels - i - 1) * per_level)
+
+
+def _nanmean0(a):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return np.nanmean(a, axis=0)
+
+
+def train_level(run: ExperimentRun, i: int, *, progress=None, cancel=None) -> LevelResult:
+    """Train level ``i`` of ``run``: the topology sets the masks, then every network trains
+    until its stop rule or its step cap; returns the level's :class:`LevelResult` (nothing is
+    written; see :func:`write_level`). Raises :class:`~mothlab.progress.Cancelled` when
+    ``cancel()`` turns True between chunks (the store keeps its finished levels).
+
+    Progress events (one before compiling, then one per chunk) carry the payload ``level``,
+    ``n_levels``, ``sparsity``, ``step`` (most batches any network has done), ``losses`` and
+    ``train_losses`` ((n_networks,) mean val/train loss of the last chunk, NaN once stopped),
+    ``stopped`` ((n_networks,) bool), ``capped`` (networks at their step cap so far),
+    ``throughput`` (network-steps per second) and ``eta_s`` (None before a level has finished).
+    """
+    cfg = run.config
+    n, L = run.n_networks, run.n_levels
+    t0 = time.perf_counter()
+    lo = run.progress_lo
+    sparsity = float(run.topology.label(i))
+    lset = run.level_settings(i)
+
+    def frac(level_frac):
+        return lo + (1.0 - lo) * (i + level_frac) / L
+
+    tkeys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 2), i))(run.keys)
+    state = run.topology.before_level(run.state, i, tkeys)
+    if cfg.lr_restart == "per_level":
+        state = dict(state, opt=restart_schedule(state["opt"]))
+    lst = jax.device_put(level_state(state, run.keys, i, lset), run.shard)
+    report(progress, frac(0.0), f"level {i + 1}/{L} (sparsity {sparsity:.0%}): compiling",
+           level=i, n_levels=L, sparsity=sparsity, step=0, losses=None, train_losses=None,
+           stopped=np.zeros(n, bool), capped=0, throughput=0.0,
+           eta_s=_eta(run, i, 0))
+    hv, ht = [], []
+    chunk = int(cfg.chunk_steps)
+    n_chunks = 0
+    while True:
+        check_cancel(cancel, f"{run.levels_done} of {L} levels are stored in {run.out}; run the "
+                             "same command again to resume")
+        tc = time.perf_counter()
+        lst, (tl, vl) = train_chunk(lst, run.dev_data, chunk, lset)
+        n_chunks += 1
+        vl, tl = np.asarray(vl), np.asarray(tl)
+        stopped = np.asarray(lst["stopped"])
+        steps = np.asarray(lst["step"])
+        capped = np.asarray(lst["capped"])
+        dt = time.perf_counter() - tc
+        hv.append(_nanmean0(vl))
+        ht.append(_nanmean0(tl))
+        lkey, lstep = lst["lkey"], lst["step"]
+        new = run.topology.during_level(
+            {"params": lst["params"], "masks": lst["masks"], "opt": lst["opt"]},
+            n_chunks * chunk,
+            lambda s, lkey=lkey, lstep=lstep: dense_grads(s["params"], s["masks"], lkey, lstep,
+                                                          run.dev_data, lset))
+        if new is not None:
+            lst = dict(lst, params=new["params"], masks=new["masks"], opt=new["opt"])
+        done_frac = float(np.mean(np.minimum(steps[:n], lset.max_steps)) / max(1, lset.max_steps))
+        level_frac = 1.0 if stopped.all() else min(done_frac, 0.999)
+        n_stop, n_cap = int(stopped[:n].sum()), int(capped[:n].sum())
+        fin = vl[:, :n][np.isfinite(vl[:, :n])]
+        med = float(np.median(hv[-1][:n][np.isfinite(hv[-1][:n])])) if fin.size else math.nan
+        eta = _eta(run, i, int(steps.sum()))
+        report(progress, frac(level_frac),
+               f"level {i + 1}/{L} (sparsity {sparsity:.0%}): step {int(steps.max())}, median val "
+               f"{med:.2e}, {n_stop}/{n} stopped, {n_cap} at the step cap"
+               + (f", ETA {eta / 60:.1f} min" if eta is not None else ""),
+               level=i, n_levels=L, sparsity=sparsity, step=int(steps.max()),
+               losses=hv[-1][:n], train_losses=ht[-1][:n], stopped=stopped[:n], capped=n_cap,
+               throughput=float(np.isfinite(vl).sum() / dt) if dt > 0 else 0.0, eta_s=eta)
+        if stopped.all():
+            break
+    state = {"params": lst["params"], "masks": lst["masks"], "opt": lst["opt"]}
+    xte, yte = run.splits["test"]
+    act, eb = cfg.activation, int(cfg.eval_batch)
+    if cfg.as_published:
+        # defect 4: one slice of the test set, indexed by the level
+        b = min(int(cfg.batch_size), len(xte))
+        off = (i * b) % max(1, len(xte) - b + 1)
+        test = evaluate(state["params"], state["masks"], xte[off:off + b], yte[off:off + b],
+                        act, eb)
+    else:
+        test = evaluate(state["params"], state["masks"], xte, yte, act, eb)
+    val = evaluate(state["params"], state["masks"], *run.splits["val"], act, eb)
+    k = int(cfg.train_eval_samples)
+    train = evaluate(state["params"], state["masks"], run.splits["train"][0][:k],
+                     run.splits["train"][1][:k], act, eb)
+    return LevelResult(i, state, np.stack(hv), np.stack(ht), steps, capped, test, val, train,
+                       time.perf_counter() - t0)
+
+
+def write_level(run: ExperimentRun, res: LevelResult) -> None:
+    """Store level ``res.level``: its arrays first, then ``levels_done`` in the header, then the
+    clean-up (the previous level's optimizer state). ``run`` moves on to the next level."""
+    g, i = run.group, res.level
+    lv = g.require_group(f"levels/{i}")
+    p, m = res.state["params"], res.state["masks"]
+    for l in range(len(p["w"])):
+        for name, arr in ((f"w{l}", p["w"][l]), (f"b{l}", p["b"][l]),
+                          (f"mw{l}", m["w"][l]), (f"mb{l}", m["b"][l])):
+            a = np.asarray(arr)
+            _write_array(lv, name, a, chunks=(min(a.shape[0], 64),) + a.shape[1:])
+    _write_array(lv, "hist_val", res.hist_val.astype(np.float32))
+    _write_array(lv, "hist_train", res.hist_train.astype(np.float32))
+    opt = lv.require_group("opt")
+    for j, leaf in enumerate(jax.tree.leaves(res.state["opt"])):
+        _write_array(opt, str(j), leaf)
+    g["test_loss"][i] = res.test.astype(np.float32)
+    g["val_loss"][i] = res.val.astype(np.float32)
+    g["train_loss"][i] = res.train.astype(np.float32)
+    g["steps"][i] = res.steps.astype(np.int32)
+    if "capped" in g:
+        g["capped"][i] = res.capped.astype(bool)
+    run.timings.append({"level": i, "seconds": round(res.seconds, 3),
+                        "network_steps": int(res.steps.sum()),
+                        "capped": int(res.capped[: run.n_networks].sum())})
+    # one atomic header write: the level's checksums, levels_done, and the clean-up of the
+    # previous level's optimizer state as a pending deletion (finished by the next open if a
+    # kill comes in between)
+    losses = [a for a in ("test_loss", "val_loss", "train_loss", "steps", "capped") if a in g]
+    run.header = st.seal_level(g, f"levels/{i}", exclude=[f"levels/{i}/opt"], also=losses,
+                               delete=[f"levels/{i - 1}/opt"] if i > 0 else [],
+                               levels_done=i + 1, timings=run.timings)
+    run.levels_done = i + 1
+    run.state = res.state
+
+
+def run_experiment(config: ExperimentConfig, out, *, progress=None, cancel=None,
+                   resume: bool = True, overwrite: bool = False, data=None) -> Experiment:
+    """Train ``config.n_networks`` networks through the levels of ``config.method`` (magnitude
+    pruning through ``config.schedule`` by default); write each level to ``out``.
+
+    Parameters
+    ----------
+    config : ExperimentConfig
+        Validated here (bad configs raise ValueError).
+    out : str or Path
+        Experiment store directory (e.g. ``"runs/small.zarr"``). When ``config.dataset`` is None
+        the generated dataset goes to ``<out's folder>/datasets/moth-n<N>-seed<S>.zarr`` (shared
+        by experiments with the same size and seed; generation itself is resumable).
+    progress : callable(Progress), optional
+        :class:`mothlab.progress.Progress` events: from the start (opening, dataset generation
+        with ``level = -1``, compiling), then after every compiled chunk (payload keys in
+        :func:`train_level`).
+    cancel : callable() -> bool, optional
+        Checked between chunks; when it returns True the run raises
+        :class:`~mothlab.progress.Cancelled`, leaving the finished levels in a resumable store.
+    resume : bool
+        Continue an unfinished store at ``out`` made with the same config (a finished one is just
+        opened). False: an existing store is an error unless ``overwrite``.
+    data : dict, optional
+        Already scaled splits ``{"train": (X, Y), "val": ..., "test": ...}`` instead of a dataset
+        store (tests, notebooks).
+    """
+    run = open_run(config, out, resume=resume, overwrite=overwrite, data=data,
+                   progress=progress, cancel=cancel)
+    if run.complete:
+        return load_experiment(run.out)
+    t_run = time.perf_counter()
+    for i in range(run.levels_done, run.n_levels):
+        write_level(run, train_level(run, i, progress=progress, cancel=cancel))
+    _drop_opt(run.group, run.n_levels - 1)  # nothing resumes a complete experiment
+    st.mark_complete(run.group, run_seconds=round(time.perf_counter() - t_run, 3))
+    capped = [t.get("capped", 0) for t in run.timings]
+    report(progress, 1.0, f"done: {run.n_levels} levels; networks at the step cap per level: "
+                          f"{capped}", level=run.n_levels - 1, n_levels=run.n_levels, eta_s=0.0)
+    return load_experiment(run.out)
 
 
 def optimal_level_from(losses, threshold: float = 1e-3, rule: str = "prefix") -> np.ndarray:
@@ -380,10 +568,6 @@ def optimal_level_from(losses, threshold: float = 1e-3, rule: str = "prefix") ->
         raise ValueError(f"rule must be 'prefix' or 'last', got {rule!r}.")
     run = np.cumprod(below, axis=0).astype(bool)  # all denser levels under too
     return (run.sum(axis=0) - 1).astype(int)
-
-
-def timings_s(timings) -> list[float]:
-    return [t["seconds"] for t in timings]
 
 
 # ---------------------------------------------------------------------------- reader
@@ -472,6 +656,14 @@ class Experiment:
         """(L, n_networks) batches trained per level."""
         return np.asarray(self._g["steps"][...])[:, : self.n_networks]
 
+    @property
+    def capped(self) -> np.ndarray:
+        """(L, n_networks) bool: the network stopped at its step cap, not by its stop rule
+        (all False for stores made before this was recorded)."""
+        if "capped" not in self._g:
+            return np.zeros((len(self.sparsity_levels), self.n_networks), bool)
+        return np.asarray(self._g["capped"][...])[:, : self.n_networks]
+
     def optimal_level(self, threshold: float = 1e-3) -> np.ndarray:
         """Index of each network's optimally sparse level, (n_networks,) int, −1 when none.
 
@@ -499,5 +691,5 @@ class Experiment:
 
 def load_experiment(path) -> Experiment:
     """Open an experiment store (finished, running or crashed) for reading."""
-    group, header = _store().open_store(path, KIND, mode="r")
+    group, header = st.open_store(path, KIND, mode="r")
     return Experiment(path, group, header)

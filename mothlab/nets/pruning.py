@@ -10,19 +10,30 @@ so ``new ⊆ old`` always and a pruned weight never returns. Ties are broken by 
 sort), so the kept count is exact.
 
 ``as_published=True`` reproduces the original code on purpose: masks from raw weights, not
-intersected with the old mask (defect 2), and bias masks thresholded with the layer's weight
-cutoff (defect 1).
+intersected with the old mask (defect 2), and the layer's *weight* cutoff applied to its biases
+(defect 1). The cutoff is the magnitude of the weakest weight the exact rule keeps, and the
+original kept entries strictly above it: so weights keep one fewer than the exact rule (when
+magnitudes do not tie) and every bias smaller than the cutoff vanishes — most of them at the first
+(15 %) pruning step, since trained biases are small. The dense level (sparsity 0) prunes nothing,
+as in the original, where pruning began at the first level above 0.
 
-All functions here act on one network (no leading axis) and are vmapped by the caller.
+Per network, the functions here act on one network (no leading axis) and are vmapped by the
+caller. :class:`Topology` is the strategy that decides, level by level, which masks a run trains:
+:class:`MagnitudePruning` here (the paper's method), the sparse-from-the-start methods in
+:mod:`mothlab.nets.sparse`.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from functools import partial
 
 import jax
 import jax.numpy as jnp
 import optax
+
+from . import mlp
 
 
 def n_pruned(n: int, sparsity: float) -> int:
@@ -63,6 +74,8 @@ def prune_network(params, masks, sparsity: float, *, mode: str = "layerwise",
     """
     nested = not as_published
     ws, bs = params["w"], params["b"]
+    if as_published and sparsity <= 0.0:
+        return masks  # the original pruned nothing at the dense level
     new_w = []
     if mode == "layerwise":
         for w, m in zip(ws, masks["w"]):
@@ -79,13 +92,16 @@ def prune_network(params, masks, sparsity: float, *, mode: str = "layerwise",
         raise ValueError(f"unknown pruning mode {mode!r}; choose layerwise or global.")
 
     new_b = []
-    for w, b, mb, mw in zip(ws, bs, masks["b"], new_w):
+    if as_published:
+        # the original's cutoff: the weakest kept magnitude, and only entries strictly above it
+        # survive (weights: one fewer than the exact rule; biases: defect 1)
+        cutoffs = [jnp.min(jnp.where(mw, jnp.abs(w), jnp.inf)) for w, mw in zip(ws, new_w)]
+        new_w = [mw & (jnp.abs(w) > c) for w, mw, c in zip(ws, new_w, cutoffs)]
+    for l, (b, mb) in enumerate(zip(bs, masks["b"])):
         if bias_pruning == "none":
             new_b.append(mb)
         elif as_published:
-            # defect 1: the layer's *weight* cutoff applied to its biases
-            cutoff = jnp.min(jnp.where(mw, jnp.abs(w), jnp.inf))
-            new_b.append(jnp.abs(b) >= cutoff)
+            new_b.append(jnp.abs(b) > cutoffs[l])
         elif bias_pruning == "magnitude":
             new_b.append(_topk_mask(_score(b, mb, nested), n_kept(b.size, sparsity)))
         else:
@@ -108,3 +124,95 @@ def reset_pruned_state(optimizer: optax.GradientTransformation, opt_state, masks
     return optax.tree_utils.tree_map_params(
         optimizer, lambda s, m: jnp.where(m, s, jnp.zeros((), s.dtype)), opt_state, masks,
         transform_non_params=lambda s: s)
+
+
+@partial(jax.jit, static_argnames=("sparsity", "mode", "bias_pruning", "settings"))
+def prune_state(state, sparsity: float, mode: str, bias_pruning: str, settings):
+    """Prune every network of ``state`` (dict params, masks, opt) to ``sparsity``; zero pruned
+    weights and their optimizer state (unless ``settings.as_published``, which keeps raw weights
+    and stale moments: defects 2-3). ``settings`` is hashable and has ``opt`` (an optax
+    transformation) and ``as_published`` (:class:`mothlab.nets.training.TrainSettings`)."""
+    masks = prune_ensemble(state["params"], state["masks"], sparsity, mode=mode,
+                           bias_pruning=bias_pruning, as_published=settings.as_published)
+    params, opt_state = state["params"], state["opt"]
+    if not settings.as_published:
+        params = mlp.apply_masks(params, masks)
+        opt_state = reset_pruned_state(settings.opt, opt_state, masks)
+    return dict(state, params=params, masks=masks, opt=opt_state)
+
+
+# ---------------------------------------------------------------------------- topology strategy
+#: Extra topologies by ``config.method`` name: ``{name: factory(config, settings) -> Topology}``.
+#: :mod:`mothlab.nets.sparse` registers its methods here when imported (see
+#: :func:`register_topology`); ``"prune"`` is built in.
+TOPOLOGIES: dict[str, Callable] = {}
+
+
+class Topology:
+    """Which masks a run trains, level by level: the strategy seam of the experiment runner.
+
+    The runner (:mod:`mothlab.nets.experiment`) calls, for each level ``i``:
+    ``state = before_level(state, i, key)`` once, then trains in compiled chunks and after each
+    chunk calls ``during_level(state, step, grads_fn)``; a returned state replaces the current
+    one (e.g. SET/RigL mask updates), None leaves it. Every finished level is stored with its
+    masks, so a method that changes its topology stores each update as a level.
+
+    ``state`` is a dict ``{"params", "masks", "opt"}`` with a leading network axis (see
+    :mod:`mothlab.nets.mlp`); ``key`` is (n_networks, 2) uint32, one key per network and level;
+    ``step`` is the number of batches the level has run; ``grads_fn(state)`` returns the gradient
+    of the training loss on one batch with respect to every weight as if unmasked (RigL's growth
+    signal), with the structure of ``state["params"]``.
+    """
+
+    #: Number of levels the run stores.
+    n_levels: int = 0
+
+    def label(self, i: int) -> float:
+        """Sparsity (fraction of weights pruned) of level ``i``."""
+        raise NotImplementedError
+
+    def before_level(self, state, i: int, key):
+        return state
+
+    def during_level(self, state, step: int, grads_fn):
+        return None
+
+
+class MagnitudePruning(Topology):
+    """The paper's sequential magnitude pruning: before level ``i`` prune to ``schedule[i]``
+    (nested masks, exact counts, pruned optimizer state zeroed; see :func:`prune_state`)."""
+
+    def __init__(self, schedule, mode: str = "layerwise", bias_pruning: str = "magnitude",
+                 settings=None):
+        self.schedule = [float(s) for s in schedule]
+        self.n_levels = len(self.schedule)
+        self.mode = mode
+        self.bias_pruning = bias_pruning
+        self.settings = settings
+
+    def label(self, i: int) -> float:
+        return self.schedule[i]
+
+    def before_level(self, state, i: int, key):
+        return prune_state(state, self.schedule[i], self.mode, self.bias_pruning, self.settings)
+
+
+def register_topology(name: str, factory: Callable) -> None:
+    """Make ``config.method == name`` build ``factory(config, settings)`` (a :class:`Topology`)."""
+    TOPOLOGIES[name] = factory
+
+
+def make_topology(config, settings) -> Topology:
+    """The :class:`Topology` that ``config.method`` names (``"prune"``: :class:`MagnitudePruning`
+    over ``config.schedule``)."""
+    method = getattr(config, "method", "prune")
+    if method != "prune" and method not in TOPOLOGIES:
+        from . import sparse  # noqa: F401  (registers static, set, rigl, motif, anti-motif)
+    if method == "prune":
+        return MagnitudePruning(config.sparsity_levels, config.pruning, config.bias_pruning,
+                                settings)
+    if method not in TOPOLOGIES:
+        raise ValueError(f"method {method!r} has no topology registered; available: "
+                         f"{sorted(['prune', *TOPOLOGIES])} (sparse methods come with "
+                         "mothlab.nets.sparse).")
+    return TOPOLOGIES[method](config, settings)

@@ -9,20 +9,38 @@ its validation batch (``val_batch_size`` indices over the validation split) from
 ``fold_in(level_key_i, k)``, where ``level_key_i = fold_in(fold_in(key(seed), i), 1 + ℓ)``. The
 validation loss of step ``k`` is the MSE of the *updated* network on that validation batch. So a
 network's batches, updates and stopping time depend only on ``(seed, i)`` and the config — never
-on the other networks (bit-identical on one device and dtype; tested).
+on the other networks. Its arithmetic is the same up to round-off: XLA may fuse and vectorise
+the vmapped ensemble differently for different ensemble sizes, so network 3 trained alone and
+among 4 others differ by float32 round-off (measured on CPU, jax 0.10.2: identical on the
+test's 6-6 networks; see ``tests/test_nets.py``), and a rare stop on the edge of the threshold
+can then fall one check earlier or later.
 
-Early stopping (SCIENCE.md §3, applied to each network on its own): once a network has done at
-least ``es_window`` batches at this level (paper: 1000) and at every ``es_every``-th batch (100),
-compare the mean validation loss of batches ``[-window, -window/2)`` with the mean of the last
-``window/2``; stop when the relative improvement ``(old - new)/old`` is below
-``es_min_improvement`` (1 %). A network also stops at ``max_steps_per_level``. A stopped network is
+Learning rate: an optax schedule (:func:`make_schedule`): constant, cosine decay, or linear
+warm-up then cosine decay, to ``lr_decay_to × learning_rate``; either restarted at every level
+(the schedule's step count is reset, :func:`restart_schedule`) or continued across levels.
+
+Early stopping (SCIENCE.md §3, applied to each network on its own): after more than
+``es_window`` batches at this level (paper: 1000) and at every ``es_every``-th batch (100),
+compare the mean validation loss of batches ``[-window, -window/2)`` (``old``) with the mean of
+the last ``window/2`` (``new``). Two rules (``es_rule``):
+
+- ``"paper"``: stop when the relative improvement ``(old - new)/old`` is below
+  ``es_min_improvement`` (1 %). With 500-batch halves the two means differ by ~1 % from batch
+  noise alone, so this rule often fires while a network is still improving.
+- ``"noise"`` (default): stop only when the improvement is *confidently* below that tolerance:
+  ``(old - new) + es_z · se < es_min_improvement · old``, with ``se`` the standard error of the
+  difference of the two means (from the spread of the batch losses in each half, taken as
+  independent). Noise then delays a stop instead of causing one.
+
+A network also stops at its step cap (``max_steps_per_level``); such a network is flagged as
+*capped* (its stop rule never fired) and the runner stores and reports that. A stopped network is
 frozen (parameters, optimizer state and counters unchanged) while the others go on.
 ``as_published`` instead stops all networks together on the ensemble-mean losses (defect 6).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 
 import jax
@@ -30,11 +48,54 @@ import jax.numpy as jnp
 import optax
 
 from . import mlp
-from .pruning import prune_ensemble, reset_pruned_state
+from .pruning import prune_state
+
+__all__ = ["TrainSettings", "make_schedule", "make_optimizer", "restart_schedule", "network_keys",
+           "init_state", "level_state", "prune_state", "train_chunk", "dense_grads", "evaluate"]
+
+LR_SCHEDULES = ("constant", "cosine", "warmup_cosine")
 
 
-def make_optimizer(name: str, learning_rate: float) -> optax.GradientTransformation:
-    """``adam`` (paper's JAX setting), ``rmsprop`` (TensorFlow setting) or ``sgd``."""
+def make_schedule(kind: str, learning_rate: float, decay_steps: int, decay_to: float = 0.01,
+                  warmup_steps: int = 0) -> optax.Schedule:
+    """The learning rate as an optax schedule of the optimizer's step count.
+
+    ``constant``: ``learning_rate``; ``cosine``: cosine decay from ``learning_rate`` to
+    ``decay_to × learning_rate`` over ``decay_steps`` (then constant); ``warmup_cosine``: linear
+    from 0 to ``learning_rate`` over ``warmup_steps``, then cosine decay to the same end value,
+    reached at step ``decay_steps``.
+
+    >>> s = make_schedule("cosine", 1e-2, 100, decay_to=0.1)
+    >>> float(s(0)), round(float(s(50)), 6), float(s(100))
+    (0.01, 0.0055, 0.001)
+    """
+    lr = float(learning_rate)
+    if kind == "constant":
+        return optax.constant_schedule(lr)
+    if kind == "cosine":
+        return optax.cosine_decay_schedule(lr, max(1, int(decay_steps)), alpha=float(decay_to))
+    if kind == "warmup_cosine":
+        warm = max(0, int(warmup_steps))
+        return optax.warmup_cosine_decay_schedule(0.0, lr, warm, max(warm + 1, int(decay_steps)),
+                                                  end_value=lr * float(decay_to))
+    raise ValueError(f"unknown learning-rate schedule {kind!r}; choose one of "
+                     f"{', '.join(LR_SCHEDULES)}.")
+
+
+def restart_schedule(opt_state):
+    """``opt_state`` with every schedule's step count set to 0 (a warm restart of the learning
+    rate; Adam's own bias-correction count is left alone)."""
+    def reset(node):
+        if isinstance(node, optax.ScaleByScheduleState):
+            return node._replace(count=jnp.zeros_like(node.count))
+        return node
+    return jax.tree.map(reset, opt_state,
+                        is_leaf=lambda x: isinstance(x, optax.ScaleByScheduleState))
+
+
+def make_optimizer(name: str, learning_rate) -> optax.GradientTransformation:
+    """``adam`` (paper's JAX setting), ``rmsprop`` (TensorFlow setting) or ``sgd``;
+    ``learning_rate`` is a number or an optax schedule."""
     if name == "adam":
         return optax.adam(learning_rate)
     if name == "rmsprop":
@@ -64,20 +125,59 @@ class TrainSettings:
     min_steps: int = 0
     max_steps: int = 100_000
     as_published: bool = False
+    es_rule: str = "paper"
+    es_z: float = 2.0
+    lr_schedule: str = "constant"
+    lr_decay_steps: int = 100_000
+    lr_decay_to: float = 0.01
+    lr_warmup_steps: int = 0
 
     @classmethod
     def from_config(cls, cfg) -> TrainSettings:
+        """Settings of the pruned levels (the runner derives the dense level's with
+        :meth:`for_level`)."""
         return cls(activation=cfg.activation, optimizer=cfg.optimizer,
                    learning_rate=float(cfg.learning_rate), batch_size=int(cfg.batch_size),
                    val_batch_size=int(cfg.val_batch_size or cfg.batch_size),
                    es_window=int(cfg.es_window), es_every=int(cfg.es_every),
                    es_min_improvement=float(cfg.es_min_improvement),
                    min_steps=int(cfg.min_steps_per_level), max_steps=int(cfg.max_steps_per_level),
-                   as_published=bool(cfg.as_published))
+                   as_published=bool(cfg.as_published), es_rule=str(cfg.es_rule),
+                   es_z=float(cfg.es_z), lr_schedule=str(cfg.lr_schedule),
+                   lr_decay_steps=int(cfg.lr_decay_steps or cfg.max_steps_per_level),
+                   lr_decay_to=float(cfg.lr_decay_to), lr_warmup_steps=int(cfg.lr_warmup_steps))
+
+    @classmethod
+    def for_level(cls, cfg, level: int, n_levels: int) -> TrainSettings:
+        """Settings of level ``level``: the dense level (0) has its own step limits; the
+        schedule's horizon is ``lr_decay_steps`` or, when None, the level's step cap (restarted
+        per level) or the sum of all caps (continued)."""
+        s = cls.from_config(cfg)
+        if level == 0:
+            kw = {}
+            if cfg.dense_max_steps:
+                kw["max_steps"] = int(cfg.dense_max_steps)
+            if cfg.dense_min_steps is not None:
+                kw["min_steps"] = int(cfg.dense_min_steps)
+            s = replace(s, **kw)
+        elif cfg.retrain_learning_rate:
+            s = replace(s, learning_rate=float(cfg.retrain_learning_rate))
+        if not cfg.lr_decay_steps:
+            dense = int(cfg.dense_max_steps or cfg.max_steps_per_level)
+            total = dense + (n_levels - 1) * int(cfg.max_steps_per_level)
+            s = replace(s, lr_decay_steps=s.max_steps if cfg.lr_restart == "per_level" else total)
+        return s
+
+    @property
+    def schedule(self) -> optax.Schedule:
+        return make_schedule(self.lr_schedule, self.learning_rate, self.lr_decay_steps,
+                             self.lr_decay_to, self.lr_warmup_steps)
 
     @property
     def opt(self) -> optax.GradientTransformation:
-        return make_optimizer(self.optimizer, self.learning_rate)
+        # always a schedule (a constant one too), so the optimizer state has one structure for
+        # every schedule kind; a constant schedule's arithmetic equals a fixed learning rate's
+        return make_optimizer(self.optimizer, self.schedule)
 
 
 def init_state(keys, layer_sizes, settings: TrainSettings, init: str = "paper"):
@@ -94,21 +194,8 @@ def level_state(state, keys, level: int, settings: TrainSettings):
     n = keys.shape[0]
     lkeys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 1), 1 + level))(keys)
     return dict(state, lkey=lkeys, step=jnp.zeros((n,), jnp.int32),
-                stopped=jnp.zeros((n,), bool),
+                stopped=jnp.zeros((n,), bool), capped=jnp.zeros((n,), bool),
                 hist=jnp.zeros((n, settings.es_window), jnp.float32))
-
-
-@partial(jax.jit, static_argnames=("sparsity", "mode", "bias_pruning", "settings"))
-def prune_state(state, sparsity: float, mode: str, bias_pruning: str, settings: TrainSettings):
-    """Prune every network to ``sparsity``; zero pruned weights and their optimizer state
-    (unless ``as_published``, which keeps raw weights and stale moments: defects 2-3)."""
-    masks = prune_ensemble(state["params"], state["masks"], sparsity, mode=mode,
-                           bias_pruning=bias_pruning, as_published=settings.as_published)
-    params, opt_state = state["params"], state["opt"]
-    if not settings.as_published:
-        params = mlp.apply_masks(params, masks)
-        opt_state = reset_pruned_state(settings.opt, opt_state, masks)
-    return dict(state, params=params, masks=masks, opt=opt_state)
 
 
 def _net_step(params, opt_state, masks, lkey, step, data, settings: TrainSettings):
@@ -129,23 +216,34 @@ def _net_step(params, opt_state, masks, lkey, step, data, settings: TrainSetting
     return new_params, new_opt, loss, vloss
 
 
-def _stop_rule(hist, step, settings: TrainSettings):
-    """Per-network stop decision from the ring buffer ``hist`` (n, W) after ``step`` batches."""
+def _early_stop(hist, step, settings: TrainSettings):
+    """Per-network decision of the early-stopping rule (not the step cap) from the ring buffer
+    ``hist`` (n, W) of validation losses after ``step`` batches."""
     w = settings.es_window
     h = w // 2
     ar = jnp.arange(h)
-    recent = (step[:, None] - h + ar[None, :]) % w
-    older = (step[:, None] - w + ar[None, :]) % w
-    new = jnp.mean(jnp.take_along_axis(hist, recent, axis=1), axis=1)
-    old = jnp.mean(jnp.take_along_axis(hist, older, axis=1), axis=1)
+    recent = jnp.take_along_axis(hist, (step[:, None] - h + ar[None, :]) % w, axis=1)
+    older = jnp.take_along_axis(hist, (step[:, None] - w + ar[None, :]) % w, axis=1)
+    new = jnp.mean(recent, axis=1)
+    old = jnp.mean(older, axis=1)
+    # standard error of (old - new) from the spread of the batch losses in each half
+    se = jnp.sqrt((jnp.var(recent, axis=1) + jnp.var(older, axis=1)) / h)
     if settings.as_published:  # defect 6: one decision for the whole ensemble
         new = jnp.broadcast_to(jnp.mean(new), new.shape)
         old = jnp.broadcast_to(jnp.mean(old), old.shape)
-    check = (step >= w) & (step % settings.es_every == 0) & (step >= settings.min_steps)
-    plateau = (old - new) < settings.es_min_improvement * old
+        se = jnp.broadcast_to(jnp.sqrt(jnp.mean(se ** 2) / se.shape[0]), se.shape)
+    # "after more than es_window batches" (SCIENCE.md §3): the first check at window + every
+    check = (step > w) & (step % settings.es_every == 0) & (step >= settings.min_steps)
+    margin = settings.es_z * se if settings.es_rule == "noise" else 0.0
+    plateau = (old - new) + margin < settings.es_min_improvement * old
     # a NaN loss also stops the network (and is reported as NaN, never hidden)
     bad = ~jnp.isfinite(new)
-    return (check & (plateau | bad)) | (step >= settings.max_steps)
+    return check & (plateau | bad)
+
+
+def _stop_rule(hist, step, settings: TrainSettings):
+    """Per-network stop decision: the early-stopping rule, or the step cap."""
+    return _early_stop(hist, step, settings) | (step >= settings.max_steps)
 
 
 @partial(jax.jit, static_argnames=("n_steps", "settings"), donate_argnames=("state",))
@@ -171,13 +269,33 @@ def train_chunk(state, data, n_steps: int, settings: TrainSettings):
         hist = st["hist"].at[jnp.arange(n), pos].set(
             jnp.where(active, vloss, st["hist"][jnp.arange(n), pos]))
         step = st["step"] + active.astype(jnp.int32)
-        stopped = st["stopped"] | (active & _stop_rule(hist, step, settings))
+        es = _early_stop(hist, step, settings)
+        cap = step >= settings.max_steps
+        stopped = st["stopped"] | (active & (es | cap))
+        capped = st["capped"] | (active & cap & ~es)
         nan = jnp.float32(jnp.nan)
         out = (jnp.where(active, loss, nan), jnp.where(active, vloss, nan))
         return dict(st, params=params, opt=opt_state, hist=hist, step=step,
-                    stopped=stopped), out
+                    stopped=stopped, capped=capped), out
 
     return jax.lax.scan(body, state, None, length=n_steps)
+
+
+@partial(jax.jit, static_argnames=("settings",))
+def dense_grads(params, masks, lkey, step, data, settings: TrainSettings):
+    """Gradient of the training loss of every network on one batch with respect to its
+    *effective* weights as if no entry were masked (RigL's growth signal): same structure as
+    ``params`` (leading network axis). The batch comes from ``fold_in(lkey_i, 2**31 + step)``, a
+    key the training batches (``fold_in(lkey_i, step)``, step < 2**31) never use."""
+    xtr, ytr = data[0], data[1]
+
+    def one(p, m, k, s):
+        eff = mlp.apply_masks(p, m)
+        kk = jax.random.fold_in(k, jnp.uint32(2**31) + s.astype(jnp.uint32))
+        it = jax.random.randint(kk, (settings.batch_size,), 0, xtr.shape[0])
+        return jax.grad(mlp.mse)(eff, mlp.full_masks(eff), xtr[it], ytr[it], settings.activation)
+
+    return jax.vmap(one)(params, masks, lkey, step)
 
 
 @partial(jax.jit, static_argnames=("activation",))
