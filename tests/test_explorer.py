@@ -175,7 +175,7 @@ def test_switching_experiments_never_mixes_them(two_experiments):
 
 
 def test_a_slider_step_moves_the_plots_as_a_fresh_render_would(two_experiments):
-    from mothlab.ui.explorer import ExplorerView, _source
+    from mothlab.ui.explorer import ExplorerView, glyph_source
 
     view = ExplorerView()
     view.experiment = "other"
@@ -183,8 +183,8 @@ def test_a_slider_step_moves_the_plots_as_a_fresh_render_would(two_experiments):
         view.level = level
         heat, cut = view.inputs.elements(view.shown)
         for fig, el in ((view.inputs.heat.object, heat), (view.inputs.cut.object, cut)):
-            fresh = _source(plots.render(el)).data
-            for k, v in _source(fig).data.items():
+            fresh = glyph_source(plots.render(el)).data
+            for k, v in glyph_source(fig).data.items():
                 np.testing.assert_array_equal(np.asarray(v), np.asarray(fresh[k]), err_msg=k)
             assert fig.title.text == el.label
         assert view.losses.marker.location == pytest.approx(100 * view.shown.sparsity)
@@ -200,6 +200,22 @@ def test_both_selection_rules_are_named_where_the_optimum_is_shown(two_experimen
         assert text in view.losses.hist.object.title.text.replace("\n", " ")
         assert text in view.losses.summary.object
         assert f"'{rule}' rule" in view.caption.object.replace("&#x27;", "'")
+
+
+def test_a_new_threshold_recounts_the_optimal_levels(two_experiments):
+    from mothlab.ui.explorer import ExplorerView
+
+    view = ExplorerView()
+    view.experiment = "other"
+    assert view.threshold == 2e-3  # the experiment's own
+    view.threshold = 5e-2
+    truth = A.sparsity_result(two_experiments / "other.zarr", threshold=5e-2)
+    bars = view.losses.hist.object
+    assert f"{int(truth.optimal_counts('paper').sum())} of {truth.n_networks}" in \
+        bars.title.text
+    assert view.shown.opened.result.threshold == 5e-2
+    view.experiment = "tiny"  # another experiment opens at its own threshold
+    assert view.threshold == _truth(two_experiments / "tiny.zarr").threshold
 
 
 def test_all_networks_is_a_choice_with_its_own_caption(two_experiments):

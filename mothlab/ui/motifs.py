@@ -299,7 +299,7 @@ class MotifPanel(pn.viewable.Viewer):
         return pn.Column(
             pn.pane.Markdown(f"### {self.title}"),
             pn.FlexBox(pn.widgets.Select.from_param(self.param.experiment, width=200),
-                       pn.widgets.Select.from_param(self.param.null, width=180),
+                       pn.widgets.Select.from_param(self.param.null, width=230),
                        pn.widgets.IntInput.from_param(self.param.n_random, width=120)),
             self.null_doc, self._message,
             pn.Row(self.run_button, self.cancel_button), self.progress,
