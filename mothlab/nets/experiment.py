@@ -691,5 +691,6 @@ class Experiment:
 
 def load_experiment(path) -> Experiment:
     """Open an experiment store (finished, running or crashed) for reading."""
-    group, header = st.open_store(path, KIND, mode="r")
+    group, header = st.open_store(path, KIND, mode="r", required=(
+        "config", "sparsity_levels", "n_networks", "layer_sizes"))
     return Experiment(path, group, header)

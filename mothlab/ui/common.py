@@ -17,16 +17,16 @@ from pathlib import Path
 import panel as pn
 
 from mothlab import store
+from mothlab.plots import COLORS
 
 #: the shipped assets folder (the embedded default experiment lives there; read-only): found by
 #: mothlab.store from a checkout, an installed wheel or $MOTHLAB_ASSETS
 ASSETS = store.assets_path()
 DEFAULT_EXPERIMENT = ASSETS / "default_experiment.zarr"
 
-#: colours used across tabs (colour-blind friendly: Okabe–Ito)
-BLUE, ORANGE, GREEN, RED, PURPLE, GREY = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7",
-                                          "#999999")
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+#: colours used across tabs: the one palette of mothlab.plots (Okabe–Ito, colour-blind safe)
+BLUE, ORANGE, GREEN, RED, PURPLE, GREY = (COLORS[k] for k in ("blue", "orange", "green",
+                                                              "vermillion", "purple", "grey"))
 
 _CONFIGURED = False
 
