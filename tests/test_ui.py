@@ -400,6 +400,6 @@ def test_state_plots_follow_the_flight_without_drawing_round_off(flight):
     for fig, min_span in zip(flight.state_figs, MIN_SPANS):
         assert fig.y_range.end - fig.y_range.start >= min_span * 0.999
     flight.preset = "pitch-up"  # then every curve stays inside its plot
-    for (src, i, j), fig in zip(flight.state_sources, flight.state_figs):
+    for (src, _, _), fig in zip(flight.state_sources, flight.state_figs):
         vals = np.concatenate([src.data["a"], src.data["b"]])
         assert fig.y_range.start <= vals.min() and vals.max() <= fig.y_range.end
