@@ -63,22 +63,58 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+#: Largest magnitude an input may have: beyond it float32 (the default precision) overflows and
+#: the flight would come back as inf/NaN. The integrator refuses what it cannot integrate
+#: accurately well below this; this bound only keeps unrepresentable numbers out.
+MAX_ABS_INPUT = 1e30
+#: Output size limits: one output row per flight and time, held in memory and written as text.
+MAX_TIMES = 100_000
+MAX_VALUES = 20_000_000  # flights x times x 8 states (about 160 MB as float64, far more as text)
+
+
+def _number(text, where: str, precise: bool = True) -> float:
+    try:
+        v = float(text)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: {text!r} is not a number.") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{where}: {text!r} is not finite; give a finite number.")
+    if abs(v) > MAX_ABS_INPUT:
+        raise ValueError(f"{where}: {text!r} is outside the range mothlab simulates "
+                         f"(|value| <= {MAX_ABS_INPUT:g}); give a physical value in the units "
+                         "of the column's help (mothlab simulate --help).")
+    return v
+
+
 def _read_csv(path: Path):
     import numpy as np
 
     from mothlab.moth import CONTROL_NAMES, STATE_NAMES
 
+    if path.is_dir():
+        raise ValueError(f"CSV file {path} is a directory; give the path of a .csv file.")
     if not path.is_file():
         raise FileNotFoundError(f"CSV file {path} does not exist.")
-    with open(path, newline="", encoding="utf-8-sig") as f:  # tolerate the BOM Excel writes
-        reader = csv.DictReader(f)
-        columns = [c.strip() for c in (reader.fieldnames or [])]
-        rows = list(reader)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # tolerate the BOM Excel writes
+            table = list(csv.reader(f))
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not a UTF-8 text CSV file (byte {err.start}: "
+                         f"{err.reason}); save it as CSV (UTF-8).") from None
+    except csv.Error as err:
+        raise ValueError(f"{path} is not a readable CSV file ({err}).") from None
+    table = [r for r in table if any(c.strip() for c in r)]  # blank lines carry no flight
+    columns = [c.strip() for c in table[0]] if table else []
+    rows = table[1:]
     allowed = [*STATE_NAMES, *CONTROL_NAMES]
     unknown = [c for c in columns if c not in allowed]
     if unknown:
-        raise ValueError(f"{path}: unknown column(s) {', '.join(unknown)}; allowed columns: "
-                         f"{', '.join(allowed)}.")
+        raise ValueError(f"{path}: unknown column(s) {', '.join(c or '(empty)' for c in unknown)}; "
+                         f"allowed columns: {', '.join(allowed)}.")
+    twice = sorted({c for c in columns if columns.count(c) > 1})
+    if twice:
+        raise ValueError(f"{path}: column(s) {', '.join(twice)} appear more than once in the "
+                         "header; keep one of each.")
     missing = [c for c in allowed if c not in columns and c not in _OPTIONAL_CSV]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; only x and y may be "
@@ -87,29 +123,29 @@ def _read_csv(path: Path):
         raise ValueError(f"{path} has a header but no rows; add one row per flight.")
     data = np.zeros((len(rows), len(allowed)))
     for i, row in enumerate(rows):
-        row = {(k or "").strip(): v for k, v in row.items()}
-        for j, name in enumerate(allowed):
-            if name not in columns:
-                continue
-            text = row.get(name)
-            try:
-                data[i, j] = float(text)
-            except (TypeError, ValueError):
-                raise ValueError(f"{path}, row {i + 1}, column {name}: {text!r} is not a "
-                                 "number.") from None
-            if not math.isfinite(data[i, j]):
-                raise ValueError(f"{path}, row {i + 1}, column {name}: {text!r} is not finite.")
+        if len(row) != len(columns):
+            more = "more" if len(row) > len(columns) else "fewer"
+            raise ValueError(f"{path}, row {i + 1}: {len(row)} values but the header has "
+                             f"{len(columns)} columns ({more} values than columns); give one "
+                             "value per column.")
+        for name, text in zip(columns, row):
+            data[i, allowed.index(name)] = _number(text.strip(), f"{path}, row {i + 1}, column "
+                                                                 f"{name}")
     return data[:, :8], data[:, 8:]
 
 
 def _from_flags(args):
     import numpy as np
 
-    values = [getattr(args, name) if getattr(args, name) is not None else default
-              for name, default, _ in _INPUTS]
-    for (name, _, _), v in zip(_INPUTS, values):
+    values = []
+    for name, default, _ in _INPUTS:
+        v = getattr(args, name)
+        if v is None:
+            values.append(default)
+            continue
         if not math.isfinite(v):
             raise ValueError(f"--{name} must be a finite number; got {v}.")
+        values.append(_number(v, f"--{name}"))
     arr = np.array(values)[None]
     return arr[:, :8], arr[:, 8:]
 
@@ -131,9 +167,25 @@ def _times(args):
     if not (math.isfinite(args.t_end) and args.t_end > 0):
         raise ValueError(f"--t-end must be a positive duration in s (e.g. 0.02); got "
                          f"{args.t_end}.")
-    if args.n_times < 2:
-        raise ValueError(f"--n-times must be at least 2 (start and end); got {args.n_times}.")
+    if not 2 <= args.n_times <= MAX_TIMES:
+        raise ValueError(f"--n-times must be at least 2 (start and end) and at most "
+                         f"{MAX_TIMES:,}; got {args.n_times}.")
     return np.linspace(0.0, args.t_end, args.n_times)
+
+
+def _check_finite(traj, t, args) -> None:
+    """Never a silent NaN: name the first flight whose states left the finite numbers."""
+    import numpy as np
+
+    bad = ~np.isfinite(np.asarray(traj)).all(axis=(1, 2))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        k = int(np.flatnonzero(~np.isfinite(np.asarray(traj[i])).all(axis=1))[0])
+        where = f"row {i + 1} of {args.csv}" if args.csv is not None else "the flight"
+        raise ValueError(f"{int(bad.sum())} of {len(bad)} flight(s) came back with NaN or "
+                         f"infinite states (first: {where}, from t = {float(t[k]):g} s); its "
+                         "inputs are outside what the model integrates accurately (use smaller "
+                         "forces, torques, rates or a shorter --t-end).")
 
 
 def write_csv(f, t, state0, controls, traj) -> None:
@@ -177,7 +229,11 @@ def run(args) -> int:
     params = _params(args)
     t = _times(args)
     fmt = args.format or ("json" if args.out and args.out.suffix.lower() == ".json" else "csv")
+    if state0.shape[0] * len(t) * 8 > MAX_VALUES:
+        raise ValueError(f"{state0.shape[0]} flights x {len(t)} times is too much output "
+                         f"(limit {MAX_VALUES:,} values); use fewer --n-times or split the CSV.")
     traj = simulate(state0, controls, params, t=t, precise=args.precise)
+    _check_finite(traj, t, args)
 
     buf = io.StringIO()
     if fmt == "json":
@@ -188,7 +244,12 @@ def run(args) -> int:
     if args.out is None:
         sys.stdout.write(buf.getvalue())
     else:
-        args.out.write_text(buf.getvalue())
+        try:
+            args.out.write_text(buf.getvalue())
+        except OSError as err:  # disk full, /proc ...: the write call does not name the file
+            if err.filename is None:
+                err.filename = str(args.out)
+            raise
         print(f"wrote {traj.shape[0]} flight(s) x {len(t)} times to {args.out} ({fmt})",
               file=sys.stderr)
     return 0
