@@ -77,7 +77,7 @@ STYLE: dict[str, dict] = {
     "Optimal": dict(color=COLORS["blue"], alpha=0.9),
     "None": dict(color=COLORS["grey"], alpha=0.9),
     "Cut": dict(color=COLORS["purple"], alpha=0.9),
-    "Connectivity": dict(cmap=SEQUENTIAL, colorbar=True),
+    "Connectivity": dict(height=330),
     "Motif": dict(alpha=0.55, size=5),
     "MotifMedian": dict(color=COLORS["black"], marker="dash", size=24, line_width=3),
     "MotifCurve": dict(line_width=2),
@@ -85,7 +85,6 @@ STYLE: dict[str, dict] = {
     # whole plots (the top element's group)
     "LossPlot": dict(logy=True, legend="right", height=300),
     "HistogramPlot": dict(xrotation=60, height=260),
-    "HeatmapPlot": dict(height=330),
     "CutPlot": dict(height=200),
     "MotifPlot": dict(legend=None, height=320, xrotation=35),
     "MotifTrendPlot": dict(legend="right", height=320),
@@ -182,7 +181,7 @@ def optimal_histogram(result, rule: str, rules: dict | None = None) -> hv.Overla
                             f"networks have a level\n" + _wrap(rules[rule]))
 
 
-def input_heatmap(result, level: int, labels, connectivity=None) -> hv.Overlay:
+def input_heatmap(result, level: int, labels, connectivity=None) -> hv.HeatMap:
     """Fig 5 per network: connections from each input to hidden layer 1 at ``level``, one row per
     network, with a colour bar (white = the input is cut from that network).
 
@@ -202,7 +201,7 @@ def input_heatmap(result, level: int, labels, connectivity=None) -> hv.Overlay:
                     hv.Dimension("connections", label="connections to hidden layer 1",
                                  range=(0, width)), group="Connectivity",
                     label=heatmap_title(result, level))
-    return hv.Overlay([el], group="HeatmapPlot", label=el.label)
+    return el  # alone, not in an overlay: matplotlib then keeps the colour bar off the cells
 
 
 def inputs_cut(result, level: int, labels, connectivity=None) -> hv.Overlay:
@@ -405,6 +404,10 @@ def styled(element, backend: str = "bokeh", *, height: int | None = None,
             else:
                 plot.pop("tools")
                 plot.update(show_values=False)
+                n = len(el.dimension_values(1, expanded=False))
+                if n > 20:  # a tick per network is unreadable in print: about ten of them
+                    step = int(np.ceil(n / 10))
+                    plot.update(yticks=[(k, str(k)) for k in range(0, n, step)])
             st = {}
         return el.opts(backend=backend, **_translate(st, backend, el), **plot)
 
@@ -425,7 +428,12 @@ def styled(element, backend: str = "bokeh", *, height: int | None = None,
 def render(element, backend: str = "bokeh", **kw):
     """A Bokeh figure (backend "bokeh") or a matplotlib Figure ("matplotlib") of ``element``,
     styled by :func:`styled` (keywords go to it)."""
-    return hv.render(styled(element, backend, **kw), backend=backend)
+    import warnings
+
+    with warnings.catch_warnings():
+        # matplotlib warns that the median's "_" marker has no edge to colour: it has none
+        warnings.filterwarnings("ignore", message=".*unfilled marker.*")
+        return hv.render(styled(element, backend, **kw), backend=backend)
 
 
 class _quiet:

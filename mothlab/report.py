@@ -1,8 +1,10 @@
 """``mothlab report``: an experiment's figures (PNG) and tables on one HTML page.
 
-``build_report(experiment, out_dir)`` writes ``loss_vs_sparsity.png``, ``loss_distribution.png``,
-``input_connectivity.png`` (+ the motif figures when the experiment holds motif results) and
-``index.html`` (summary, optimal counts per level, Table 1, input connectivity, ghost/dead nodes).
+Built from the analysis API (:func:`mothlab.analysis.sparsity_result`,
+:func:`~mothlab.analysis.motif_result`, :func:`~mothlab.analysis.motif_summary`) and the plots of
+:mod:`mothlab.plots` rendered with matplotlib — the same definitions the app draws with Bokeh.
+Every optimal level is given under both selection rules (:data:`mothlab.analysis.SELECTION_RULES`),
+each named; the threshold is the experiment's own unless ``threshold`` says otherwise.
 A partial (running or crashed) experiment gives a report of its finished levels.
 """
 
@@ -12,6 +14,13 @@ import html
 from pathlib import Path
 
 import numpy as np
+
+import mothlab.analysis as A
+from mothlab import plots
+from mothlab.data import INPUT_LABELS
+
+#: networks whose node states the ghost/dead table counts at most (each needs its masks)
+MAX_NODE_STATE_NETWORKS = 200
 
 
 def _fmt(v, digits=3):
@@ -28,92 +37,129 @@ def _table(header, rows) -> str:
     return f"<table><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def summary(exp, threshold: float | None = None) -> dict:
-    """Headline numbers: dense median loss, breakdown, optimal counts, θ̇₀ connectivity."""
-    from mothlab.analysis import sparsity as sp
+def _rule_name(rule: str) -> str:
+    return f"{rule} rule ({A.SELECTION_RULES[rule]})"
 
-    t = sp._threshold(exp, threshold)
-    tab = sp.loss_table(exp, "test")
-    counts = sp.optimal_counts(exp, t)
-    out = {"networks": exp.n_networks, "architecture": "-".join(map(str, exp.layer_sizes)),
-           "levels_done": exp.levels_done, "levels": len(exp.sparsity_levels),
-           "complete": exp.complete, "as_published": exp.as_published, "threshold": t,
-           "dense_median_test_loss": float(tab["median"][0]) if exp.levels_done else None,
-           "breakdown_level": sp.breakdown_level(exp, t),
-           "optimal_counts": {f"{100 * s:.0f}%": int(c)
-                              for s, c in zip(counts["sparsity"], counts["count"]) if c},
-           "no_optimal_level": counts["none"]}
+
+def summary(experiment, threshold: float | None = None) -> dict:
+    """Headline numbers: dense median loss, breakdown, optimal counts under each selection rule,
+    the share of networks that lost each input at their optimal level (paper's rule)."""
+    r = A.sparsity_result(experiment, threshold)
+    exp = r.experiment
+    out = {"networks": r.n_networks, "architecture": "-".join(map(str, r.layer_sizes)),
+           "levels_done": r.levels_done, "levels": len(r.sparsity), "complete": exp.complete,
+           "as_published": exp.as_published, "threshold": r.threshold,
+           "dense_median_test_loss": float(r.median[0]) if r.levels_done else None,
+           "breakdown_level": r.breakdown_level(), "reaching_threshold": r.n_reaching()}
     b = out["breakdown_level"]
-    out["breakdown_sparsity"] = float(exp.sparsity_levels[b]) if b >= 0 else None
-    if exp.levels_done and (counts["optimal_level"] >= 0).any():
-        conn = sp.input_connectivity(exp, "optimal")
-        rows = conn[(conn >= 0).all(axis=1)]
-        out["inputs_cut_fraction"] = (rows == 0).mean(axis=0).round(3).tolist()
+    out["breakdown_sparsity"] = float(r.sparsity[b]) if b >= 0 else None
+    for rule in A.SELECTION_RULES:
+        counts = r.optimal_counts(rule)
+        out[f"optimal_counts_{rule}"] = {f"{100 * s:g}%": int(c)
+                                        for s, c in zip(r.sparsity, counts) if c}
+        out[f"no_optimal_level_{rule}"] = r.n_without(rule)
+    conn = r.input_connectivity("paper")  # (n_inputs, n_networks), −1: no optimal level
+    cols = conn[:, (conn >= 0).all(axis=0)]
+    if cols.size:
+        out["inputs_cut_fraction"] = (cols == 0).mean(axis=1).round(3).tolist()
     return out
 
 
-def _motif_figures(exp, out_dir: Path) -> list[str]:
-    """Motif figures when motif results exist (written by the motif engineer's module)."""
-    names = []
-    try:
-        from mothlab.analysis.experiment_motifs import load_motif_results
-        from mothlab.figures import motifs as mf
-    except Exception:  # noqa: BLE001 - motif analysis is optional for a report
-        return names
-    for null in ("edges", "live_nodes", "degrees"):
+def _save(element, out_dir: Path, name: str) -> str:
+    fig = plots.render(element, "matplotlib")
+    fig.savefig(out_dir / name, dpi=110, bbox_inches="tight")
+    return name
+
+
+def _node_state_rows(r, rule: str) -> list[list]:
+    opt = r.optimal_level(rule)
+    code = {s: A.NODE_STATES.index(s) for s in ("ghost", "dead", "removed")}
+    rows = []
+    for lv in np.unique(opt[opt >= 0]):
+        nets = np.flatnonzero(opt == lv)[:MAX_NODE_STATE_NETWORKS]
+        counts = {k: [] for k in code}
+        for net in nets:
+            hidden = np.concatenate(r.node_states(int(lv), int(net))[1:-1])
+            for k, c in code.items():
+                counts[k].append(int((hidden == c).sum()))
+        rows.append([f"{100 * r.sparsity[lv]:g} %", len(nets),
+                     *(float(np.mean(counts[k])) for k in code)])
+    return rows
+
+
+def _motif_section(r, out_dir: Path, rule: str) -> tuple[list[str], list[str]]:
+    """Figures and HTML of every null the experiment holds an analysis for."""
+    figs, parts = [], []
+    level = int(r.level_to_show(rule)[0])
+    for null in A.NULLS:
         try:
-            res = load_motif_results(exp, null)
-        except Exception:  # noqa: BLE001
-            res = None
-        if res is None:
+            res = A.motif_result(r.experiment, null)
+        except FileNotFoundError:  # an experiment held in memory: no store, no motif results
+            return figs, parts
+        if res is None or not np.asarray(res.done).any():
             continue
-        for fname, fn in (("zscore_distributions", getattr(mf, "zscore_distributions", None)),
-                          ("zscore_vs_sparsity", getattr(mf, "zscore_vs_sparsity", None))):
-            if fn is None:
-                continue
-            try:
-                fig = fn(res, experiment=exp)
-                name = f"motifs_{null}_{fname}.png"
-                fig.savefig(out_dir / name, dpi=120)
-                names.append(name)
-            except Exception:  # noqa: BLE001 - one failing figure must not sink the report
-                continue
-    return names
+        label = A.NULL_LABELS.get(null, null)
+        parts.append(f"<h2>Motifs under the null “{html.escape(label)}”</h2>"
+                     f"<p>{html.escape(A.NULLS[null])}</p>")
+        figs.append(_save(plots.zscore_vs_sparsity(res), out_dir, f"motifs_{null}_vs_sparsity.png"))
+        try:
+            rows = A.motif_summary(r.experiment, null, rule=rule, threshold=r.threshold)
+        except ValueError as err:
+            parts.append(f"<p class='warn'>No summary at the optimal level: "
+                         f"{html.escape(str(err))}</p>")
+            done = np.flatnonzero(res.done)
+            lv = int(done[np.argmin(np.abs(done - level))])
+            figs.append(_save(plots.zscore_distributions(res, lv), out_dir,
+                              f"motifs_{null}_distributions.png"))
+            continue
+        figs.append(_save(plots.zscore_distributions(res, None, sparsity_result=r, rule=rule),
+                          out_dir, f"motifs_{null}_distributions.png"))
+        rows = [x for x in rows if x["n_defined"]]
+        if rows:
+            parts.append(f"<p>z at {html.escape(rows[0]['basis'])}.</p>")
+        parts.append(_table(["motif", "networks", "median z", "z > 0", "z < 0"],
+                            [[A.MOTIF_LABELS.get(x["motif"], x["motif"]), x["n_defined"],
+                              f"{x['median_z']:+.2f}", f"{100 * x['frac_positive']:.0f} %",
+                              f"{100 * x['frac_negative']:.0f} %"] for x in rows]))
+    return figs, parts
 
 
-def build_report(experiment, out_dir=None, threshold: float | None = None) -> Path:
+def build_report(experiment, out_dir=None, threshold: float | None = None,
+                 rule: str = "paper") -> Path:
     """Write the report of ``experiment`` (an Experiment or a path) into ``out_dir`` (default:
-    ``<experiment>-report`` beside it); return the path of ``index.html``."""
-    from mothlab.analysis import sparsity as sp
-    from mothlab.data import INPUT_LABELS
-    from mothlab.figures import sparsity as fs
+    ``<experiment>-report`` beside it); return the path of ``index.html``.
 
-    exp = sp._exp(experiment)
-    out_dir = Path(out_dir) if out_dir else exp.path.with_name(exp.path.stem + "-report")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if exp.levels_done == 0:
+    ``threshold``: None → the experiment's own. ``rule``: the selection rule the figures at "the
+    optimal level" use (:data:`mothlab.analysis.SELECTION_RULES`); the tables give both.
+    """
+    if rule not in A.SELECTION_RULES:
+        raise ValueError(f"rule must be one of {list(A.SELECTION_RULES)}, got {rule!r}")
+    r = A.sparsity_result(experiment, threshold)
+    exp = r.experiment
+    if r.levels_done == 0:
         raise ValueError(f"{exp.path} has no finished level yet; wait for the first level or "
                          "resume the run.")
-    t = sp._threshold(exp, threshold)
-    figs = []
-    for name, fn in (("loss_vs_sparsity.png", lambda: fs.loss_vs_sparsity(exp, threshold=t)),
-                     ("loss_distribution.png", lambda: fs.loss_distribution(exp, threshold=t)),
-                     ("input_connectivity.png", lambda: fs.input_connectivity(exp))):
-        fn().savefig(out_dir / name, dpi=120)
-        figs.append(name)
-    figs += _motif_figures(exp, out_dir)
+    out_dir = Path(out_dir) if out_dir else Path(exp.path).with_name(Path(exp.path).stem
+                                                                    + "-report")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    level, network = r.level_to_show(rule)
+    figs = [_save(plots.loss_vs_sparsity(r, level=level), out_dir, "loss_vs_sparsity.png")]
+    figs += [_save(plots.optimal_histogram(r, rl), out_dir, f"optimal_sparsity_{rl}.png")
+             for rl in A.SELECTION_RULES]
+    figs.append(_save(plots.input_heatmap(r, level, INPUT_LABELS), out_dir,
+                      "input_connectivity.png"))
+    figs.append(_save(plots.inputs_cut(r, level, INPUT_LABELS), out_dir, "inputs_cut.png"))
+    motif_figs, motif_parts = _motif_section(r, out_dir, rule)
 
-    s = summary(exp, t)
-    tab = sp.loss_table(exp, "test")
-    counts = sp.optimal_counts(exp, t)
-    done = exp.levels_done
-    parts = [f"<h1>mothlab experiment: {html.escape(exp.path.name)}</h1>"]
+    s = summary(exp, r.threshold)
+    done = r.levels_done
+    parts = [f"<h1>mothlab experiment: {html.escape(Path(exp.path).name)}</h1>"]
     if exp.as_published:
         parts.append('<p class="warn"><b>AS PUBLISHED:</b> this run reproduces defects 1–6 of '
                      "the original code on purpose: "
                      + html.escape("; ".join(exp.header.get("published_defects", []))) + "</p>")
     if not exp.complete:
-        parts.append(f'<p class="warn">Unfinished: {done} of {len(exp.sparsity_levels)} levels '
+        parts.append(f'<p class="warn">Unfinished: {done} of {len(r.sparsity)} levels '
                      "done.</p>")
     cfg = exp.config
     dev = exp.header.get("device", {})
@@ -126,56 +172,59 @@ def build_report(experiment, out_dir=None, threshold: float | None = None) -> Pa
         ["device", f"{dev.get('kind')} × {dev.get('n_devices')}"],
         ["run time (s)", exp.header.get("run_seconds", sum(x["seconds"] for x in
                                                           exp.header.get("timings", [])))],
-        ["threshold", t], ["dense median test loss", s["dense_median_test_loss"]],
+        ["threshold", f"{r.threshold:g}" + (" (the experiment's)" if threshold is None
+                                             else " (given)")],
+        ["dense median test loss", s["dense_median_test_loss"]],
+        ["networks under the threshold at some level", f"{s['reaching_threshold']} of "
+                                                       f"{r.n_networks}"],
+        *[[f"no optimal level, {_rule_name(rl)}", f"{r.n_without(rl)} networks"]
+          for rl in A.SELECTION_RULES],
         ["breakdown (median back over threshold)", "—" if s["breakdown_sparsity"] is None
-         else f"{100 * s['breakdown_sparsity']:.0f} %"],
-        ["no optimal level", f"{s['no_optimal_level']} networks"]]))
+         else f"{100 * s['breakdown_sparsity']:g} %"]]))
+    parts.append(f"<p>Shown first (as in the app): {html.escape(r.caption(level, network, rule))}"
+                 f" — {html.escape(r.level_to_show(rule).reason)}.</p>")
     parts += [f'<figure><img src="{f}" alt="{f}"></figure>' for f in figs]
     parts.append("<h2>Loss and optimally sparse networks per level</h2>")
-    from mothlab.nets.experiment import optimal_level_from
-
-    last = optimal_level_from(tab["loss"][:done], t, rule="last")
-    last_counts = np.bincount(last[last >= 0], minlength=done)
-    parts.append("<p>Optimally sparse: the sparsest level with it and every denser level under "
-                 "the threshold (paper's rule). Also shown: the sparsest level under the "
-                 "threshold whatever the denser levels did (useful when the dense networks are "
-                 "still undertrained).</p>")
+    parts.append("<p>Selection rules: " + "; ".join(
+        f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in A.SELECTION_RULES.items())
+        + ".</p>")
+    counts = {rl: r.optimal_counts(rl) for rl in A.SELECTION_RULES}
     parts.append(_table(["level", "sparsity %", "median test loss", "25 %", "75 %",
-                         "optimally sparse", "sparsest under threshold"],
-                        [[i, f"{100 * tab['sparsity'][i]:.0f}", tab["median"][i], tab["q25"][i],
-                          tab["q75"][i], int(counts["count"][i]), int(last_counts[i])]
+                         "networks at a step cap",
+                         *[f"optimally sparse ({rl} rule)" for rl in A.SELECTION_RULES]],
+                        [[i, f"{100 * r.sparsity[i]:g}", r.median[i], r.q25[i], r.q75[i],
+                          int(r.capped[i]), *[int(counts[rl][i]) for rl in A.SELECTION_RULES]]
                          for i in range(done)]))
-    rw = sp.remaining_weights(exp, threshold=t)
-    parts.append(f"<h2>Table 1: remaining weights at the optimal level "
-                 f"({len(rw['networks'])} networks)</h2>")
-    parts.append(_table(["layer", "weights", "mean left", "variance", "min", "max"],
-                        [[rw["layers"][l], int(rw["total"][l]), rw["mean"][l], rw["var"][l],
-                          rw["min"][l], rw["max"][l]] for l in range(len(rw["layers"]))]))
-    if (counts["optimal_level"] >= 0).any():
-        conn = sp.input_connectivity(exp, "optimal")
-        rows = conn[(conn >= 0).all(axis=1)]
-        parts.append("<h2>Input connectivity at the optimal level (Fig 5)</h2>")
+    for rl in A.SELECTION_RULES:
+        t1 = r.table1(rl)
+        parts.append(f"<h2>Table 1: remaining weights at the optimal level, {_rule_name(rl)} "
+                     f"({len(t1['networks'])} networks)</h2>")
+        parts.append(_table(["layer", "weights", "mean left", "variance", "min", "max"],
+                            [[t1["layers"][l], int(t1["total"][l]), t1["mean"][l],
+                              t1["var"][l], t1["min"][l], t1["max"][l]]
+                             for l in range(len(t1["layers"]))]))
+    conn = r.input_connectivity(rule)
+    cols = conn[:, (conn >= 0).all(axis=0)]
+    if cols.size:
+        parts.append(f"<h2>Input connectivity at the optimal level, {_rule_name(rule)} "
+                     f"(Fig 5; {cols.shape[1]} networks)</h2>")
         parts.append(_table(["input", "mean connections", "sd", "networks with input cut"],
-                            [[INPUT_LABELS[j], float(rows[:, j].mean()), float(rows[:, j].std()),
-                              f"{int((rows[:, j] == 0).sum())} / {len(rows)}"]
-                             for j in range(conn.shape[1])]))
-        gd_rows = []
-        for lvl in np.unique(counts["optimal_level"][counts["optimal_level"] >= 0]):
-            nets = np.flatnonzero(counts["optimal_level"] == lvl)
-            gd = sp.ghost_dead_nodes([m[nets] for m in exp.masks(int(lvl))],
-                                     [b[nets] for b in exp.bias_masks(int(lvl))])
-            gd_rows.append([f"{100 * exp.sparsity_levels[lvl]:.0f} %", len(nets),
-                            float(np.mean([g.sum(1).mean() for g in gd["ghost"]])),
-                            float(np.mean([d.sum(1).mean() for d in gd["dead"]])),
-                            float(np.mean(gd["n_removed"]))])
-        parts.append("<h2>Ghost and dead hidden nodes at the optimal level</h2>")
-        parts.append(_table(["level", "networks", "ghost per layer (mean)",
-                             "dead per layer (mean)", "removed in all (fixed point)"], gd_rows))
+                            [[INPUT_LABELS[j], float(cols[j].mean()), float(cols[j].std()),
+                              f"{int((cols[j] == 0).sum())} / {cols.shape[1]}"]
+                             for j in range(cols.shape[0])]))
+        parts.append(f"<h2>Ghost and dead hidden nodes at the optimal level, {_rule_name(rule)}"
+                     f"</h2><p>Per network (at most {MAX_NODE_STATE_NETWORKS} networks per "
+                     "level), from mothlab.analysis node states.</p>")
+        parts.append(_table(["level", "networks", "ghost (mean)", "dead (mean)",
+                             "removed with them (mean)"], _node_state_rows(r, rule)))
+    parts += motif_parts
+    parts += [f'<figure><img src="{f}" alt="{f}"></figure>' for f in motif_figs]
     style = ("body{font-family:sans-serif;max-width:1000px;margin:auto}"
              "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
              "padding:2px 8px;text-align:right}img{max-width:100%}.warn{color:#a00}")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(exp.path.name)}"
-            f"</title><style>{style}</style></head><body>{''.join(parts)}</body></html>")
+    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>"
+            f"{html.escape(Path(exp.path).name)}</title><style>{style}</style></head><body>"
+            f"{''.join(parts)}</body></html>")
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
     return index

@@ -171,14 +171,15 @@ def _zarr_open(path: Path, mode: str):
                          "that wrote it (CLI: --overwrite).") from None
 
 
-def open_store(path, kind: str, mode: str = "r+", verify: bool = True):
+def open_store(path, kind: str, mode: str = "r+", verify: bool = True, required=()):
     """Open an existing mothlab store of the given kind; return ``(zarr.Group, header dict)``.
 
     ``mode`` is ``"r+"`` (default; the group may be written, e.g. to resume) or ``"r"``.
     Completeness is *not* checked here (use :func:`is_complete`): resuming needs incomplete
     stores. Integrity is: every file of every sealed unit (finished levels and chunks, the whole
     store once complete) is checked against its size and CRC-32 (``verify=False`` skips that).
-    A writable open first finishes deletions a killed writer left pending.
+    A writable open first finishes deletions a killed writer left pending. ``required`` names
+    header fields the kind's reader needs (a header without them is refused as corrupted).
 
     Raises
     ------
@@ -228,6 +229,11 @@ def open_store(path, kind: str, mode: str = "r+", verify: bool = True):
         raise StoreError(path, f"written with store schema {version} by mothlab "
                          f"{header['mothlab_version']}; this mothlab reads schema "
                          f"<= {SCHEMA_VERSION}", "Upgrade mothlab to read it.")
+    missing = [k for k in required if k not in header]
+    if missing:
+        raise StoreError(path, f"corrupted mothlab {kind} header: field(s) "
+                         f"{', '.join(missing)} missing", "Delete it and re-run the command "
+                         "that wrote it (CLI: --overwrite).")
     if mode == "r+" and _pending(header):
         header = finish_pending(group)
     if verify:
@@ -532,14 +538,19 @@ def seal_level(group, name: str, *, paths=None, also=(), exclude=(), delete=(), 
     seq = max([u.get("seq", 0) for u in manifest.values() if isinstance(u, dict)] + [0]) + 1
     before = {k: header.get(k) for k in fields}
     delete = [_norm(d) for d in delete]
-    for unit, unit_paths in ((name, paths if paths is not None else [name]),
-                             *((a, [a]) for a in also)):
-        unit = _norm(unit)
-        if not unit:
-            raise ValueError("a unit needs a name; the whole store is sealed by mark_complete.")
-        manifest[unit] = {"seq": seq, "paths": [_norm(p) for p in unit_paths],
-                          "files": _files_of(root, unit_paths, [*exclude, *delete]),
-                          "before": to_json(before), "sealed": now()}
+    unit = _norm(name)
+    if not unit:
+        raise ValueError("a unit needs a name; the whole store is sealed by mark_complete.")
+    unit_paths = paths if paths is not None else [name]
+    manifest[unit] = {"seq": seq, "paths": [_norm(p) for p in unit_paths],
+                      "files": _files_of(root, unit_paths, [*exclude, *delete]),
+                      "before": to_json(before), "sealed": now()}
+    for a in map(_norm, also):
+        # an array every unit updates (e.g. (L, n) losses, one row per level): sealed row by
+        # row, so that rows an unfinished unit writes later (fill-valued when sealed) are not
+        # mistaken for damage, while every row written before the seal is checked
+        manifest[a] = {"seq": seq, "paths": [a], "files": _files_of(root, [f"{a}/zarr.json"]),
+                       "rows": _row_crcs(group[a]), "before": to_json(before), "sealed": now()}
     manifest = _forget(manifest, delete, keep=_norm(name))
     pending = sorted(set(_pending(header)) | set(delete))
     new = update_header(group, **fields, **{MANIFEST_KEY: manifest, PENDING_KEY: pending,
@@ -547,6 +558,23 @@ def seal_level(group, name: str, *, paths=None, also=(), exclude=(), delete=(), 
     if delete:
         new = finish_pending(group)
     return new
+
+
+def _row_crcs(arr) -> list[int | None]:
+    """CRC-32 of each row (first axis) of a zarr array's values; None for rows that hold only
+    the fill value (not written yet)."""
+    import numpy as np
+
+    values = np.asarray(arr[...])
+    values = values.reshape(values.shape[0], -1) if values.ndim else values.reshape(1, 1)
+    fill = None if arr.fill_value is None else np.asarray(arr.fill_value)
+    nan_fill = fill is not None and fill.dtype.kind == "f" and bool(np.isnan(fill))
+    out: list[int | None] = []
+    for row in values:
+        unwritten = fill is not None and bool(np.all(np.isnan(row)) if nan_fill
+                                              else np.all(row == fill))
+        out.append(None if unwritten else zlib.crc32(np.ascontiguousarray(row).tobytes()))
+    return out
 
 
 def _forget(manifest: dict, deleted, keep: str | None = None) -> dict:
@@ -621,7 +649,28 @@ def _what(rel: str) -> str:
     return "metadata file" if rel.endswith("zarr.json") else "chunk file"
 
 
-def _check_unit(root: Path, unit: str, record: dict) -> str | None:
+def _check_rows(group, name: str, rows) -> str | None:
+    try:
+        arr = group[name]
+        now_rows = _row_crcs(arr)
+    except KeyError:
+        return f"array {name} is missing"
+    except Exception as err:  # noqa: BLE001 - any decoding failure is damage
+        return (f"a chunk of {name} cannot be decoded ({type(err).__name__}: "
+                f"{str(err)[:120]}); it is truncated or altered")
+    for r, want in enumerate(rows):
+        if want is None:
+            continue  # not written when sealed: unfinished work may have written it since
+        got = now_rows[r] if r < len(now_rows) else None
+        if got is None:
+            return (f"row {r} of {name} is missing (it reads as the fill value: a chunk file was "
+                    "deleted)")
+        if got != want:
+            return f"row {r} of {name} was altered after it was written"
+    return None
+
+
+def _check_unit(root: Path, unit: str, record: dict, group=None) -> str | None:
     label = unit
     unit = unit or "the store"
     files = record.get("files") if isinstance(record, dict) else None
@@ -651,6 +700,8 @@ def _check_unit(root: Path, unit: str, record: dict) -> str | None:
         if got != crc:
             return (f"{_what(rel)} {rel} of {unit} was altered after it was written (CRC-32 "
                     f"{got:08x}, sealed with {crc:08x})")
+    if isinstance(record.get("rows"), list) and group is not None:
+        return _check_rows(group, label, record["rows"])
     return None
 
 
@@ -683,7 +734,7 @@ def verify_store(group_or_path, header: dict | None = None) -> int:
         problem = unit = None
         for u, record in sorted(manifest.items(), key=lambda kv: kv[1].get("seq", 0)
                                 if isinstance(kv[1], dict) else 0):
-            problem = _check_unit(root, u, record)
+            problem = _check_unit(root, u, record, group)
             if problem:
                 unit = u
                 break

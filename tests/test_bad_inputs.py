@@ -85,6 +85,8 @@ def damaged(kind):
             _edit_header(path, lambda h: h.update(schema_version=store.SCHEMA_VERSION + 1))
         elif kind == "header_not_dict":
             zarr.open_group(str(path), mode="r+").attrs["mothlab"] = ["a", "list"]
+        elif kind == "header_missing_config":
+            _edit_header(path, lambda h: h.pop("config"))
         elif kind == "header_missing_kind":
             _edit_header(path, lambda h: h.pop("kind"))
         else:
@@ -136,7 +138,7 @@ CASES = [
     ("missing chunk, motifs", ["motifs", "{store}"], damaged("missing_chunk"),
      "levels/1/mw0/c/0/0/0 of levels/1 is missing", 2),
     ("missing test_loss chunk", ["report", "{store}"], damaged("missing_loss_chunk"),
-     "test_loss/c/", 2),
+     "chunk file test_loss/c/0/0 of the store is missing", 2),
     ("truncated chunk", ["report", "{store}"], damaged("truncated"),
      "levels/2/w1/c/0/0/0 of levels/2 is truncated", 2),
     ("garbage chunk", ["motifs", "{store}"], damaged("garbage"),
@@ -144,7 +146,7 @@ CASES = [
     ("one flipped bit", ["motifs", "{store}"], damaged("bit_flip"),
      "levels/5/w2/c/0/0/0 of levels/5 was altered", 2),
     ("flipped bit in the losses", ["report", "{store}"], damaged("bit_flip_loss"),
-     "val_loss/c/", 2),
+     "val_loss/c/0/0 of the store was altered", 2),
     ("deleted level group", ["report", "{store}"], damaged("level_group"),
      "levels/3 is missing", 2),
     ("altered array metadata", ["report", "{store}"], damaged("array_meta"),
@@ -182,16 +184,24 @@ CASES = [
     ("value 1e300", ["simulate", "--xd", "1e300"], none,
      "--xd: 1e+300 is outside the range mothlab simulates", 2),
     ("negative wing force", ["simulate", "--F", "-1"], none, "F must be >= 0", 2),
-    ("force 1e30: no silent NaN", ["simulate", "--F", "1e30"], none,
-     "came back with NaN or infinite states", 2),
-    ("torque 1e12: no silent NaN", ["simulate", "--tau", "1e12"], none,
-     "came back with NaN or infinite states", 2),
-    ("rate 1e6: no silent NaN", ["simulate", "--thetad", "1e6"], none,
-     "came back with NaN or infinite states", 2),
-    ("scale 1e6: no silent NaN", ["simulate", "--s", "1e6"], none,
-     "came back with NaN or infinite states", 2),
-    ("scale 1e-6: no silent NaN", ["simulate", "--s", "1e-6"], none,
-     "came back with NaN or infinite states", 2),
+    ("force 1e30", ["simulate", "--F", "1e30"], none,
+     "F = 1e+30 dyn at index (0,) is outside [0, 200000] dyn, the range in which simulate is "
+     "accurate", 2),
+    ("torque 1e12", ["simulate", "--tau", "1e12"], none,
+     "tau = 1e+12 dyn·cm at index (0,) is outside [-1e+06, 1e+06] dyn·cm", 2),
+    ("rate 1e6", ["simulate", "--thetad", "1e6"], none,
+     "thetad = 1e+06 rad/s at index (0,) is outside [-1000, 1000] rad/s", 2),
+    ("scale 1e6", ["simulate", "--s", "1e6"], none, "length scale s = 1e+06 is outside [0.25, 4]",
+     2),
+    ("scale 1e-6", ["simulate", "--s", "1e-6"], none,
+     "length scale s = 1e-06 is outside [0.25, 4]", 2),
+    ("t-end 1e9 (no int32 overflow)", ["simulate", "--t-end", "1e9"], none,
+     "t ends at 1e+09 s, beyond the longest span simulate integrates (3600 s", 2),
+    ("t-end 1e6 (no hang)", ["simulate", "--t-end", "1e6"], none,
+     "t ends at 1e+06 s, beyond the longest span", 2),
+    ("csv torque 1e12", ["simulate", "--csv", "{csv}"],
+     csv_file(f"{HEADER}\n{ROW}\n0,100,0,0,0.8,0,3.9,0,3000,1.2,1e12\n"),
+     "tau = 1e+12 dyn·cm at index (1,) is outside", 2),
     ("csv and flags", ["simulate", "--csv", "{csv}", "--xd", "1"], csv_file(f"{HEADER}\n{ROW}\n"),
      "not both", 2),
     ("not a number flag", ["simulate", "--xd", "fast"], none, "invalid float value: 'fast'", 2),
@@ -251,9 +261,20 @@ CASES = [
     ("train config file missing", ["train", "--config", "{tmp}/none.json", "--out",
                                    "{tmp}/t.zarr"], none, "none.json", 2),
     ("train config is a directory", ["train", "--config", "{tmp}", "--out", "{tmp}/t.zarr"],
-     none, "is a directory, but a file is expected", 2),
+     none, "is a directory; give a JSON file", 2),
     ("train config not JSON", ["train", "--config", "{csv}", "--out", "{tmp}/t.zarr"],
      csv_file("{ not json"), "Expecting property name", 2),
+    ("train config is a list", ["train", "--config", "{csv}", "--out", "{tmp}/t.zarr"],
+     csv_file("[1, 2]"), "must hold a JSON object of config fields", 2),
+    ("train config unknown field", ["train", "--config", "{csv}", "--out", "{tmp}/t.zarr"],
+     csv_file('{"widthz": [3]}'), "has unknown fields ['widthz']; allowed: activation", 2),
+    ("train widths -5", ["train", "--preset", "tiny", "--widths=-5", "--out", "{tmp}/t.zarr"],
+     none, "argument --widths: hidden widths must be positive whole numbers", 2),
+    ("train learning rate inf", ["train", "--preset", "tiny", "--learning-rate", "inf", "--out",
+                                 "{tmp}/t.zarr"], none,
+     "learning_rate must be a finite number (more than 0), got 'inf'", 2),
+    ("experiment header missing a field", ["report", "{store}"], damaged("header_missing_config"),
+     "corrupted mothlab experiment header: field(s) config missing", 2),
     ("no command", [], none, "the following arguments are required: COMMAND", 2),
     ("unknown command", ["fly-to-the-moon"], none, "invalid choice: 'fly-to-the-moon'", 2),
 ]
@@ -343,6 +364,26 @@ def test_error_boundary(func, debug, rc, texts, monkeypatch, capsys):
     assert main(["simulate"]) == rc
     if func is _boom:
         assert "Traceback" in capsys.readouterr().err
+
+
+def test_a_non_finite_result_is_an_error_naming_the_flight(tmp_path, capsys, monkeypatch):
+    """Never a silent NaN: whatever the integrator lets through, the CLI names the first bad
+    flight (a stand-in simulator returns NaN for the second flight)."""
+    import numpy as np
+
+    import mothlab.moth
+
+    def nan_second(state0, controls, params, t, precise=False, **k):
+        out = np.repeat(np.asarray(state0, float)[:, None], len(t), axis=1)
+        out[1, -1, 3] = np.nan
+        return out
+
+    monkeypatch.setattr(mothlab.moth, "simulate", nan_second)
+    src = tmp_path / "f.csv"
+    src.write_text(f"{HEADER}\n{ROW}\n{ROW}\n")
+    assert main(["simulate", "--csv", str(src)]) == 2
+    err = capsys.readouterr().err
+    assert f"1 of 2 flight(s) came back with NaN or infinite states (first: row 2 of {src}" in err
 
 
 def test_a_real_process_gives_one_line_and_exit_2(tmp_path):

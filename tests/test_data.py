@@ -370,16 +370,34 @@ def test_content_does_not_depend_on_chunk_or_n(ds, tmp_path):
     for name in ("state0", "controls"):
         np.testing.assert_array_equal(getattr(one, name)[:], getattr(ds, name)[:])
         np.testing.assert_array_equal(getattr(three, name)[:], getattr(ds, name)[: N - 3])
-    # each flight is integrated on its own (elementwise), so the end states are bit-identical
-    # whatever batch they ran in (measured on CPU; an accelerator may differ in the last bit)
-    np.testing.assert_array_equal(one.state_f[:], ds.state_f[:])
-    np.testing.assert_array_equal(three.state_f[:], ds.state_f[: N - 3])
+    # the simulator plans its steps per batch, so the end states agree to its float32 accuracy
+    # (measured: rel. 1.5e-5 at worst), not bit for bit, when the batches differ
+    np.testing.assert_allclose(one.state_f[:], ds.state_f[:], rtol=2e-4, atol=1e-4)
+    np.testing.assert_allclose(three.state_f[:], ds.state_f[: N - 3], rtol=2e-4, atol=1e-4)
     # rows straddling a block boundary come from both blocks, as if drawn whole
     r = SamplingRanges()
     s_all, c_all = sample_rows(r, 3, 0, 2 * SAMPLE_BLOCK)
     s_mid, c_mid = sample_rows(r, 3, SAMPLE_BLOCK - 2, SAMPLE_BLOCK + 3)
     np.testing.assert_array_equal(s_mid, s_all[SAMPLE_BLOCK - 2: SAMPLE_BLOCK + 3])
     np.testing.assert_array_equal(c_mid, c_all[SAMPLE_BLOCK - 2: SAMPLE_BLOCK + 3])
+
+
+def test_store_from_before_block_sampling(ds, tmp_path):
+    """A complete dataset made before rows were drawn in fixed blocks still opens through
+    generate_dataset (it is whole); an interrupted one refuses to resume, saying why."""
+    import shutil
+
+    old = tmp_path / "old.zarr"
+    shutil.copytree(ds.path, old)
+    group, header = store.open_store(old, "dataset")
+    h = store.read_header(group)
+    del h["sampling"]
+    group.attrs[store.HEADER_KEY] = h
+    assert generate_dataset(old, N, seed=SEED, chunk=1).n == N
+    h["complete"] = False
+    group.attrs[store.HEADER_KEY] = h
+    with pytest.raises(ValueError, match="older mothlab that drew rows per chunk"):
+        generate_dataset(old, N, seed=SEED, chunk=1)
 
 
 def test_nan_from_simulator_is_not_stored_as_done(tmp_path, monkeypatch):

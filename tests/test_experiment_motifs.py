@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mothlab import store
-from mothlab.analysis import MIN_NETWORKS, motif_result, motif_summary
+from mothlab.analysis import MIN_NETWORKS, motif_result, motif_summary, sparsity_result
 from mothlab.analysis.experiment_motifs import analyse_experiment, load_motif_results
 from mothlab.analysis.motifs import MOTIFS, count_motifs
 from mothlab.progress import Cancelled, Progress
@@ -178,14 +178,16 @@ def test_real_tiny_experiment(tiny_experiment):
 
 
 def test_figures_from_fake_experiment(tmp_path):
-    from mothlab.figures.motifs import zscore_distributions, zscore_vs_sparsity
+    from mothlab import plots
 
     exp = FakeExperiment(tmp_path / "exp.zarr")
     res = analyse_experiment(exp, null="edges_live_nodes")
-    f2 = zscore_distributions(res, "optimal", experiment=exp)
-    f3 = zscore_vs_sparsity(res, experiment=exp)
+    f2 = plots.render(plots.zscore_distributions(res, None,
+                                                 sparsity_result=sparsity_result(exp)),
+                      "matplotlib")
+    f3 = plots.render(plots.zscore_vs_sparsity(res), "matplotlib")
     f2.savefig(tmp_path / "f2.png")
-    assert (tmp_path / "f2.png").stat().st_size > 1000 and len(f3.axes) == 2
+    assert (tmp_path / "f2.png").stat().st_size > 1000 and len(f3.axes) == 1
 
 
 def test_cli_on_real_tiny_experiment(tiny_experiment, tmp_path, capsys):
@@ -196,5 +198,6 @@ def test_cli_on_real_tiny_experiment(tiny_experiment, tmp_path, capsys):
                "--figures", str(tmp_path)])
     out = capsys.readouterr().out
     assert rc == 0 and "null 'degrees'" in out and "bifan" in out
+    assert "networks have an optimal level under the 'paper' rule" in out
     assert (tmp_path / "motifs_degrees_fig3.png").exists()
     assert main(["motifs", str(tmp_path / "nope.zarr"), "--no-progress"]) == 2

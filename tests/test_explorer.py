@@ -24,7 +24,8 @@ def other_experiment(tmp_path_factory):
     from mothlab.nets import ExperimentConfig, run_experiment
 
     out = tmp_path_factory.mktemp("other") / "other.zarr"
-    cfg = ExperimentConfig.preset("tiny", widths=[6, 5], seed=7, schedule=[0.0, 0.3, 0.6, 0.8])
+    cfg = ExperimentConfig.preset("tiny", widths=[6, 5], seed=7, schedule=[0.0, 0.3, 0.6, 0.8],
+                                  threshold=2e-3)
     run_experiment(cfg, out, data=synthetic_splits(seed=3))
     return out
 
@@ -94,8 +95,7 @@ def test_heatmap_has_a_colour_bar_and_a_full_title():
     fig = plots.render(el, "bokeh")
     assert any(isinstance(m, ColorBar) for m in fig.right)
     assert fig.title.text == el.label and "hidden layer 1 at 90% sparsity" in el.label
-    heat = el.get(0)
-    np.testing.assert_array_equal(heat.dimension_values("connections"), [3, 0, 1, 0, 0, 0])
+    np.testing.assert_array_equal(el.dimension_values("connections"), [3, 0, 1, 0, 0, 0])
     mpl = plots.render(el, "matplotlib")
     assert len(mpl.axes) == 2  # the map and its colour bar
 
@@ -202,6 +202,22 @@ def test_both_selection_rules_are_named_where_the_optimum_is_shown(two_experimen
         assert f"'{rule}' rule" in view.caption.object.replace("&#x27;", "'")
 
 
+def test_a_new_threshold_recounts_the_optimal_levels(two_experiments):
+    from mothlab.ui.explorer import ExplorerView
+
+    view = ExplorerView()
+    view.experiment = "other"
+    assert view.threshold == 2e-3  # the experiment's own
+    view.threshold = 5e-2
+    truth = A.sparsity_result(two_experiments / "other.zarr", threshold=5e-2)
+    bars = view.losses.hist.object
+    assert f"{int(truth.optimal_counts('paper').sum())} of {truth.n_networks}" in \
+        bars.title.text
+    assert view.shown.opened.result.threshold == 5e-2
+    view.experiment = "tiny"  # another experiment opens at its own threshold
+    assert view.threshold == _truth(two_experiments / "tiny.zarr").threshold
+
+
 def test_all_networks_is_a_choice_with_its_own_caption(two_experiments):
     from mothlab.ui.explorer import ALL, ExplorerView
 
@@ -217,8 +233,10 @@ def test_explorer_corrupted_experiment_is_a_message(two_experiments):
     from mothlab.ui.explorer import ExplorerView
 
     broken = two_experiments / "broken.zarr"
-    broken.mkdir()
-    (broken / "zarr.json").write_text("{not json")
+    shutil.copytree(two_experiments / "tiny.zarr", broken)
+    chunk = next(p for p in sorted((broken / "levels" / "0").rglob("*"))
+                 if p.is_file() and "/c/" in str(p))
+    chunk.unlink()  # a missing chunk: the store's manifest refuses it on open
     view = ExplorerView()
     view.experiment = "broken"
     assert view.exp is None and view._message.visible
@@ -330,3 +348,33 @@ def test_a_running_analysis_is_cancelled_by_its_owner_only(two_experiments):
     hold.wait(10)
     panel.refresh()
     assert not panel.cancel_button.visible and "cancelled" in panel._message.object
+
+
+# -- the report --------------------------------------------------------------------------------
+
+def test_report_draws_the_experiments_threshold_and_names_both_rules(other_experiment, tmp_path,
+                                                                     monkeypatch):
+    from mothlab import report
+
+    drawn = []
+    render = plots.render
+    monkeypatch.setattr(plots, "render", lambda el, *a, **k: drawn.append(el) or render(el, *a,
+                                                                                        **k))
+    index = report.build_report(other_experiment, tmp_path / "rep", rule="sparsest")
+    text = index.read_text()
+    truth = _truth(other_experiment)
+    assert truth.threshold == 2e-3  # the experiment's own, not the paper's 1e-3
+    loss = next(el for el in drawn if el.group == "LossPlot")
+    assert set(_threshold_curve(loss).dimension_values(1)) == {2e-3}
+    assert "0.002 (the experiment&#x27;s)" in text or "0.002 (the experiment's)" in text
+    for rule, desc in A.SELECTION_RULES.items():
+        assert html_escape(desc) in text and f"optimally sparse ({rule} rule)" in text
+        assert (tmp_path / "rep" / f"optimal_sparsity_{rule}.png").stat().st_size > 1000
+    level, network = truth.level_to_show("sparsest")
+    assert html_escape(truth.caption(level, network, "sparsest")) in text
+
+
+def html_escape(s):
+    import html
+
+    return html.escape(s)

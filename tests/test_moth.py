@@ -123,7 +123,8 @@ def test_energy_conserved_without_dissipation():
     p = MothParams(rhoA=0.0, muA=1e-15, c=0.0)
     y0 = np.array([0, 300.0, 0, -200.0, 1.2, 15.0, 1.2 + np.pi + 0.3, -10.0])
     t = np.linspace(0, 0.02, 11)
-    ys = simulate(y0, np.zeros(3), p, t=t, precise=True)
+    # the undamped joint oscillates at ~500 rad/s: a conservation check needs a fine step
+    ys = simulate(y0, np.zeros(3), p, t=t, precise=True, steps=480)
 
     def energy(y):
         _, xd, _, yd, th, thd, ph, phd = y
@@ -219,8 +220,9 @@ def test_broadcasting_and_chunking_do_not_change_results():
     np.testing.assert_array_equal(simulate(s[:4].reshape(2, 2, 8), u[0]),
                                   simulate(s[:4], np.tile(u[0], (4, 1))).reshape(2, 2, 2, 8))
     seen = []
-    simulate(s, u, chunk=4, progress=lambda done, total: seen.append((done, total)))
-    assert seen[-1] == (10, 10) and len(seen) == 3
+    simulate(s, u, chunk=4, progress=seen.append)
+    assert seen[0].fraction == 0.0 and seen[-1].fraction == 1.0
+    assert seen[-1].payload == {"done": 10, "total": 10} and len(seen) == 5  # start, 3 chunks, end
 
 
 @pytest.mark.parametrize("state0, controls, t, message", [
@@ -241,3 +243,85 @@ def test_bad_input_refused_with_clear_message(state0, controls, t, message):
 
 def test_empty_batch():
     assert simulate(np.zeros((0, 8)), np.zeros(3)).shape == (0, 2, 8)
+
+
+# --- what simulate refuses (issue 14.2) -----------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(t=[0, 1e9]), r"beyond the longest span .*3600 s"),
+    (dict(chunk=-1), r"chunk = -1 is outside \[1, 16777216\]"),
+    (dict(chunk=0), r"chunk = 0 is outside"),
+    (dict(chunk=2.5), r"chunk must be an integer"),
+    (dict(steps=0), r"steps = 0 is outside \[1, 100000\]"),
+    (dict(steps=-3), r"steps = -3 is outside"),
+    (dict(workers=0), r"workers = 0 is outside"),
+])
+def test_bad_numeric_arguments_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        simulate(np.zeros(8), np.zeros(3), **kwargs)
+
+
+@pytest.mark.parametrize("column, value, message", [
+    (8, 1e30, r"F = 1e\+30 dyn at index \(2,\) is outside \[0, 200000\]"),
+    (10, 1e12, r"tau = 1e\+12 dyn·cm at index \(2,\) is outside \[-1e\+06, 1e\+06\]"),
+    (5, 1e6, r"thetad = 1e\+06 rad/s at index \(2,\) is outside \[-1000, 1000\]"),
+    (1, 1e300, r"xd = 1e\+300 cm/s at index \(2,\)"),
+])
+def test_inputs_beyond_the_accurate_range_refused(column, value, message):
+    s, u = np.zeros((3, 8)), np.zeros((3, 3))
+    s[:, 6] = np.pi
+    (s if column < 8 else u)[2, column % 8] = value
+    with pytest.raises(ValueError, match=message):
+        simulate(s, u)
+
+
+@pytest.mark.parametrize("scale", [1e6, 1e-6])
+def test_scale_beyond_the_accurate_range_refused(scale):
+    with pytest.raises(ValueError, match=r"length scale s = .* outside \[0.25, 4\]"):
+        simulate(np.zeros(8), np.zeros(3), MothParams(s=scale))
+
+
+def test_non_finite_result_names_the_first_bad_flight():
+    from mothlab.moth.integrate import _check_result
+
+    out = np.zeros((4, 2, 8))
+    out[2, 1, 3] = np.nan
+    out[3, 1, 0] = np.inf
+    s0, u0 = np.zeros((4, 8)), np.zeros((4, 3))
+    with pytest.raises(ValueError, match=r"non-finite values for flight \(1, 0\) .* t = 0.02 s "
+                                         r"\(2 flights in all\)"):
+        _check_result(out, np.array([0, 0.02]), np.array([0.02 / 24]), s0, u0, (2, 2))
+
+
+def test_spinning_flight_refused_with_the_steps_it_needs():
+    from mothlab.moth.integrate import _check_result
+
+    out = np.zeros((1, 2, 8))
+    out[0, 1, 5] = 2000.0  # rad/s: 1.7 rad per step at 24 steps per 20 ms
+    with pytest.raises(ValueError, match=r"spins at 2e\+03 rad/s .* steps >= 160"):
+        _check_result(out, np.array([0, 0.02]), np.array([0.02 / 24]), np.zeros((1, 8)),
+                      np.zeros((1, 3)), (1,))
+
+
+def test_long_span_reports_progress_in_several_calls(monkeypatch):
+    import mothlab.moth.integrate as integrate
+
+    monkeypatch.setattr(integrate, "CALL_LANE_STEPS", 64)  # calls of 64 steps
+    events = []
+    y0 = np.array([0, 0, 0, 0, 0.3, 0, 0.3 + np.pi, 0])
+    out = simulate(y0, np.zeros(3), steps=240, progress=events.append)
+    fr = [e.fraction for e in events]
+    assert len(fr) >= 5 and fr == sorted(fr) and fr[-1] == 1.0  # 240 steps in 64-step calls
+    monkeypatch.setattr(integrate, "CALL_LANE_STEPS", 1 << 21)
+    np.testing.assert_array_equal(out, simulate(y0, np.zeros(3), steps=240))  # one call
+
+
+@pytest.mark.parametrize("n", [300, 513, 4097, 40_000, 65_536, 100_003])
+def test_chunk_plan_pads_little_and_balances_cores(n):
+    from mothlab.moth.integrate import plan_chunks
+
+    size, count = plan_chunks(n, None, 2)
+    assert size * count >= n > size * (count - 1)
+    # what the busier of two cores computes, beyond its share of the real flights
+    lanes = (count if count == 1 else 2 * -(-count // 2)) * size
+    assert lanes - n <= n / 16 + 1

@@ -186,3 +186,67 @@ def test_motif_masks_meet_the_target_and_anti_lies_opposite():
     # a network's mask depends only on its own seed
     one = T.motif_masks(MSIZES, counts, 3, seed=0)
     assert all(np.array_equal(a[:3], b) for a, b in zip(mm.masks, one.masks))
+
+
+# ---------------------------------------------------------------------------- the runner
+def _runner_data():
+    rng = np.random.default_rng(0)
+
+    def mk(n):
+        x = rng.uniform(-0.5, 0.5, (n, 10)).astype(np.float32)
+        return x, (0.4 * np.tanh(x @ rng.normal(size=(10, 7)))).astype(np.float32)
+
+    return {"train": mk(400), "val": mk(100), "test": mk(100)}
+
+
+def _runner_config(method="set"):
+    from mothlab.nets import ExperimentConfig
+
+    return ExperimentConfig.preset("tiny", method=method, density=0.3, sparse_steps=300,
+                                   update_every=100, chunk_steps=50, n_networks=3)
+
+
+def test_runner_stores_each_topology_update_as_a_level_and_resumes_exactly(tmp_path):
+    from mothlab.nets import load_experiment, run_experiment
+    from mothlab.progress import Cancelled
+
+    cfg = _runner_config("set")
+    data = _runner_data()
+    full = run_experiment(cfg, tmp_path / "full.zarr", data=data)
+    counts = S.layer_counts(cfg.layer_sizes, 0.3)
+    assert full.levels_done == 3 and np.all(full.steps == 100)
+    assert np.allclose(full.sparsity_levels, 1 - sum(counts) / sum(
+        a * b for a, b in zip(cfg.layer_sizes[:-1], cfg.layer_sizes[1:])))
+    for lv in range(3):
+        for m, k in zip(full.masks(lv), counts):
+            assert np.all(m.reshape(3, -1).sum(1) == k)
+    # levels 0 and 1 end with a SET update, the last one does not
+    assert any((a != b).any() for a, b in zip(full.masks(0), full.masks(1)))
+    calls = {"n": 0}
+
+    def cancel():  # level 0 has two chunks: cancel in level 1, after level 0 was written
+        calls["n"] += 1
+        return calls["n"] == 4
+
+    with pytest.raises(Cancelled):
+        run_experiment(cfg, tmp_path / "cut.zarr", data=data, cancel=cancel)
+    assert load_experiment(tmp_path / "cut.zarr").levels_done == 1
+    resumed = run_experiment(cfg, tmp_path / "cut.zarr", data=data)
+    for lv in range(3):
+        for a, b in zip(full.masks(lv) + full.weights(lv), resumed.masks(lv) + resumed.weights(lv)):
+            assert np.array_equal(a, b)
+    assert np.array_equal(full.test_loss, resumed.test_loss)
+
+
+def test_runner_motif_method_needs_and_uses_the_generator(tmp_path):
+    import mothlab.analysis.topology as T
+    from mothlab.nets import run_experiment
+
+    cfg = _runner_config("motif")
+    e = run_experiment(cfg, tmp_path / "motif.zarr", data=_runner_data())
+    counts = S.layer_counts(cfg.layer_sizes, 0.3)
+    want = T.motif_masks(cfg.layer_sizes, counts, 3, seed=cfg.seed).masks
+    for a, b in zip(e.masks(0), want):  # static after the start: every level keeps it
+        assert np.array_equal(a, b)
+    for a, b in zip(e.masks(2), want):
+        assert np.array_equal(a, b)

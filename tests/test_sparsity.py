@@ -132,6 +132,8 @@ def test_sparsity_result_tables_rules_states_and_caps(fake):
     assert r.optimal_sentence("sparsest").startswith("4 of 4 networks") and "median 45 %" in \
         r.optimal_sentence("sparsest")
     assert r.capped.tolist() == [0, 0, 0]  # the store predates caps
+    with pytest.raises(ValueError, match="read-only"):
+        r.loss[0, 0] = 1.0  # shared by every view: frozen
     fake.capped = np.array([[0, 1, 0, 1], [1, 1, 0, 0], [0, 0, 0, 0]], bool)
     assert sp.sparsity_result(fake).capped.tolist() == [2, 2, 0]
     t1 = r.table1("sparsest")
@@ -181,19 +183,21 @@ def test_level_to_show_and_caption_are_true(fake):
 
 
 def test_figures_and_report(fake, tmp_path):
-    from mothlab.figures import sparsity as fs
+    from mothlab import plots
+    from mothlab.data import INPUT_LABELS
     from mothlab.report import build_report, summary
 
-    for fig in (fs.loss_vs_sparsity(fake), fs.loss_distribution(fake),
-                fs.input_connectivity(fake)):
-        fig.savefig(tmp_path / "f.png")
+    r = sp.sparsity_result(fake)
+    for el in (plots.loss_vs_sparsity(r), plots.optimal_histogram(r, "paper"),
+               plots.input_heatmap(r, 1, INPUT_LABELS)):
+        plots.render(el, "matplotlib").savefig(tmp_path / "f.png")
         assert (tmp_path / "f.png").stat().st_size > 1000
     index = build_report(fake, tmp_path / "rep")
     text = index.read_text()
     assert "Table 1" in text and "θ̇₀" in text and "loss_vs_sparsity.png" in text
-    assert (tmp_path / "rep" / "loss_distribution.png").exists()
+    assert (tmp_path / "rep" / "optimal_sparsity_sparsest.png").exists()
     s = summary(fake)
-    assert s["breakdown_level"] == 2 and s["no_optimal_level"] == 1
+    assert s["breakdown_level"] == 2 and s["no_optimal_level_paper"] == 1
     fake.as_published = True
     assert "AS PUBLISHED" in build_report(fake, tmp_path / "rep2").read_text()
 

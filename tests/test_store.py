@@ -153,7 +153,8 @@ def _flip(f):
 @pytest.mark.parametrize("damage, match", [
     (lambda p: (p / "levels/1/w/c/1/0").unlink(), "chunk file levels/1/w/c/1/0 of levels/1 is "
      "missing"),
-    (lambda p: (p / "loss/c/0/0").unlink(), "chunk file loss/c/0/0 of loss is missing"),
+    (lambda p: (p / "loss/c/0/0").unlink(), "row 0 of loss is missing"),
+    (lambda p: _flip(p / "loss/c/0/0"), "loss"),
     (lambda p: _flip(p / "levels/2/w/c/0/0"), "levels/2/w/c/0/0 of levels/2 was altered"),
     (lambda p: (p / "levels/0/w/c/2/0").write_bytes((p / "levels/0/w/c/2/0").read_bytes()[:-2]),
      "levels/0/w/c/2/0 of levels/0 is truncated"),

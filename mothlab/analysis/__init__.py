@@ -46,6 +46,7 @@ from mothlab.analysis.sparsity import (
     SELECTION_RULES,
     Shown,
     SparsityResult,
+    format_loss,
     node_states,
     optimal_levels,
     sparsity_result,
@@ -55,7 +56,7 @@ from mothlab.analysis.zscores import ZScores, zscores
 __all__ = [
     "SELECTION_RULES", "NULLS", "NULL_LABELS", "NULL_ALIASES", "MOTIFS", "MOTIF_LABELS",
     "NODE_STATES", "MIN_NETWORKS",
-    "sparsity_result", "SparsityResult", "Shown", "optimal_levels", "node_states",
+    "sparsity_result", "SparsityResult", "Shown", "optimal_levels", "node_states", "format_loss",
     "motif_result", "motif_summary", "MotifResult", "analyse_experiment", "load_motif_results",
     "count_motifs", "prune_ghost_dead", "dense_closed_forms", "zscores", "ZScores",
     "sample_null", "edges_moments", "resolve_null",

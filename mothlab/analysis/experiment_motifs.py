@@ -34,7 +34,7 @@ from mothlab.analysis.sparsity import SELECTION_RULES, format_loss, load, sparsi
 from mothlab.analysis.zscores import ZScores, network_seed, zscores
 from mothlab.progress import Cancelled, Progress, check_cancel, report, span
 
-__all__ = ["MotifResult", "MotifResults", "analyse_experiment", "load_motif_results",
+__all__ = ["MotifResult", "analyse_experiment", "load_motif_results",
            "motif_result", "motif_summary", "MIN_NETWORKS", "KIND"]
 
 KIND = "motifs"
@@ -112,9 +112,6 @@ class MotifResult:
             v[ok] = self.z[k][idx[ok], np.flatnonzero(ok)]
             out[k] = v
         return out
-
-
-MotifResults = MotifResult  # the name before the public API was settled
 
 
 def _settings(null, n_random, seed, chains, converging3, use_biases, remove_ghost_dead, analytic,
@@ -315,17 +312,3 @@ def motif_summary(exp_or_path, null: str, rule: str = "paper",
                      "frac_negative": float(np.mean(v < 0)) if v.size else math.nan,
                      "levels": levels, "rule": rule, "null": null, "basis": basis})
     return rows
-
-
-def summary_levels(exp_or_path, results: MotifResult, threshold: float | None = None):
-    """Deprecated: per network, its optimal level under the paper's rule, and a phrase saying
-    so. Use :meth:`SparsityResult.optimal_level` and :func:`motif_summary`. Kept until the
-    figures move; when no network has an optimal level, every network is read at
-    :meth:`SparsityResult.level_to_show` and the phrase says so."""
-    sr = sparsity_result(exp_or_path, threshold)
-    opt = sr.optimal_level("paper")
-    if (opt >= 0).any():
-        return opt, f"each network's optimal sparsity, paper's rule (test loss < {format_loss(sr.threshold)})"
-    shown = sr.level_to_show("paper")
-    return (np.full(sr.n_networks, shown[0]),
-            f"every network at {100 * sr.sparsity[shown[0]]:g} % ({shown.reason})")

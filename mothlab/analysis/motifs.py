@@ -587,9 +587,3 @@ def count_batch(aug, chains="paths", converging3="exact", chunk: int = 32) -> np
         c = count_canonical_jax(part, chains=chains, converging3=converging3)
         out[s:s + n] = np.stack([c[k][:n] for k in MOTIFS], axis=1)
     return out
-
-
-
-# old private names, kept for callers outside this package that have not moved yet (bench)
-_normalise = normalise_masks
-_prune = prune_batched

@@ -342,6 +342,8 @@ def sparsity_result(exp_or_path, threshold: float | None = None,
     capped = getattr(exp, "capped", None)
     capped = (np.zeros(L, np.int64) if capped is None
               else np.asarray(capped).reshape(L, -1).astype(np.int64).sum(axis=1))
+    for a in (tab["sparsity"], tab["loss"], tab["median"], tab["q25"], tab["q75"], capped):
+        a.flags.writeable = False  # a result is shared by views and sessions: never edited
     return SparsityResult(experiment=exp, sparsity=tab["sparsity"],
                           levels_done=int(tab["levels_done"]), threshold=t, which=which,
                           loss=tab["loss"], median=tab["median"], q25=tab["q25"],
@@ -357,8 +359,8 @@ def loss_table(exp, which: str = "test") -> dict:
     exp = load(exp)
     if which not in ("test", "val", "train"):
         raise ValueError(f"which must be 'test', 'val' or 'train', got {which!r}.")
-    loss = np.asarray(getattr(exp, f"{which}_loss"), float)
-    out = {"sparsity": np.asarray(exp.sparsity_levels, float), "loss": loss, "which": which,
+    loss = np.array(getattr(exp, f"{which}_loss"), float)  # a copy: the caller may freeze it
+    out = {"sparsity": np.array(exp.sparsity_levels, float), "loss": loss, "which": which,
            "levels_done": int(exp.levels_done)}
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: levels not done
@@ -472,8 +474,3 @@ def ghost_dead_nodes(masks, biases=None) -> dict:
 def breakdown_level(exp, threshold: float | None = None, which: str = "test") -> int:
     """:meth:`SparsityResult.breakdown_level` of an experiment."""
     return sparsity_result(exp, threshold, which).breakdown_level()
-
-
-# old private names, kept until the figures and the report use the public ones
-_exp = load
-_threshold = threshold_of

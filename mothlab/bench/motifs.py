@@ -33,7 +33,10 @@ def register(sub) -> None:
     p.add_argument("--n-random", type=int, default=1000, help="null samples (default 1000)")
     p.add_argument("--orig-samples", type=int, default=2,
                    help="original-style null samples actually timed (extrapolated; default 2)")
-    p.add_argument("--sweep-networks", type=int, default=32,
+    p.add_argument("--n-degrees", type=int, default=200,
+                   help="null (c) samples timed (0 skips; default 200, reported per 1000)")
+    p.add_argument("--record", default=None, help="record path (default assets/bench/motifs.json)")
+    p.add_argument("--sweep-networks", type=int, default=8,
                    help="networks per level actually run in the sweep (extrapolated to 350)")
     p.add_argument("--biases", action="store_true", help="add unpruned bias nodes")
     p.add_argument("--repeats", type=int, default=2,
@@ -119,6 +122,42 @@ def original_generator(rng, shapes_edges):
     return out
 
 
+#: The motifs as directed graphs on 3 or 4 nodes (edges between node numbers), for igraph's
+#: isomorphism classes. In a layered feed-forward graph every occurrence is induced (no other edge
+#: can join its nodes), so igraph's induced-subgraph census equals mothlab's raw counts.
+IGRAPH_SHAPES = {
+    "diverging2": (3, [(0, 1), (0, 2)]), "converging2": (3, [(0, 2), (1, 2)]),
+    "chain2": (3, [(0, 1), (1, 2)]), "diverging3": (4, [(0, 1), (0, 2), (0, 3)]),
+    "converging3": (4, [(0, 3), (1, 3), (2, 3)]), "chain3": (4, [(0, 1), (1, 2), (2, 3)]),
+    "bifan": (4, [(0, 2), (0, 3), (1, 2), (1, 3)]), "biparallel": (4, [(0, 1), (0, 2), (1, 3), (2, 3)]),
+}
+
+
+def igraph_graph(masks):
+    """A directed igraph Graph of a layered network (list of bool (n_l, n_{l+1})), nodes numbered
+    layer after layer."""
+    import igraph as ig
+
+    offsets = np.cumsum([0] + [m.shape[0] for m in masks] + [masks[-1].shape[1]])
+    edges = []
+    for l, m in enumerate(masks):
+        src, dst = np.nonzero(m)
+        edges.append(np.c_[src + offsets[l], dst + offsets[l + 1]])
+    return ig.Graph(n=int(offsets[-1]), edges=np.concatenate(edges).tolist(), directed=True)
+
+
+def igraph_counts(graph, size: int) -> dict[str, int]:
+    """mothlab's motifs of ``size`` nodes counted by igraph's ``motifs_randesu`` (exact census)."""
+    import igraph as ig
+
+    census = graph.motifs_randesu(size=size)
+    out = {}
+    for name, (n, edges) in IGRAPH_SHAPES.items():
+        if n == size:
+            out[name] = int(census[ig.Graph(n=n, edges=edges, directed=True).isoclass()])
+    return out
+
+
 def _best(fn, repeats):
     """Best wall time of ``repeats`` runs (the machine is shared: the minimum is the cost) and the
     last result."""
@@ -131,15 +170,16 @@ def _best(fn, repeats):
 
 
 def run(args) -> int:
-    import jax
 
     from mothlab.analysis import motifs as M
     from mothlab.analysis.zscores import zscores
+    from mothlab.bench import load_average
 
+    load0 = load_average()
     masks = pruned_network(sparsity=args.sparsity, seed=args.seed)
     biases = [np.ones(b, bool) for b in PAPER_WIDTHS[1:]] if args.biases else None
-    ms, bs, _ = M._normalise(masks, biases)
-    ms, bs = M._prune(ms, bs)
+    ms, bs, _ = M.normalise_masks(masks, biases)
+    ms, bs = M.prune_batched(ms, bs)
     live = M.live_canonical(ms, bs)
     live2 = [a[0] for a in live]
     se = [(a.shape[0], a.shape[1], int(a.sum())) for a in live2]
@@ -156,9 +196,31 @@ def run(args) -> int:
         raise RuntimeError(f"count mismatch with the loop re-implementation: {orig} vs {ours}")
     rows.append(("exact counts (published options)", t_count, t_count_orig, "", "measured"))
 
+    # --- igraph's generic motif census, the tool a user would reach for -----------------------
+    try:
+        import igraph  # noqa: F401
+        have_igraph = True
+    except ImportError:
+        have_igraph = False
+        print("igraph not installed (pip install 'mothlab[bench]'): its rows are left out")
+    if have_igraph and not args.biases:
+        raw = M.count_motifs(masks, None, remove_ghost_dead=False)
+        g = igraph_graph(masks)
+        for size in (3, 4):
+            t = time.perf_counter()
+            got = igraph_counts(g, size)
+            t_ig = time.perf_counter() - t
+            t_ml, _ = _best(lambda: M.count_motifs(masks, None, remove_ghost_dead=False), 3)
+            same = all(got[k] == int(raw[k]) for k in got)
+            if not same:
+                raise RuntimeError(f"igraph census differs from mothlab's raw counts: {got} vs "
+                                   f"{ {k: int(raw[k]) for k in got} }")
+            rows.append((f"igraph motifs_randesu size {size} (vs all counts)", t_ml, t_ig, "",
+                         "igraph; counts equal"))
+
     # --- null (a), analytic --------------------------------------------------------------------
-    zscores(masks, biases, null="edges")  # compile the batch counter for this shape
-    t_a, za = _best(lambda: zscores(masks, biases, null="edges"), 5)
+    zscores(masks, biases, null="edges_live_nodes")  # compile the batch counter for this shape
+    t_a, za = _best(lambda: zscores(masks, biases, null="edges_live_nodes"), 5)
 
     # --- original style: generator + loop counts per sample (extrapolated) ---------------------
     rng = np.random.default_rng(args.seed)
@@ -183,32 +245,55 @@ def run(args) -> int:
     for i, s in enumerate(PAPER_SCHEDULE):
         nets = pruned_network(sparsity=s, seed=1000 + i, n_networks=n_run)
         zscores(nets, None if biases is None else
-                [np.ones((n_run, b), bool) for b in PAPER_WIDTHS[1:]], null="edges")
+                [np.ones((n_run, b), bool) for b in PAPER_WIDTHS[1:]], null="edges_live_nodes")
     t_sweep_run = time.perf_counter() - t
     t_sweep = t_sweep_run * 350 / n_run
     t_sweep_orig = t_orig_z * 350 * len(PAPER_SCHEDULE)
     rows.append(("sweep 350 nets x 18 levels, null (a)", t_sweep, t_sweep_orig, "<= 600 s",
                  "measured" if n_run == 350 else f"ran {n_run}/level, x{350 / n_run:.0f}"))
 
-    # --- table -----------------------------------------------------------------------------------
-    import os
+    # --- null (c), degree-preserving swaps -------------------------------------------------------
+    t_c = None
+    if args.n_degrees > 0:
+        zscores(masks, biases, null="degrees", n_random=min(args.n_degrees, 50), seed=1)  # warm
+        t_c, _ = _best(lambda: zscores(masks, biases, null="degrees", n_random=args.n_degrees,
+                                       seed=args.seed), 1)
+        rows.append((f"z-scores null (c) degrees, {args.n_degrees} samples", t_c, float("nan"),
+                     "1000 in <= 5 s", f"= {t_c * 1000 / args.n_degrees:.1f} s per 1000"))
 
-    dev = jax.devices()[0]
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    # --- table -----------------------------------------------------------------------------------
+    from mothlab.bench import command_line, load_average, machine, write_record
+
+    info = machine()
     print(f"mothlab bench motifs — one {args.sparsity:.0%}-sparse network "
           f"{'-'.join(map(str, PAPER_WIDTHS))} (seed {args.seed}, biases: "
-          f"{'yes' if args.biases else 'no'}), live layers {se}; device {dev.platform}, "
-          f"{os.cpu_count()} CPUs, load average {load:.1f}")
-    print(f"{'task':<40} {'mothlab':>11} {'original':>12} {'speed-up':>9}  {'target':<15} note")
+          f"{'yes' if args.biases else 'no'}), live layers {se}; {info['device']}, "
+          f"{info['cores']} cores, load {load_average()}")
+    print(f"{'task':<48} {'mothlab':>10} {'other':>10} {'ratio':>8}  {'target':<15} other is")
+    table = []
     for name, a, b, target, note in rows:
-        print(f"{name:<40} {a:>10.3f}s {b:>11.1f}s {b / a:>8.0f}x  {target:<15} {note}")
+        ratio = b / a if np.isfinite(b) else float("nan")
+        print(f"{name:<48} {a:>9.3f}s {b:>9.2f}s {ratio:>7.0f}x  {target:<15} {note}")
+        table.append(dict(task=name, mothlab_s=a, other_s=b, ratio=ratio, target=target,
+                          note=note))
     print("z (null a, analytic):", ", ".join(
         f"{k} {v:+.1f}" for k, v in zip(za.motifs, za.z[0]) if np.isfinite(v)))
     print("z (null b, sampled): ", ", ".join(
         f"{k} {v:+.1f}" for k, v in zip(zb.motifs, zb.z[0]) if np.isfinite(v)))
     ok = t_a <= 0.1 and t_b <= 5 and t_orig_z / t_b >= 20 and t_sweep <= 600
-    print(f"SUMMARY motifs: counts {t_count * 1e3:.0f} ms ({t_count_orig / t_count:.0f}x loops), "
-          f"null(a) z {t_a * 1e3:.0f} ms, null(b) 1000-sample z {t_b:.2f} s "
-          f"({t_orig_z / t_b:.0f}x original style), 350x18 sweep {t_sweep / 60:.1f} min — "
-          f"{'all targets met' if ok else 'some targets missed'}")
+    ig_rows = [r for r in table if r["task"].startswith("igraph")]
+    ig = "; ".join(f"igraph size {3 + i} {r['other_s']:.2f} s ({r['ratio']:.0f}× mothlab's "
+                   "counts)" for i, r in enumerate(ig_rows))
+    summary = (f"summary: motifs — counts {t_count * 1e3:.0f} ms ({t_count_orig / t_count:.0f}× "
+               f"loops){'; ' + ig if ig else ''}; null(a) z {t_a * 1e3:.0f} ms, null(b) "
+               f"{args.n_random}-sample z {t_b:.2f} s ({t_orig_z / t_b:.0f}× original style)"
+               + (f", null(c) {t_c * 1000 / args.n_degrees:.1f} s per 1000 samples" if t_c else "")
+               + f", 350×18 sweep {t_sweep / 60:.1f} min — "
+               f"{'targets met' if ok else 'some targets missed'}; load {load_average()}")
+    print(summary)
+    write_record("motifs", command=command_line(), table=table, summary=summary,
+                 figures=dict(counts_ms=t_count * 1e3, null_a_ms=t_a * 1e3, null_b_s=t_b,
+                              null_c_s_per_1000=(t_c * 1000 / args.n_degrees) if t_c else None,
+                              sweep_min=t_sweep / 60, igraph=ig_rows),
+                 started_load=load0, out=args.record)
     return 0

@@ -1,36 +1,53 @@
-"""``mothlab bench train``: ensemble training throughput against the original loop style.
+"""``mothlab bench train``: mothlab's training step against the step an ML user would write, and
+against the machine's large-matmul peak, measured in the same run.
 
-Ours: one compiled ``lax.scan`` chunk of batches for the whole vmapped ensemble (per-network
-batches drawn on device, masks applied inside the forward pass, early-stopping bookkeeping
-included). Original style (re-implemented here, same model and inputs): a Python loop over
-batches calling a jitted vmapped step, then extra train and validation loss passes and a host
-sync every batch, and the masks re-applied in a per-network Python loop.
+- **mothlab**: ``nets.training.train_chunk`` — one ``lax.scan`` over batches for the whole vmapped
+  ensemble: per-network batches drawn on device, masks applied in the forward pass and after the
+  update, a validation batch per step, early-stopping bookkeeping.
+- **plain JAX**: what an ML user would write for the same job — stacked ensemble weights
+  ``(n, in, out)``, a batched ``einsum`` forward with the mask multiplied in, ``jax.grad``, optax
+  adam, ``lax.scan`` over steps inside one ``jit``, per-network batches drawn on device; no
+  validation pass, no bookkeeping.
+- **peak**: a large float32 matmul (``--peak-size``³, jitted), the practical limit of this machine.
 
-Reports network-steps/s (one network trained on one batch) and achieved FLOP/s
-(6 FLOPs per weight per training sample + 2 per validation sample).
+Network-steps/s = networks × batches per second. FLOPs per network-step: 6 per weight per training
+sample (forward 2, backward 4), plus 2 per weight per validation sample for mothlab (its step also
+evaluates a validation batch); GFLOP/s are computed with each method's own count.
 """
 
 from __future__ import annotations
 
 import time
 
+CASES = {"small": [10, 50, 50, 50, 8, 7], "paper": [10, 400, 400, 400, 16, 7]}
+
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="ensemble training throughput vs the original loop style",
+    p = sub.add_parser("train", help="training step vs a plain JAX step and the matmul peak",
                        description=__doc__)
-    p.add_argument("--networks", type=int, default=40, help="networks at small width")
-    p.add_argument("--paper-networks", type=int, default=8, help="networks at paper width")
+    p.add_argument("--networks", type=int, default=40, help="networks at small width (40)")
+    p.add_argument("--paper-networks", type=int, default=8, help="networks at paper width (8)")
     p.add_argument("--batch", type=int, default=128)
-    p.add_argument("--steps", type=int, default=400, help="our batches per measurement")
-    p.add_argument("--orig-steps", type=int, default=40, help="original-style batches")
-    p.add_argument("--paper-steps", type=int, default=100, help="our batches at paper width")
-    p.add_argument("--paper-orig-steps", type=int, default=20,
-                   help="original-style batches at paper width")
+    p.add_argument("--steps", type=int, default=400, help="batches per measurement, small width")
+    p.add_argument("--paper-steps", type=int, default=100, help="batches per measurement, paper")
+    p.add_argument("--repeats", type=int, default=3, help="repeats; the best is kept (3)")
+    p.add_argument("--peak-size", type=int, default=2048, help="matmul size for the peak")
     p.add_argument("--skip-paper", action="store_true", help="only the small width")
+    p.add_argument("--record", default=None, help="record path (default assets/bench/train.json)")
     p.set_defaults(func=run)
 
 
-def _ours(sizes, n, batch, steps, data):
+def _best(fn, repeats):
+    best = float("inf")
+    for _ in range(max(1, repeats)):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def mothlab_step(sizes, n, batch, steps, data, repeats):
+    """network-steps/s of mothlab's train_chunk; and the compile time."""
     import jax
 
     from mothlab.nets.training import (
@@ -38,111 +55,147 @@ def _ours(sizes, n, batch, steps, data):
         init_state,
         level_state,
         network_keys,
-        prune_state,
         train_chunk,
     )
 
-    s = TrainSettings(batch_size=batch, val_batch_size=batch, max_steps=10**9,
-                      es_window=1000)
+    s = TrainSettings(batch_size=batch, val_batch_size=batch, max_steps=10**9, es_window=1000)
     keys = network_keys(0, range(n))
-    st = prune_state(init_state(keys, sizes, s), 0.5, "layerwise", "magnitude", s)
-    st = level_state(st, keys, 0, s)
-    chunk = min(steps, 200)
-    st, _ = train_chunk(st, data, chunk, s)  # compile + warm up
-    jax.block_until_ready(st)
-    t = time.perf_counter()
-    done = 0
-    while done < steps:
-        st, out = train_chunk(st, data, chunk, s)
-        done += chunk
+    st = level_state(init_state(keys, sizes, s), keys, 0, s)
+    t0 = time.perf_counter()
+    st, out = train_chunk(st, data, steps, s)
     jax.block_until_ready(out)
-    return n * done / (time.perf_counter() - t)
+    compile_s = time.perf_counter() - t0
+    box = [st]
+
+    def go():
+        box[0], o = train_chunk(box[0], data, steps, s)
+        jax.block_until_ready(o)
+
+    return n * steps / _best(go, repeats), compile_s
 
 
-def _original(sizes, n, batch, steps, data):
+def plain_step(sizes, n, batch, steps, data, repeats):
+    """network-steps/s of the plain-JAX ensemble step an ML user would write."""
     import jax
     import jax.numpy as jnp
-    import numpy as np
     import optax
 
-    from mothlab.nets import mlp
-    from mothlab.nets.pruning import prune_ensemble
-    from mothlab.nets.training import network_keys
-
-    xtr, ytr, xva, yva = (np.asarray(a) for a in data)
+    xtr, ytr = data[0], data[1]
+    key = jax.random.PRNGKey(0)
+    ks = jax.random.split(key, len(sizes) - 1)
+    params = {"w": [0.2 * jax.random.normal(k, (n, a, b)) for k, a, b in
+                    zip(ks, sizes[:-1], sizes[1:])],
+              "b": [jnp.zeros((n, b)) for b in sizes[1:]]}
+    masks = jax.tree.map(lambda a: jnp.ones_like(a), params)
     opt = optax.adam(5e-4)
-    params = mlp.init_ensemble(network_keys(0, range(n)), sizes)
-    masks = prune_ensemble(params, mlp.full_masks(params), 0.5)
-    opt_state = jax.vmap(opt.init)(params)
+    opt_state = opt.init(params)
+
+    def loss_fn(p, x, y):
+        h = x
+        for i, (w, b) in enumerate(zip(p["w"], p["b"])):
+            h = jnp.einsum("nbi,nio->nbo", h, w * masks["w"][i]) + (b * masks["b"][i])[:, None]
+            if i < len(p["w"]) - 1:
+                h = jnp.arctan(h)
+        return jnp.mean((h - y) ** 2) * n  # sum over networks of each network's mean loss
 
     @jax.jit
-    def step(params, opt_state, masks, xb, yb):
-        def one(p, o, m):
-            g = jax.grad(mlp.mse)(p, m, xb, yb)
-            u, o = opt.update(g, o, p)
-            return optax.apply_updates(p, u), o
-        return jax.vmap(one)(params, opt_state, masks)
+    def train(params, opt_state, key):
+        def body(carry, k):
+            p, o = carry
+            idx = jax.random.randint(k, (n, batch), 0, xtr.shape[0])
+            g = jax.grad(loss_fn)(p, xtr[idx], ytr[idx])
+            upd, o = opt.update(g, o, p)
+            return (optax.apply_updates(p, upd), o), None
 
-    @jax.jit
-    def losses(params, masks, x, y):
-        return jax.vmap(lambda p, m: mlp.mse(p, m, x, y))(params, masks)
+        (p, o), _ = jax.lax.scan(body, (params, opt_state), jax.random.split(key, steps))
+        return p, o
 
-    @jax.jit
-    def mask_one(w, m):
-        return w * m
+    t0 = time.perf_counter()
+    jax.block_until_ready(train(params, opt_state, key))
+    compile_s = time.perf_counter() - t0
+    box = [params, opt_state]
 
-    rng = np.random.default_rng(0)
+    def go():
+        box[0], box[1] = train(box[0], box[1], key)
+        jax.block_until_ready(box[0])
 
-    def run(k):
-        nonlocal params, opt_state
-        for _ in range(k):
-            it = rng.integers(0, len(xtr), batch)
-            iv = rng.integers(0, len(xva), batch)
-            xb, yb = jnp.asarray(xtr[it]), jnp.asarray(ytr[it])
-            params, opt_state = step(params, opt_state, masks, xb, yb)
-            tl = losses(params, masks, xb, yb)           # extra loss passes ...
-            vl = losses(params, masks, jnp.asarray(xva[iv]), jnp.asarray(yva[iv]))
-            float(jnp.mean(tl)), np.asarray(vl)          # ... and a host sync, every batch
-            params = {k2: [jnp.stack([mask_one(w[i], m[i]) for i in range(n)])  # per network
-                           for w, m in zip(params[k2], masks[k2])] for k2 in ("w", "b")}
-        jax.block_until_ready(params)
+    return n * steps / _best(go, repeats), compile_s
 
-    run(2)  # compile + warm up
-    t = time.perf_counter()
-    run(steps)
-    return n * steps / (time.perf_counter() - t)
+
+def matmul_peak(size, repeats):
+    """GFLOP/s of a jitted size×size float32 matmul (2 size³ FLOPs)."""
+    import jax
+    import jax.numpy as jnp
+
+    a = jax.random.normal(jax.random.PRNGKey(1), (size, size), jnp.float32)
+    b = jax.random.normal(jax.random.PRNGKey(2), (size, size), jnp.float32)
+    f = jax.jit(lambda a, b: a @ b)
+    jax.block_until_ready(f(a, b))
+    t = _best(lambda: jax.block_until_ready(f(a, b)), max(3, repeats))
+    return 2.0 * size**3 / t / 1e9
 
 
 def run(args) -> int:
-    import jax
     import jax.numpy as jnp
     import numpy as np
 
+    from mothlab.bench import command_line, load_average, machine, write_record
     from mothlab.nets.mlp import flops_per_step
+    from mothlab.progress import report, tqdm_progress
 
+    for name in ("networks", "paper_networks", "batch", "steps", "paper_steps", "repeats",
+                 "peak_size"):
+        if getattr(args, name) <= 0:
+            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer.")
+    load0 = load_average()
+    info = machine()
     rng = np.random.default_rng(0)
     x = rng.uniform(-0.5, 0.5, (20000, 10)).astype(np.float32)
     y = rng.uniform(-0.5, 0.5, (20000, 7)).astype(np.float32)
     data = tuple(jnp.asarray(a) for a in (x[:16000], y[:16000], x[16000:], y[16000:]))
-    cases = [("small 10-50-50-50-8-7", [10, 50, 50, 50, 8, 7], args.networks, args.steps,
-               args.orig_steps)]
+    cases = [("small", args.networks, args.steps)]
     if not args.skip_paper:
-        cases.append(("paper 10-400-400-400-16-7", [10, 400, 400, 400, 16, 7],
-                      args.paper_networks, args.paper_steps, args.paper_orig_steps))
-    dev = jax.devices()[0]
-    print(f"device: {dev.platform} ({getattr(dev, 'device_kind', '')}), batch {args.batch}")
-    print(f"{'case':28s} {'networks':>8s} {'ours net-steps/s':>17s} {'GFLOP/s':>8s} "
-          f"{'orig net-steps/s':>17s} {'GFLOP/s':>8s} {'speed-up':>8s}")
-    ratios = {}
-    for name, sizes, n, steps, orig_steps in cases:
-        f = flops_per_step(sizes, args.batch, args.batch)
-        ours = _ours(sizes, n, args.batch, steps, data)
-        orig = _original(sizes, n, args.batch, orig_steps, data)
-        ratios[name] = ours / orig
-        print(f"{name:28s} {n:8d} {ours:17.0f} {ours * f / 1e9:8.2f} {orig:17.0f} "
-              f"{orig * f / 1e9:8.2f} {ours / orig:7.1f}×", flush=True)
-    small = ratios[cases[0][0]]
-    rest = "; ".join(f"{k.split()[0]} {v:.1f}×" for k, v in ratios.items())
-    print(f"summary: bench train on {dev.platform}: ensemble scan training is {small:.1f}× the "
-          f"original loop style at small width ({rest})")
+        cases.append(("paper", args.paper_networks, args.paper_steps))
+    print(f"mothlab bench train — {info['device']}, {info['cpu']}, {info['cores']} cores; load "
+          f"{load0}; batch {args.batch}")
+    rows = []
+    with tqdm_progress("bench train") as progress:
+        report(progress, 0.0, "matmul peak")
+        peak = matmul_peak(args.peak_size, args.repeats)
+        for i, (case, n, steps) in enumerate(cases):
+            sizes = CASES[case]
+            report(progress, 0.1 + 0.9 * i / len(cases), f"{case}: mothlab")
+            ours, c_ours = mothlab_step(sizes, n, args.batch, steps, data, args.repeats)
+            report(progress, 0.1 + 0.9 * (i + 0.5) / len(cases), f"{case}: plain JAX")
+            plain, c_plain = plain_step(sizes, n, args.batch, steps, data, args.repeats)
+            f_ours = flops_per_step(sizes, args.batch, args.batch)
+            f_plain = flops_per_step(sizes, args.batch, 0)
+            rows.append(dict(case=f"{case} {'-'.join(map(str, sizes))}", networks=n,
+                             mothlab_net_steps_per_s=ours, mothlab_gflops=ours * f_ours / 1e9,
+                             plain_net_steps_per_s=plain, plain_gflops=plain * f_plain / 1e9,
+                             ratio_to_plain=ours / plain,
+                             mothlab_fraction_of_peak=ours * f_ours / 1e9 / peak,
+                             flops_per_net_step_mothlab=f_ours, flops_per_net_step_plain=f_plain,
+                             compile_s_mothlab=c_ours, compile_s_plain=c_plain))
+        report(progress, 1.0, "done")
+    print(f"large-matmul peak ({args.peak_size}³ float32): {peak:.1f} GFLOP/s")
+    print(f"{'case':<30} {'nets':>5} {'mothlab net-steps/s':>20} {'GFLOP/s':>8} "
+          f"{'plain net-steps/s':>18} {'GFLOP/s':>8} {'ratio':>6} {'of peak':>8}")
+    for r in rows:
+        print(f"{r['case']:<30} {r['networks']:>5} {r['mothlab_net_steps_per_s']:>20,.0f} "
+              f"{r['mothlab_gflops']:>8.1f} {r['plain_net_steps_per_s']:>18,.0f} "
+              f"{r['plain_gflops']:>8.1f} {r['ratio_to_plain']:>5.2f}× "
+              f"{r['mothlab_fraction_of_peak']:>7.0%}")
+    print("FLOPs per network-step: 6·weights·batch (+ 2·weights·val batch for mothlab's "
+          "validation pass)")
+    last = rows[-1]
+    summary = (f"summary: bench train — {last['case']}: mothlab {last['mothlab_net_steps_per_s']:,.0f} "
+               f"network-steps/s = {last['ratio_to_plain']:.2f}× the plain-JAX step, "
+               f"{last['mothlab_gflops']:.1f} GFLOP/s = {last['mothlab_fraction_of_peak']:.0%} of "
+               f"the {peak:.0f} GFLOP/s matmul peak; small width {rows[0]['ratio_to_plain']:.2f}× "
+               f"plain — {info['device']}, load {load_average()}")
+    print(summary)
+    write_record("train", command=command_line(), table=rows, summary=summary,
+                 figures=dict(peak_gflops=peak, peak_size=args.peak_size, batch=args.batch,
+                              rows=rows), started_load=load0, out=args.record)
     return 0

@@ -95,6 +95,7 @@ def figures(rows, folder) -> list:
     from pathlib import Path
 
     import matplotlib
+    import matplotlib.ticker
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
@@ -120,6 +121,12 @@ def figures(rows, folder) -> list:
                                                     ("test_accuracy", "test accuracy", False))
                                                    [:n_rows]):
             ax = axes[row][j]
+            if field == "test_accuracy" and not any(
+                    r["task"] == task and r[field] not in ("", None) for r in rows):
+                ax.axis("off")
+                ax.text(0.5, 0.5, f"{task}: a regression task\n(no accuracy)", ha="center",
+                        va="center", transform=ax.transAxes, color="grey")
+                continue
             for i, m in enumerate(methods):
                 v = np.array([float(r[field]) for r in rows if r["task"] == task
                               and float(r["density"]) == dens and r["method"] == m
@@ -153,6 +160,7 @@ def figures(rows, folder) -> list:
                             fmt="o", color=colour[m], label=m, capsize=3)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("training GFLOPs per network (sparse arithmetic)")
         ax.set_ylabel("test loss (median, IQR)")
         ax.set_title(f"{task}, density {dens:g}", fontsize=9)

@@ -18,6 +18,8 @@ import argparse
 import time
 from pathlib import Path
 
+import numpy as np
+
 # mothlab.analysis costs ~0.07 s on top of numpy (measured: python -c "import numpy, time; ...
 # import mothlab.analysis"), so it is imported here; JAX and the figures load only when used.
 from mothlab.analysis import (
@@ -73,6 +75,7 @@ def run(args) -> int:
     exp = sr.experiment
     if sr.levels_done == 0:
         raise ValueError(f"{args.experiment} has no finished level yet; run or resume it first")
+    print(sr.optimal_sentence(args.rule))
     for null in args.null:
         t0 = time.perf_counter()
         with tqdm_progress(f"motifs ({null})", disable=args.no_progress) as progress:
@@ -99,13 +102,20 @@ def run(args) -> int:
             neg = "" if n == 0 else f"{r['frac_negative']:.0%}"
             print(f"  {r['motif']:<12} {n:>5} {med:>10} {pos:>6} {neg:>6}")
         if args.figures is not None:
-            from mothlab.figures.motifs import zscore_distributions, zscore_vs_sparsity
+            from mothlab import plots
 
             args.figures.mkdir(parents=True, exist_ok=True)
             f2 = args.figures / f"motifs_{null}_fig2.png"
             f3 = args.figures / f"motifs_{null}_fig3.png"
-            zscore_distributions(res, "optimal", experiment=exp,
-                                 threshold=sr.threshold).savefig(f2, dpi=120)
-            zscore_vs_sparsity(res, experiment=exp).savefig(f3, dpi=120)
+            try:  # each network at its optimal level; else the level the app shows first
+                fig2 = plots.zscore_distributions(res, None, sparsity_result=sr)
+                if not any(len(e) for e in fig2 if e.group == "Motif"):
+                    raise ValueError("no network has an analysed optimal level")
+            except ValueError:
+                done = np.flatnonzero(res.done)
+                shown = sr.level_to_show("paper").level
+                fig2 = plots.zscore_distributions(res, int(done[np.argmin(abs(done - shown))]))
+            for el, f in ((fig2, f2), (plots.zscore_vs_sparsity(res), f3)):
+                plots.render(el, "matplotlib").savefig(f, dpi=120, bbox_inches="tight")
             print(f"  figures: {f2}, {f3}")
     return 0

@@ -1,6 +1,12 @@
-"""``mothlab report EXPERIMENT [--out DIR]``: figures (PNG) and tables (HTML) of an experiment."""
+"""``mothlab report EXPERIMENT [--out DIR] [--threshold T] [--rule R]``: figures (PNG) and tables
+(HTML) of an experiment, from the analysis API and the same plot definitions as the app.
+
+Example: ``mothlab report runs/small.zarr --out report/ --rule sparsest``
+"""
 
 from __future__ import annotations
+
+from mothlab.analysis import SELECTION_RULES
 
 
 def register(sub) -> None:
@@ -9,7 +15,10 @@ def register(sub) -> None:
     p.add_argument("experiment", help="experiment store (from mothlab train)")
     p.add_argument("--out", default=None, help="output folder (default: <experiment>-report)")
     p.add_argument("--threshold", type=float, default=None,
-                   help="loss threshold (default: the experiment's, paper 1e-3)")
+                   help="loss threshold (default: the experiment's own; the paper's is 1e-3)")
+    p.add_argument("--rule", choices=list(SELECTION_RULES), default="paper",
+                   help="selection rule for the figures at the optimal level (the tables give "
+                        "both): " + "; ".join(f"{k}: {v}" for k, v in SELECTION_RULES.items()))
     p.set_defaults(func=run)
 
 
@@ -19,6 +28,6 @@ def run(args) -> int:
     matplotlib.use("Agg")
     from mothlab.report import build_report
 
-    index = build_report(args.experiment, args.out, threshold=args.threshold)
+    index = build_report(args.experiment, args.out, threshold=args.threshold, rule=args.rule)
     print(f"report written: {index}")
     return 0

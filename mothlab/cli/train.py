@@ -183,6 +183,8 @@ def run(args) -> int:
     from mothlab.progress import tqdm_progress
 
     cfg = build_config(args)
+    if cfg.method in ("motif", "anti-motif"):
+        import mothlab.analysis.topology  # noqa: F401  (provides the motif-guided masks)
     with tqdm_progress("train", disable=args.quiet) as progress:
         exp = run_experiment(cfg, args.out, progress=progress, overwrite=args.overwrite)
     from mothlab.report import summary

@@ -530,8 +530,13 @@ def fly(controller, flights: FlightSet, *, reference: Reference | None = None,
     tp, tv, ta = (pad(a) for a in (fp.target_p, fp.target_v, fp.target_a))
     f32 = np.float32
     state = jnp.broadcast_to(jnp.asarray(fp.state0, f32)[:, None], (8, Mb, Pb))
-    k = _bcast_body(BodyConstants(*(np.asarray(c, f32) for c in fp.body)), (Mb, Pb))
-    hover = (k.m1 + k.m2) * k.g
+    if all(np.all(np.asarray(c) == np.asarray(c).flat[0]) for c in fp.body):
+        # one body for every flight: scalars, as simulate passes them (arrays of constants
+        # cost ~4x in the integrator: every derived constant is recomputed per flight and step)
+        k = BodyConstants(*(jnp.asarray(np.asarray(c, f32).flat[0]) for c in fp.body))
+    else:
+        k = _bcast_body(BodyConstants(*(np.asarray(c, f32) for c in fp.body)), (Mb, Pb))
+    hover = (k.m1 + k.m2) * k.g * jnp.ones((Mb, Pb), f32)
     prev_u = jnp.stack([hover, jnp.zeros((Mb, Pb)), jnp.zeros((Mb, Pb))]).astype(f32)
     carry = (state, prev_u, jnp.ones((Mb, Pb), bool))
     base = jax.random.key(int(flights.seed))

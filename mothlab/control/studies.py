@@ -34,7 +34,7 @@ from .names import STUDIES
 from .targets import Flower, Hover
 
 BREAKDOWN_FACTOR = 2.0
-NOISE_LEVELS = (0.0, 0.002, 0.005, 0.01, 0.02, 0.05)
+NOISE_LEVELS = (0.0, 0.005, 0.01, 0.02, 0.05)
 SCALES = (1.0, 1.1, 1.2, 1.3)
 MASS_FACTORS = (1.0, 1.25, 1.5, 2.0)
 GROUPS = ("dense", "optimal", "over-pruned")
@@ -280,7 +280,7 @@ def sparsity_study(exp, *, duration: float = 1.0, flower_amplitude: float = 2.0,
 
 
 def noise_study(exp, kind: str = "sensor", *, levels=NOISE_LEVELS, duration: float = 1.0,
-                flower_amplitude: float = 2.0, draws: int = 3, mpc_samples: int = 512,
+                flower_amplitude: float = 2.0, draws: int = 2, mpc_samples: int = 512,
                 seed: int = 0, progress=None, cancel=None) -> StudyResult:
     """Tracking error against sensor (``kind="sensor"``) or actuator noise, in fractions of each
     quantity's range in the training data, for the dense, optimal and over-pruned networks."""

@@ -1,1 +1,2 @@
-"""Matplotlib figures of mothlab results (for reports and the CLI; the app draws its own)."""
+"""Matplotlib figures that have no HoloViews equivalent (the flight drawn to scale); the plots of
+results are HoloViews elements in :mod:`mothlab.plots`."""

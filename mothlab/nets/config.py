@@ -139,11 +139,6 @@ class ExperimentConfig(param.Parameterized):
     as_published = param.Boolean(default=False,
                                  doc="Reproduce defects 1-6 of SCIENCE.md §5 on purpose "
                                      "(for comparison only).")
-    method = param.Selector(default="prune", objects=["prune", "static", "set", "rigl", "motif"],
-                            doc="How masks are chosen: prune = sequential magnitude pruning "
-                                "(the paper); static, set, rigl, motif = sparse from the start "
-                                "(mothlab.nets.sparse).")
-
     # ---------------------------------------------- sparse from the start (issue 12; nets.sparse)
     method = param.Selector(
         default="prune", objects=["prune", "static", "set", "rigl", "motif", "anti-motif"],

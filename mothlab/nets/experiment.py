@@ -252,7 +252,10 @@ class ExperimentRun:
         return int(self.topology.n_levels)
 
     def level_settings(self, i: int) -> TrainSettings:
-        return TrainSettings.for_level(self.config, i, self.n_levels)
+        s = TrainSettings.for_level(self.config, i, self.n_levels)
+        # a topology may fix a level's step limits (sparse methods: update_every batches)
+        adjust = getattr(self.topology, "level_settings", None)
+        return adjust(s, i) if adjust is not None else s
 
 
 @dataclasses.dataclass
@@ -688,5 +691,6 @@ class Experiment:
 
 def load_experiment(path) -> Experiment:
     """Open an experiment store (finished, running or crashed) for reading."""
-    group, header = st.open_store(path, KIND, mode="r")
+    group, header = st.open_store(path, KIND, mode="r", required=(
+        "config", "sparsity_levels", "n_networks", "layer_sizes"))
     return Experiment(path, group, header)

@@ -206,6 +206,8 @@ def make_topology(config, settings) -> Topology:
     """The :class:`Topology` that ``config.method`` names (``"prune"``: :class:`MagnitudePruning`
     over ``config.schedule``)."""
     method = getattr(config, "method", "prune")
+    if method != "prune" and method not in TOPOLOGIES:
+        from . import sparse  # noqa: F401  (registers static, set, rigl, motif, anti-motif)
     if method == "prune":
         return MagnitudePruning(config.sparsity_levels, config.pruning, config.bias_pruning,
                                 settings)

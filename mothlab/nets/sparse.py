@@ -51,9 +51,8 @@ import numpy as np
 import optax
 
 from . import mlp
-from .pruning import n_kept
-
 from .config import ExperimentConfig
+from .pruning import n_kept
 
 METHODS = tuple(ExperimentConfig.param.method.objects)
 """Training methods (owned by the ``ExperimentConfig.method`` declaration)."""
@@ -368,3 +367,140 @@ def training_flops(layer_sizes, live_per_layer, batch: int, steps: int, *, metho
     if method == "rigl":
         f += n_updates * (2.0 * batch * live + 4.0 * batch * total)
     return f
+
+
+# ------------------------------------------------------------------------------------ runner
+#: Providers of initial masks by method name, registered by a layer above (motif, anti-motif:
+#: :mod:`mothlab.analysis.topology` registers itself when imported). A provider is
+#: ``provider(config) -> mask_fn`` with ``mask_fn(layer_sizes, counts, n_networks, seed)``
+#: returning one bool ``(n_networks, n_in, n_out)`` array per layer, network ``i``'s mask
+#: depending only on ``(seed, i)``.
+MASK_PROVIDERS: dict = {}
+
+
+def register_mask_provider(method: str, provider) -> None:
+    """Let ``config.method == method`` start from the masks ``provider(config)`` makes."""
+    MASK_PROVIDERS[method] = provider
+
+
+@partial(jax.jit, static_argnames=("method", "settings"))
+def _runner_update(params, masks, opt_state, keys, grads, fraction, zeta, method: str,
+                   settings):
+    def one(p, m, k, g):
+        if method == "set":
+            return set_update(k, p, m, zeta)
+        return rigl_update(k, p, m, g, fraction)
+
+    new, grown = jax.vmap(one)(params, masks, keys, grads)
+    params, opt_state, masks = apply_topology(settings.opt, params, opt_state, masks, new, grown)
+    return {"params": params, "masks": masks, "opt": opt_state}
+
+
+@partial(jax.jit, static_argnames=("settings",))
+def _install(params, opt_state, masks, w_masks, settings):
+    masks = {"w": list(w_masks), "b": masks["b"]}
+    params = mlp.apply_masks(params, masks)
+    return {"params": params, "masks": masks, "opt": reset_entries(settings.opt, opt_state, masks)}
+
+
+class SparseTopology:
+    """The runner's topology (``mothlab.nets.pruning.Topology`` seam) of a sparse-from-the-start
+    run: ``config.method`` in static, set, rigl, motif, anti-motif.
+
+    Levels: ``n_levels = ceil(sparse_steps / update_every)``; level ``i`` trains exactly
+    ``update_every`` batches (the last level the remainder) — :meth:`level_settings` fixes the
+    level's step limits, so the early-stopping rule plays no part. Before level 0 the initial
+    masks are installed (random at the exact per-layer counts, or from the ``mask_fn`` of a
+    provider above); at the end of every level but the last, SET/RigL update the masks (in
+    :meth:`during_level`, once the level's batches are done), so each stored level holds the
+    mask after one topology update and the explorer scrubs through them like sparsity levels.
+    Every level's label is the run's overall sparsity ``1 − kept/total``.
+
+    Independence and resume: masks come from ``network_keys(seed, i)``, updates from the
+    runner's per-network level key folded with the global step, so a resumed run (which restarts
+    the unfinished level from the stored previous one) equals an uninterrupted one.
+    """
+
+    def __init__(self, config, settings, mask_fn=None):
+        if config.method not in METHODS or config.method == "prune":
+            raise ValueError(f"SparseTopology serves {METHODS[1:]}, not {config.method!r}.")
+        self.method = config.method
+        self.settings = settings
+        self.sizes = list(config.layer_sizes)
+        self.counts = layer_counts(self.sizes, float(config.density), config.allocation)
+        self.total = int(config.sparse_steps)
+        self.update_every = int(min(config.update_every, self.total))
+        self.zeta = float(config.zeta)
+        self.rigl_stop = float(config.rigl_stop)
+        self.seed = int(config.seed)
+        self.mask_fn = mask_fn
+        self.n_levels = int(math.ceil(self.total / self.update_every))
+        n_all = sum(mlp.n_weights(self.sizes))
+        self.sparsity = 1.0 - sum(self.counts) / n_all
+        self._level = 0
+        self._key = None
+
+    def label(self, i: int) -> float:
+        return float(self.sparsity)
+
+    def level_steps(self, i: int) -> int:
+        """Batches of level ``i``."""
+        if i < self.n_levels - 1:
+            return self.update_every
+        return self.total - (self.n_levels - 1) * self.update_every
+
+    def level_settings(self, settings, i: int):
+        """The runner's settings for level ``i`` with its step limits fixed to
+        :meth:`level_steps` (min = max: the level stops exactly there)."""
+        n = self.level_steps(i)
+        return dataclasses.replace(settings, min_steps=n, max_steps=n)
+
+    def initial_masks(self, n_networks: int):
+        from .training import network_keys
+        if self.mask_fn is not None:
+            ms = self.mask_fn(self.sizes, self.counts, n_networks, self.seed)
+            return check_masks(ms, self.sizes, self.counts, n_networks)
+        return random_masks(network_keys(self.seed, range(n_networks)), self.sizes, self.counts)
+
+    def before_level(self, state, i: int, key):
+        self._level, self._key = int(i), key
+        if i > 0:
+            return state
+        n = state["params"]["w"][0].shape[0]
+        return _install(state["params"], state["opt"], state["masks"],
+                        tuple(self.initial_masks(n)), self.settings)
+
+    def during_level(self, state, step: int, grads_fn):
+        i = self._level
+        if self.method not in DYNAMIC or i >= self.n_levels - 1 or step < self.level_steps(i):
+            return None
+        gstep = i * self.update_every + self.level_steps(i)   # batches done in the whole run
+        fraction = float(rigl_fraction(gstep, self.total, self.zeta, self.rigl_stop))
+        if self.method == "rigl" and fraction <= 0:
+            return None
+        keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 3), gstep))(self._key)
+        grads = grads_fn(state) if self.method == "rigl" else state["params"]
+        return _runner_update(state["params"], state["masks"], state["opt"], keys, grads,
+                              jnp.float32(fraction), jnp.float32(self.zeta), self.method,
+                              self.settings)
+
+
+def _factory(config, settings):
+    provider = MASK_PROVIDERS.get(config.method)
+    if config.method in ("motif", "anti-motif") and provider is None:
+        raise ValueError(f"method {config.method!r} needs its mask generator: import "
+                         "mothlab.analysis.topology first (the CLI and the app do).")
+    return SparseTopology(config, settings, provider(config) if provider else None)
+
+
+def _register():
+    try:
+        from .pruning import register_topology
+    except ImportError:  # a runner without the topology seam: the pure functions still work
+        return
+    for m in METHODS:
+        if m != "prune":
+            register_topology(m, _factory)
+
+
+_register()

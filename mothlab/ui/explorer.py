@@ -576,6 +576,8 @@ class ExplorerView(pn.viewable.Viewer):
     def _experiment_changed(self):
         path = self._entries.get(self.experiment)
         if path is None:
+            if self.experiment is not None:
+                self._say(f"No experiment {self.experiment!r} in the experiments folders.")
             self._set(None)
             return
         try:

@@ -88,7 +88,8 @@ class MotifPanel(pn.viewable.Viewer):
     """Motif z-scores of one experiment under one null."""
 
     experiment = param.Selector(default=None, objects=[], doc="An experiment store.")
-    null = param.Selector(default="edges_live_nodes", objects=list(A.NULLS),
+    null = param.Selector(default="edges_live_nodes",
+                          objects={A.NULL_LABELS.get(k, k): k for k in A.NULLS},
                           doc="The random layered networks z is measured against: "
                               + "; ".join(f"{k}: {v}" for k, v in A.NULLS.items()))
     at = param.Selector(default=AT_LEVEL, objects=[AT_LEVEL, AT_OPTIMAL], label="z-scores at",
@@ -247,6 +248,7 @@ class MotifPanel(pn.viewable.Viewer):
             return
         self._say(None)
         self.result = res
+        self.level_slider.visible = True
         done = np.flatnonzero(res.done)
         opts = {f"{100 * res.sparsity_levels[i]:g}%": int(i) for i in done}
         level = int(self.sparsity.level_to_show(self.rule)[0])
@@ -257,6 +259,7 @@ class MotifPanel(pn.viewable.Viewer):
         self._update()
 
     def _clear(self):
+        self.level_slider.visible = False
         self.fig_level.object = self.fig_sparsity.object = None
         self.table.object = None
         self.summary.object = ""
@@ -282,12 +285,12 @@ class MotifPanel(pn.viewable.Viewer):
             self.summary.object = f"<b>At the optimal level</b>: {escape(err)}"
             self.table.object = None
             return
-        rows = [r for r in rows if r["n_networks"]]
+        rows = [r for r in rows if r["n_defined"]]  # an edge null leaves the edge z undefined
         self.summary.object = (f"<b>At the optimal level</b> ({escape(rows[0]['basis'])})"
                                if rows else "")
         self.table.object = pd.DataFrame({
             "motif": [A.MOTIF_LABELS.get(r["motif"], r["motif"]) for r in rows],
-            "networks": [r["n_networks"] for r in rows],
+            "networks": [r["n_defined"] for r in rows],
             "median z": [f"{r['median_z']:+.1f}" for r in rows],
             "z > 0": [f"{100 * r['frac_positive']:.0f}%" for r in rows],
             "z < 0": [f"{100 * r['frac_negative']:.0f}%" for r in rows]}) if rows else None
@@ -296,7 +299,7 @@ class MotifPanel(pn.viewable.Viewer):
         return pn.Column(
             pn.pane.Markdown(f"### {self.title}"),
             pn.FlexBox(pn.widgets.Select.from_param(self.param.experiment, width=200),
-                       pn.widgets.Select.from_param(self.param.null, width=180),
+                       pn.widgets.Select.from_param(self.param.null, width=230),
                        pn.widgets.IntInput.from_param(self.param.n_random, width=120)),
             self.null_doc, self._message,
             pn.Row(self.run_button, self.cancel_button), self.progress,
