@@ -175,7 +175,7 @@ def test_switching_experiments_never_mixes_them(two_experiments):
 
 
 def test_a_slider_step_moves_the_plots_as_a_fresh_render_would(two_experiments):
-    from mothlab.ui.explorer import ExplorerView, _source
+    from mothlab.ui.explorer import ExplorerView, glyph_source
 
     view = ExplorerView()
     view.experiment = "other"
@@ -183,8 +183,8 @@ def test_a_slider_step_moves_the_plots_as_a_fresh_render_would(two_experiments):
         view.level = level
         heat, cut = view.inputs.elements(view.shown)
         for fig, el in ((view.inputs.heat.object, heat), (view.inputs.cut.object, cut)):
-            fresh = _source(plots.render(el)).data
-            for k, v in _source(fig).data.items():
+            fresh = glyph_source(plots.render(el)).data
+            for k, v in glyph_source(fig).data.items():
                 np.testing.assert_array_equal(np.asarray(v), np.asarray(fresh[k]), err_msg=k)
             assert fig.title.text == el.label
         assert view.losses.marker.location == pytest.approx(100 * view.shown.sparsity)

@@ -232,3 +232,35 @@ def test_kill_9_of_a_real_process(kind, phase, at, tmp_path, reference):
     _check_killed(out, kind, phase, at)
     assert run_store(kind, out).startswith("complete")
     _check_resumed(out, reference / ("e.zarr" if kind == "experiment" else "d.zarr"), kind)
+
+
+def test_ctrl_c_stops_at_a_chunk_boundary_and_exits_130(tmp_path):
+    """SIGINT to a real `mothlab dataset`: it finishes the chunk in hand, leaves a resumable
+    store and exits 130 (no traceback, no segfault at exit)."""
+    out = tmp_path / "d.zarr"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
+    p = subprocess.Popen([sys.executable, "-m", "mothlab", "dataset", "--n", "400000",
+                          "--chunk", "2000", "--out", str(out), "--no-progress"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        import time
+
+        deadline = time.time() + 240
+        while time.time() < deadline and p.poll() is None:  # wait for the first stored chunk
+            try:
+                meta = json.loads((out / "zarr.json").read_text())
+                if meta["attributes"]["mothlab"].get("chunks_done", 0) >= 1:
+                    break
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.2)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=240)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == 130, err
+    assert "stopping at the next chunk boundary" in err and "interrupted" in err
+    assert "Traceback" not in err
+    group, header = store.open_store(out, "dataset", mode="r")
+    assert not store.is_complete(group) and 1 <= header["chunks_done"] < 200

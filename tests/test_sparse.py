@@ -250,3 +250,15 @@ def test_runner_motif_method_needs_and_uses_the_generator(tmp_path):
         assert np.array_equal(a, b)
     for a, b in zip(e.masks(2), want):
         assert np.array_equal(a, b)
+
+
+def test_compare_refuses_bad_input_with_the_allowed_values(tmp_path, capsys):
+    from mothlab.cli import main
+
+    assert main(["compare", "--out", str(tmp_path), "--densities", "0.1,2"]) == 2
+    assert "outside (0, 1]" in capsys.readouterr().err
+    assert main(["compare", "--out", str(tmp_path), "--tasks", "mnist"]) == 2
+    assert "moth, digits" in capsys.readouterr().err
+    assert main(["compare", "--out", str(tmp_path), "--methods", "lottery"]) == 2
+    assert "anti-motif" in capsys.readouterr().err
+    assert not (tmp_path / "compare.csv").exists()

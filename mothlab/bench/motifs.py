@@ -174,8 +174,17 @@ def run(args) -> int:
     from mothlab.analysis import motifs as M
     from mothlab.analysis.zscores import zscores
     from mothlab.bench import load_average
+    from mothlab.progress import Progress, tqdm_progress
 
     load0 = load_average()
+    bar = tqdm_progress("bench motifs")
+    progress = bar.__enter__()
+
+    def _stage(fraction, what):
+        progress(Progress(fraction, what))
+        if fraction >= 1.0:
+            bar.__exit__(None, None, None)
+
     masks = pruned_network(sparsity=args.sparsity, seed=args.seed)
     biases = [np.ones(b, bool) for b in PAPER_WIDTHS[1:]] if args.biases else None
     ms, bs, _ = M.normalise_masks(masks, biases)
@@ -185,6 +194,7 @@ def run(args) -> int:
     se = [(a.shape[0], a.shape[1], int(a.sum())) for a in live2]
     rows = []
 
+    _stage(0.0, 'counts')
     # --- counts --------------------------------------------------------------------------------
     M.count_motifs(masks, biases, chains="pairs", converging3="published")  # warm-up/compile
     t_count, ours = _best(lambda: M.count_motifs(masks, biases, chains="pairs",
@@ -196,6 +206,7 @@ def run(args) -> int:
         raise RuntimeError(f"count mismatch with the loop re-implementation: {orig} vs {ours}")
     rows.append(("exact counts (published options)", t_count, t_count_orig, "", "measured"))
 
+    _stage(0.05, "igraph's generic")
     # --- igraph's generic motif census, the tool a user would reach for -----------------------
     try:
         import igraph  # noqa: F401
@@ -218,10 +229,12 @@ def run(args) -> int:
             rows.append((f"igraph motifs_randesu size {size} (vs all counts)", t_ml, t_ig, "",
                          "igraph; counts equal"))
 
+    _stage(0.3, 'null (a), analytic')
     # --- null (a), analytic --------------------------------------------------------------------
     zscores(masks, biases, null="edges_live_nodes")  # compile the batch counter for this shape
     t_a, za = _best(lambda: zscores(masks, biases, null="edges_live_nodes"), 5)
 
+    _stage(0.35, 'original style')
     # --- original style: generator + loop counts per sample (extrapolated) ---------------------
     rng = np.random.default_rng(args.seed)
     t = time.perf_counter()
@@ -232,6 +245,7 @@ def run(args) -> int:
     rows.append(("z-scores null (a), analytic", t_a, t_orig_z, "<= 0.1 s",
                  f"orig: {args.n_random} samples extrapolated"))
 
+    _stage(0.45, 'null (b), sampled')
     # --- null (b), sampled -----------------------------------------------------------------------
     zscores(masks, biases, null="live_nodes", n_random=args.n_random, seed=args.seed + 1)  # warm
     t_b, zb = _best(lambda: zscores(masks, biases, null="live_nodes", n_random=args.n_random,
@@ -239,6 +253,7 @@ def run(args) -> int:
     rows.append((f"z-scores null (b), {args.n_random} samples", t_b, t_orig_z, "<= 5 s, >= 20x",
                  "orig extrapolated"))
 
+    _stage(0.6, 'sweep: 350')
     # --- sweep: 350 networks x 18 levels under null (a) ------------------------------------------
     n_run = max(1, min(args.sweep_networks, 350))
     t = time.perf_counter()
@@ -252,6 +267,7 @@ def run(args) -> int:
     rows.append(("sweep 350 nets x 18 levels, null (a)", t_sweep, t_sweep_orig, "<= 600 s",
                  "measured" if n_run == 350 else f"ran {n_run}/level, x{350 / n_run:.0f}"))
 
+    _stage(0.8, 'null (c)')
     # --- null (c), degree-preserving swaps -------------------------------------------------------
     t_c = None
     if args.n_degrees > 0:
@@ -261,6 +277,7 @@ def run(args) -> int:
         rows.append((f"z-scores null (c) degrees, {args.n_degrees} samples", t_c, float("nan"),
                      "1000 in <= 5 s", f"= {t_c * 1000 / args.n_degrees:.1f} s per 1000"))
 
+    _stage(1.0, 'table')
     # --- table -----------------------------------------------------------------------------------
     from mothlab.bench import command_line, load_average, machine, write_record
 

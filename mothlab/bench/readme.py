@@ -109,6 +109,12 @@ def section(records: dict) -> str:
             lines += fn(records[name])
         else:
             lines += [f"### `mothlab bench {name}`", "", "No record yet.", ""]
+    for name, rec in records.items():  # records of other benches (e.g. a future `bench app`)
+        if name not in ("simulate", "train", "motifs"):
+            lines += [f"### `mothlab bench {name}`", "", _header(rec), "", f"> {rec['summary']}", ""]
+    if "app" not in records:
+        lines += ["`mothlab bench app` (the app's latency benchmark) writes no record yet; its "
+                  "figures are not repeated here.", ""]
     lines += ["GPU rows: not measured (no GPU was lent to these sessions); the commands are the "
               "same with JAX's CUDA build installed.", ""]
     return "\n".join(lines)

@@ -40,7 +40,7 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="replace an existing store at --out instead of resuming it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, cancellable=True)  # Ctrl-C stops at a chunk boundary
 
 
 def _done_before(path: Path) -> tuple[int, bool]:
@@ -54,6 +54,7 @@ def _done_before(path: Path) -> tuple[int, bool]:
 
 
 def run(args) -> int:
+    from mothlab.cli import cancel_requested
     from mothlab.data import generate_dataset
     from mothlab.data.sampling import check_count
     from mothlab.moth import MothParams
@@ -68,7 +69,7 @@ def run(args) -> int:
     with tqdm_progress("simulating", disable=args.no_progress or complete) as progress:
         ds = generate_dataset(args.out, args.n, seed=args.seed, params=params,
                               precise=args.precise, chunk=args.chunk, progress=progress,
-                              resume=True, overwrite=args.overwrite)
+                              resume=True, overwrite=args.overwrite, cancel=cancel_requested)
     elapsed = time.perf_counter() - t0
     new = 0 if complete else args.n - before
     kind = "float64" if args.precise else "float32"

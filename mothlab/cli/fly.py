@@ -57,7 +57,7 @@ def register(sub) -> None:
                    help="noise draws per condition in a study (default: the study's)")
     p.add_argument("--out", default="fly-out", help="folder for the CSV and figure")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, cancellable=True)  # Ctrl-C stops at a chunk boundary
 
 
 def _nonneg(name, v):

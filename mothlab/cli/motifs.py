@@ -65,7 +65,7 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="recompute results stored with other settings")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, cancellable=True)  # Ctrl-C stops at a chunk boundary
 
 
 def run(args) -> int:
@@ -76,13 +76,15 @@ def run(args) -> int:
     if sr.levels_done == 0:
         raise ValueError(f"{args.experiment} has no finished level yet; run or resume it first")
     print(sr.optimal_sentence(args.rule))
+    from mothlab.cli import cancel_requested
+
     for null in args.null:
         t0 = time.perf_counter()
         with tqdm_progress(f"motifs ({null})", disable=args.no_progress) as progress:
             res = analyse_experiment(exp, null=null, n_random=args.n_random, seed=args.seed,
                                      chains=args.chains, converging3=args.converging3,
                                      use_biases=not args.no_biases, progress=progress,
-                                     overwrite=args.overwrite)
+                                     overwrite=args.overwrite, cancel=cancel_requested)
         elapsed = time.perf_counter() - t0
         print(f"\nnull {res.null!r} ({NULLS[res.null]}): {res.n_levels_done} levels x "
               f"{exp.n_networks} networks ({elapsed:.1f} s)")

@@ -133,7 +133,7 @@ def register(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_config_flags(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, cancellable=True)  # Ctrl-C stops at a chunk boundary (mothlab.cli)
 
 
 def read_config_file(path) -> dict:
@@ -179,6 +179,7 @@ def build_config(args) -> ExperimentConfig:
 
 
 def run(args) -> int:
+    from mothlab.cli import cancel_requested
     from mothlab.nets import run_experiment
     from mothlab.progress import tqdm_progress
 
@@ -186,7 +187,8 @@ def run(args) -> int:
     if cfg.method in ("motif", "anti-motif"):
         import mothlab.analysis.topology  # noqa: F401  (provides the motif-guided masks)
     with tqdm_progress("train", disable=args.quiet) as progress:
-        exp = run_experiment(cfg, args.out, progress=progress, overwrite=args.overwrite)
+        exp = run_experiment(cfg, args.out, progress=progress, overwrite=args.overwrite,
+                             cancel=cancel_requested)
     from mothlab.report import summary
     s = summary(exp)
     print(f"{exp}\n" + "\n".join(f"  {k}: {v}" for k, v in s.items()))

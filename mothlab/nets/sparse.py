@@ -434,6 +434,8 @@ class SparseTopology:
         self.rigl_stop = float(config.rigl_stop)
         self.seed = int(config.seed)
         self.mask_fn = mask_fn
+        self.lr_decay_steps = getattr(config, "lr_decay_steps", None)
+        self.lr_restart = getattr(config, "lr_restart", "per_level")
         self.n_levels = int(math.ceil(self.total / self.update_every))
         n_all = sum(mlp.n_weights(self.sizes))
         self.sparsity = 1.0 - sum(self.counts) / n_all
@@ -451,9 +453,16 @@ class SparseTopology:
 
     def level_settings(self, settings, i: int):
         """The runner's settings for level ``i`` with its step limits fixed to
-        :meth:`level_steps` (min = max: the level stops exactly there)."""
+        :meth:`level_steps` (min = max: the level stops exactly there); unless the config sets
+        ``lr_decay_steps``, a decaying learning-rate schedule spans the level
+        (``lr_restart="per_level"``: warm restarts at every topology update) or the whole
+        ``sparse_steps`` (``"continued"``)."""
         n = self.level_steps(i)
-        return dataclasses.replace(settings, min_steps=n, max_steps=n)
+        kw = {"min_steps": n, "max_steps": n}
+        if self.lr_decay_steps is None and hasattr(settings, "lr_decay_steps"):
+            # a decaying schedule spans the level (restarted per level) or the whole run
+            kw["lr_decay_steps"] = n if self.lr_restart == "per_level" else self.total
+        return dataclasses.replace(settings, **kw)
 
     def initial_masks(self, n_networks: int):
         from .training import network_keys

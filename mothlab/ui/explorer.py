@@ -361,7 +361,7 @@ class InputsView(pn.viewable.Viewer):
         if self._drawn != s.opened.key:
             heat, cut = self.elements(s)
             self.heat.object, self.cut.object = plots.render(heat), plots.render(cut)
-            self._sources = (_source(self.heat.object), _source(self.cut.object))
+            self._sources = (glyph_source(self.heat.object), glyph_source(self.cut.object))
             self._drawn = s.opened.key
             return
         heat, cut = self._sources
@@ -379,7 +379,7 @@ def heat_cut_values(conn) -> np.ndarray:
     return 100 * (np.asarray(conn) == 0).mean(axis=1)
 
 
-def _source(fig):
+def glyph_source(fig):
     """The data source of the one glyph a HoloViews plot of one element draws."""
     from bokeh.models import GlyphRenderer
 
