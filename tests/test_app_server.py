@@ -1,7 +1,11 @@
-"""The app as served by ``panel serve app``, fetched over HTTP (no browser)."""
+"""The app as served by ``panel serve app``, fetched over HTTP and WebSocket (no browser): the
+page carries the app itself (its tabs, the flight figure), only local resources, and the server
+refuses a session to a page of another origin."""
 
 import re
 import urllib.request
+
+import pytest
 
 
 def _get(url):
@@ -9,16 +13,37 @@ def _get(url):
         return r.status, r.read().decode("utf-8", "replace")
 
 
-def test_page_is_served_with_local_resources_only(served_app):
+def test_page_uses_local_resources_only(served_app):
     status, html = _get(served_app)
-    assert status == 200
-    assert "MothLab" in html
+    assert status == 200 and "<title>MothLab</title>" in html
+    assert "could not start" not in html
     urls = re.findall(r'(?:src|href)="([^"]+)"', html)
     assert any("bokeh" in u for u in urls)
     external = [u for u in urls if u.startswith(("http:", "https:", "//"))]
     assert external == [], f"resources fetched from elsewhere: {external}"
     assert "fonts.googleapis" not in html and "cdn.jsdelivr" not in html
-    assert "could not start" not in html
+
+
+def test_session_document_is_the_app_with_local_styles(served_app):
+    """A session pulled over the WebSocket holds the app itself: every tab, the Flight figure,
+    the Train form; and every stylesheet it links is served by this server (offline)."""
+    import panel.models  # noqa: F401 - Panel's Bokeh models, to read the document
+    from bokeh.client import pull_session
+    from bokeh.models import ImportedStyleSheet, TabPanel
+
+    import mothlab.ui.app  # noqa: F401 - the app's own components (SessionOwner)
+
+    with pull_session(url=served_app) as session:
+        doc = session.document
+        titles = [t.title for t in doc.select({"type": TabPanel})]
+        for title in ("Flight", "Train & prune", "Sparsity explorer", "Motifs"):
+            assert title in titles, titles
+        classes = {c for m in doc.roots for sub in m.references()
+                   for c in (getattr(sub, "css_classes", None) or [])}
+        assert "mothlab-moth" in classes and "mothlab-loss" in classes
+        sheets = [s.url for m in doc.roots for s in m.references()
+                  if isinstance(s, ImportedStyleSheet)]
+        assert sheets and not [u for u in sheets if u.startswith(("http:", "https:", "//"))]
 
 
 def test_static_resources_are_served(served_app):
@@ -34,3 +59,19 @@ def test_every_session_gets_its_own_page(served_app):
     for _ in range(2):
         status, html = _get(served_app)
         assert status == 200 and "MothLab" in html
+
+
+@pytest.mark.parametrize("origin", ["http://evil.example", "http://localhost:1"])
+def test_websocket_from_another_origin_is_refused(served_app, origin):
+    from tornado import httpclient, websocket
+    from tornado.ioloop import IOLoop
+
+    ws_url = served_app.replace("http://", "ws://") + "/ws"
+
+    async def connect():
+        req = httpclient.HTTPRequest(ws_url, headers={"Origin": origin})
+        return await websocket.websocket_connect(req)
+
+    with pytest.raises(httpclient.HTTPClientError) as err:
+        IOLoop.current().run_sync(connect, timeout=30)
+    assert err.value.code == 403

@@ -1,4 +1,5 @@
-"""The notebook in app/ runs top to bottom (nbclient, kernel python3) on a real experiment."""
+"""The notebook in app/ runs top to bottom (nbclient, kernel python3) and shows the app's content:
+the numbers it prints come from the library, the last cell renders the MothLab app itself."""
 
 import os
 import shutil
@@ -12,7 +13,7 @@ nbclient = pytest.importorskip("nbclient")
 NOTEBOOK = Path(__file__).resolve().parents[1] / "app" / "mothlab.ipynb"
 
 
-def test_notebook_runs(tmp_path, tiny_experiment, monkeypatch):
+def test_notebook_runs_and_shows_the_app(tmp_path, tiny_experiment, monkeypatch):
     exp_dir = tmp_path / "experiments"
     exp_dir.mkdir()
     shutil.copytree(tiny_experiment, exp_dir / "tiny.zarr")
@@ -24,9 +25,16 @@ def test_notebook_runs(tmp_path, tiny_experiment, monkeypatch):
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     text = "".join(o.get("text", "") for o in outputs)
+    assert str(exp_dir) in text  # the experiments folder it reads is the one the server uses
     assert "hover force" in text and "median test loss" in text and "pruned out in" in text
-    # the last cell displays the app
+    assert "θ̇₀" in text and "networks with an optimal level" in text
+    # the last cell renders the app: Panel's model bundle with every tab's title in it
     last = nb.cells[-1]["outputs"]
-    assert last and any("application/vnd.holoviews_load.v0+json" in o.get("data", {})
-                        or "text/html" in o.get("data", {}) or "text/plain" in o.get("data", {})
-                        for o in last)
+    bundles = [o["data"] for o in last if "application/vnd.holoviews_exec.v0+json" in
+               o.get("data", {})]
+    assert bundles, [list(o.get("data", {})) for o in last]
+    rendered = "".join(str(v) for o in last for v in o.get("data", {}).values())
+    for title in ("Flight", "Sparsity explorer", "Motifs", "Start training", "State versus time"):
+        assert title in rendered, title
+    assert "mothlab-moth" in rendered  # the flight figure itself, not a placeholder
+    assert "cdn.holoviz.org" not in rendered and "cdn.bokeh.org" not in rendered

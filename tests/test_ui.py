@@ -104,60 +104,203 @@ def test_body_change_changes_flight(flight):
 
 # -- Train & prune ---------------------------------------------------------------------------------
 
-def test_job_progress_reaches_view_and_cancel(tmp_path, monkeypatch):
-    from mothlab.ui import train
-
-    monkeypatch.setenv("MOTHLAB_EXPERIMENTS", str(tmp_path))
-    runner = jobs.JobRunner()
-    gate = {"go": False}
+def _fake_train(gate, n_levels=4, steps=50):
+    """A job function shaped like run_experiment: Progress events with level, step and losses
+    per network; raises Cancelled when asked."""
+    from mothlab.progress import Cancelled, report
 
     def fake_job(config, out):
         def fn(progress, cancel):
-            for step in range(10_000):
-                if cancel():
-                    return None
-                progress({"level": step // 5, "n_levels": 1000, "step": step,
-                          "losses": np.full(config.n_networks, 1.0 / (step + 1)),
-                          "eta_s": 12.0, "message": f"step {step}", "throughput": 100.0})
-                time.sleep(0.002)
-                if step == 20:
-                    gate["go"] = True
+            for lv in range(n_levels):
+                for step in range(0, steps + 1, 5):
+                    if cancel():
+                        raise Cancelled("cancelled; resume it")
+                    frac = (lv + step / steps) / n_levels
+                    report(progress, frac, f"level {lv} step {step}", level=lv,
+                           n_levels=n_levels, sparsity=lv / 10, step=step,
+                           losses=[1.0 / (1 + step + 100 * lv)] * config.n_networks,
+                           eta_s=None if lv == 0 else 12.0, throughput=100.0)
+                    time.sleep(0.002)
+                    if lv == 1 and step == 10:
+                        gate["go"] = True
+                        while gate.get("hold"):
+                            time.sleep(0.01)
             return out
         return fn
+    return fake_job
 
-    monkeypatch.setattr(train, "train_job", fake_job)
-    view = train.TrainView(runner=runner)
+
+def test_form_is_the_experiment_config_with_tooltips():
+    from mothlab.nets import ExperimentConfig
+    from mothlab.ui import train
+
+    view = train.TrainView(runner=jobs.JobRunner(), owner="a")
+    assert isinstance(view.cfg, ExperimentConfig)
     view.preset = "tiny"
-    assert view.widths == "8, 8" and view.n_networks == 4
+    assert view.cfg.widths == ExperimentConfig.preset("tiny").widths
+    form = view.__panel__()
+    tips = view.tooltips
+    # config parameters carry their doc and allowed range as the widget's tooltip
+    assert "Networks in the ensemble" in tips["n_networks"] and "at least 1" in tips["n_networks"]
+    assert "threshold" in tips and "learning_rate" in tips  # the "More settings" part too
+    labels = {getattr(w, "label", None) or w.name for w in form.select(pn.widgets.Widget)}
+    # every parameter of ExperimentConfig has a widget: one declaration, in nets/config.py
+    assert {p.label for n, p in ExperimentConfig.param.objects().items() if n != "name"} <= labels
+    if "method" in ExperimentConfig.param:  # the sparse helper's choice appears by itself
+        assert ExperimentConfig.param.method.label in labels
+
+
+def test_job_progress_reaches_view_owner_cancels_others_cannot(tmp_path, monkeypatch):
+    from mothlab.ui import train
+
+    monkeypatch.setenv("MOTHLAB_EXPERIMENTS", str(tmp_path))
+    monkeypatch.delenv("MOTHLAB_TEACHER", raising=False)
+    runner = jobs.JobRunner()
+    gate = {"go": False, "hold": True}
+    monkeypatch.setattr(train, "train_job", _fake_train(gate))
+    view = train.TrainView(runner=runner, owner="alice")
+    view.preset = "tiny"
     job = view.start()
-    assert job is not None and job.kind == "train"
+    assert job is not None and job.kind == "train" and job.owner == "alice"
     while not gate["go"]:
         time.sleep(0.01)
     view.refresh()
     assert not view.cancel_button.disabled
     assert 0 < view.progress.value < 1000
     assert "running" in view.status.object and "ETA" in view.status.object
-    assert len(view.src_median.data["x"]) > 5
-    # a second session sees the same job (jobs belong to the process)
-    other = train.TrainView(runner=runner)
-    assert other.job is job
+    # x-axis: training steps continued across levels (level 1 starts after level 0's 50 steps)
+    x = np.asarray(view.src_median.data["x"])
+    assert x.max() >= 50 + 10 and np.all(np.diff(x) >= 0)
+    assert list(view.src_levels.data["x"]) == [0.0, 50.0]
+    # another session sees the job with its owner, may watch it, may not cancel it
+    other = train.TrainView(runner=runner, owner="bob")
+    assert other.watching == f"job {job.id}" and other.job is job
+    assert "alice" not in other.jobs_table.object  # owners shown by a tag, not their id
+    assert "session" in other.jobs_table.object and "you" in view.jobs_table.object
+    assert other.cancel_button.disabled
+    other.cancel()
+    assert job.active and "only its owner" in other._message.object
+    gate["hold"] = False
     view.cancel()
     assert job.wait(10) and job.state == "cancelled"
     view.refresh()
     assert not view.resume_button.disabled and view.cancel_button.disabled
+    # resume continues the loss plot where the cancelled job left it
+    gate.update(go=False, hold=False)
+    again = view.resume()
+    assert again.meta["resumed_from"] == job.id and again.wait(10)
+    view.refresh()
+    assert np.asarray(view.src_median.data["x"]).max() > x.max()
+
+
+def test_teacher_mode_may_cancel_any_job(tmp_path, monkeypatch):
+    from mothlab.ui import train
+
+    monkeypatch.setenv("MOTHLAB_EXPERIMENTS", str(tmp_path))
+    monkeypatch.setenv("MOTHLAB_TEACHER", "1")
+    runner = jobs.JobRunner()
+    gate = {"go": False, "hold": True}
+    monkeypatch.setattr(train, "train_job", _fake_train(gate))
+    view = train.TrainView(runner=runner, owner="student")
+    view.preset = "tiny"
+    job = view.start()
+    teacher = train.TrainView(runner=runner, owner="teacher")
+    teacher.refresh()
+    assert not teacher.cancel_button.disabled
+    gate["hold"] = False
+    teacher.cancel()
+    assert job.wait(10) and job.state == "cancelled"
+
+
+def test_queued_jobs_listed_and_cancelled_at_once(tmp_path, monkeypatch):
+    from mothlab.ui import train
+
+    monkeypatch.setenv("MOTHLAB_EXPERIMENTS", str(tmp_path))
+    runner = jobs.JobRunner()
+    gate = {"go": False, "hold": True}
+    monkeypatch.setattr(train, "train_job", _fake_train(gate))
+    a = train.TrainView(runner=runner, owner="a")
+    a.preset = "tiny"
+    first = a.start()
+    a.run_name = "second"
+    second = a.start()
+    a.refresh()
+    assert second.state == "queued" and "queued" in a.jobs_table.object
+    assert a.watching == f"job {second.id}"
+    a.cancel()
+    assert second.state == "cancelled"  # left the queue at once, the first still runs
+    assert first.active
+    gate["hold"] = False
+    runner.cancel(first.id, by="a")
+    assert first.wait(10)
+
+
+def test_partial_experiment_on_disk_can_be_resumed(tmp_path, monkeypatch, tiny_experiment):
+    import shutil
+
+    from mothlab import store
+    from mothlab.ui import train
+
+    monkeypatch.setenv("MOTHLAB_EXPERIMENTS", str(tmp_path))
+    part = tmp_path / "left-behind.zarr"
+    shutil.copytree(tiny_experiment, part)
+    g, _ = store.open_store(part, "experiment", mode="r+", verify=False)
+    store.update_header(g, complete=False, levels_done=1)
+    seen = {}
+
+    def recording_job(config, out):
+        def fn(progress, cancel):
+            seen["config"], seen["out"] = config, out
+            return out
+        return fn
+
+    monkeypatch.setattr(train, "train_job", recording_job)
+    view = train.TrainView(runner=jobs.JobRunner(), owner="a")
+    key = f"disk {part}"
+    assert key in view.param.watching.objects
+    view.watching = key
+    assert not view.resume_button.disabled and "unfinished" in view.status.object
+    job = view.resume()
+    assert job.wait(10) and seen["out"] == str(part)
+    assert seen["config"].widths == [8, 8]
+
+
+def test_estimate_refuses_what_the_machine_cannot_hold_and_asks_for_long_runs(tmp_path,
+                                                                             monkeypatch):
+    from mothlab.nets import ExperimentConfig
+    from mothlab.ui import estimate, train
+
+    monkeypatch.setenv("MOTHLAB_EXPERIMENTS", str(tmp_path))
+    est = estimate.estimate_run(ExperimentConfig.preset("paper"))
+    # the paper preset: 1,320 networks × 10 M steps-worth of batches is days on a CPU
+    assert est.seconds > 3600 and est.bytes > 2**30 and est.rate > 0
+    view = train.TrainView(runner=jobs.JobRunner(), owner="a")
+    view.preset = "paper"
+    monkeypatch.setattr(estimate, "available_bytes", lambda: (1e15, "test machine"))
+    monkeypatch.setattr(train, "estimate_run", lambda cfg: estimate.Estimate(
+        seconds=5 * 86400, bytes=1e9, available=1e15, device="CPU (test)", rate=1e9))
+    assert view.start() is None
+    assert "would take about" in view._message.object and view.start_button.label == \
+        "Start anyway"
+    monkeypatch.setattr(train, "estimate_run", lambda cfg: estimate.Estimate(
+        seconds=10, bytes=1e12, available=8e9, device="CPU (test)", rate=1e9))
+    view.run_name = "too-big"
+    assert view.start() is None
+    assert "needs about" in view._message.object and view._message.alert_type == "danger"
 
 
 def test_bad_training_input_is_a_message(tmp_path, monkeypatch):
     from mothlab.ui.train import TrainView
 
     monkeypatch.setenv("MOTHLAB_EXPERIMENTS", str(tmp_path))
-    view = TrainView(runner=jobs.JobRunner())
-    view.widths = "24, many"
+    view = TrainView(runner=jobs.JobRunner(), owner="a")
+    view.run_name = "bad name!"
     assert view.start() is None
-    assert view._message.visible and "whole numbers" in view._message.object
-    view.widths = "8, 8"
-    view.schedule = "0, 1.5"
+    assert view._message.visible and "experiment name" in view._message.object
+    view.run_name = "ok"
+    view.cfg.schedule = [0.0, 1.5]
     assert view.start() is None and view._message.alert_type == "danger"
+    assert "schedule" in view._message.object
 
 
 def test_failing_job_shows_error(tmp_path, monkeypatch):
@@ -171,7 +314,7 @@ def test_failing_job_shows_error(tmp_path, monkeypatch):
         return fn
 
     monkeypatch.setattr(train, "train_job", broken)
-    view = train.TrainView(runner=jobs.JobRunner())
+    view = train.TrainView(runner=jobs.JobRunner(), owner="a")
     view.preset = "tiny"
     job = view.start()
     assert job.wait(10)
@@ -195,7 +338,7 @@ def test_real_tiny_training_job_appears_in_explorer(catalog_dir, monkeypatch):
         return fn
 
     monkeypatch.setattr(train, "train_job", job_on_synthetic)
-    view = train.TrainView(runner=jobs.JobRunner())
+    view = train.TrainView(runner=jobs.JobRunner(), owner="a")
     view.preset = "tiny"
     view.run_name = "from-ui"
     job = view.start()
@@ -219,11 +362,16 @@ def test_real_tiny_training_job_appears_in_explorer(catalog_dir, monkeypatch):
 # (motif tab tests: tests/test_explorer.py; the z-field adapter is gone with the settled API)
 
 
-def test_mothlab_composes_tabs(catalog_dir):
+def test_mothlab_composes_tabs_and_builds_the_others_when_shown(catalog_dir):
     from mothlab.ui import MothLab
+    from mothlab.ui.explorer import ExplorerView
 
     lab = MothLab()
     layout = lab.__panel__()
     assert [t for t in lab._tabs._names] == ["Flight", "Train & prune", "Sparsity explorer",
                                             "Motifs", "Fly"]
-    assert layout is not None
+    assert layout is not None and lab._views == {}  # only Flight and Train built at first
+    lab.active = 2
+    assert isinstance(lab._views.get("Sparsity explorer"), ExplorerView)
+    assert not isinstance(lab._tabs[2].objects[0], pn.pane.HTML)  # the placeholder is gone
+    assert str(common.experiments_dir()) in layout[0].object  # the folder is shown in the page

@@ -102,9 +102,29 @@ def _free_port():
         return s.getsockname()[1]
 
 
-def _time_serve(root: Path) -> tuple[float, str]:
+#: one browser round trip: click the player's "next frame" button, wait (on animation frames)
+#: until the server's answer has redrawn the "t = … ms" readout; returns milliseconds
+_ROUND_TRIP_JS = """async () => {
+  const deep = (root, sel) => {
+    const hit = root.querySelector(sel); if (hit) return hit;
+    for (const el of root.querySelectorAll('*')) {
+      if (el.shadowRoot) { const h = deep(el.shadowRoot, sel); if (h) return h; } }
+    return null; };
+  const readout = deep(document, '.mothlab-time');
+  const next = deep(document, 'button.next');
+  const before = readout.textContent;
+  const t0 = performance.now();
+  next.click();
+  while (deep(document, '.mothlab-time').textContent === before) {
+    await new Promise(r => requestAnimationFrame(r));
+    if (performance.now() - t0 > 10000) return -1; }
+  return performance.now() - t0; }"""
+
+
+def _time_serve(root: Path, steps: int = 30) -> tuple[float, str, list[float]]:
     """Seconds from starting ``panel serve app`` to the first page drawn in chromium (the browser
-    is launched before the clock starts), or to the first HTTP 200 without chromium."""
+    is launched before the clock starts), or to the first HTTP 200 without chromium; plus the
+    browser round trips (ms) of ``steps`` animation steps in the Flight tab."""
     import urllib.request
 
     chromium = Path("/usr/bin/chromium")
@@ -122,7 +142,8 @@ def _time_serve(root: Path) -> tuple[float, str]:
     url = f"http://127.0.0.1:{port}/app"
     t0 = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "panel", "serve", "app", "--port", str(port),
-                             "--address", "127.0.0.1"], cwd=root, stdout=subprocess.DEVNULL,
+                             "--address", "127.0.0.1", "--allow-websocket-origin",
+                             f"127.0.0.1:{port}"], cwd=root, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
         while True:
@@ -136,11 +157,20 @@ def _time_serve(root: Path) -> tuple[float, str]:
         if browser is None:
             with urllib.request.urlopen(url, timeout=120) as r:
                 r.read()
-            return time.perf_counter() - t0, "first HTTP 200 (no chromium)"
-        page = browser.new_page()
+            return time.perf_counter() - t0, "first HTTP 200 (no chromium)", []
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
         page.goto(url)
         page.get_by_text("State versus time").first.wait_for(timeout=120_000)
-        return time.perf_counter() - t0, "rendered page (chromium)"
+        first = time.perf_counter() - t0
+        page.locator(".mothlab-time").first.wait_for(timeout=240_000)
+        while page.get_by_text("Compiling the simulator").is_visible():
+            time.sleep(0.5)
+        trips = []
+        for _ in range(steps):
+            ms = page.evaluate(_ROUND_TRIP_JS)
+            if ms >= 0:
+                trips.append(ms)
+        return first, "rendered page (chromium)", trips
     finally:
         proc.terminate()
         try:
@@ -227,7 +257,10 @@ def run(args) -> int:
     serve = None
     if not args.no_serve:
         root = Path(__file__).resolve().parents[2]
-        serve, how = _time_serve(root)
+        serve, how, trips = _time_serve(root, steps=args.repeats)
+        if trips:
+            rows.append(("flight frame step, chromium round trip (click → redrawn)",
+                         *_stats(trips), len(trips)))
     device = f"{jax.devices()[0].platform.upper()} ({os.cpu_count()} cores)"
     print(f"\nmothlab bench app on {device}, {time.strftime('%Y-%m-%d')}")
     print(f"{'measurement':64s} {'median ms':>10s} {'p95 ms':>10s} {'n':>5s}")
@@ -242,5 +275,8 @@ def run(args) -> int:
                f"flight change {_stats(times)[0]:.1f} ms (p95 {_stats(times)[1]:.1f})")
     if serve is not None:
         summary += f"; first page {serve:.1f} s"
+        if trips:
+            summary += (f"; browser round trip {_stats(trips)[0]:.0f} ms median "
+                        f"(p95 {_stats(trips)[1]:.0f})")
     print(summary)
     return 0

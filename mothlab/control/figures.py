@@ -45,8 +45,10 @@ def study_figure(result):
             ax.scatter(np.full(len(v), x[i] + off) + rng.uniform(-1, 1, len(v)) * width * 0.08,
                        v, s=6, color=c, alpha=0.35, linewidths=0)
         q1, med, q3 = _percentiles(vals)
-        ax.plot(x + off, med, "-o", color=c, ms=4, lw=1.8,
-                label=("networks" if name == "networks" else f"{name} networks") + " (median, quartiles)")
+        label = "networks" if name == "networks" else f"{name} networks"
+        if name == "optimal" and "lowest-test-loss" in str(result.info.get("optimal", "")):
+            label = "lowest-loss-level networks (none under the threshold)"
+        ax.plot(x + off, med, "-o", color=c, ms=4, lw=1.8, label=label + " (median, quartiles)")
         ax.fill_between(x + off, q1, q3, color=c, alpha=0.15, lw=0)
         axd.plot(x + off, np.nanmean(result.diverged[g], axis=-1), "-o", color=c, ms=3)
     for name, arr in (("mpc", result.mpc), ("oracle", result.oracle)):

@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import panel as pn
 import param
 
-from .common import configure_panel, enable_compile_cache, pin_local_dist
+from .common import (
+    configure_panel,
+    enable_compile_cache,
+    escape,
+    experiments_dir,
+    is_teacher,
+    pin_local_dist,
+    pin_notebook_dist,
+)
+
+#: tabs built when first shown: title -> (module of mothlab.ui, Viewer class)
+LAZY = {"Sparsity explorer": ("explorer", "ExplorerView"), "Motifs": ("motifs", "MotifsView"),
+        "Fly": ("fly", "FlyView")}  # Fly: closed-loop flight (issue 11)
 
 
 class MothLab(pn.viewable.Viewer):
@@ -21,30 +35,64 @@ class MothLab(pn.viewable.Viewer):
         pin_local_dist()
         enable_compile_cache()
         super().__init__(**params)
-        from .explorer import ExplorerView
         from .flight import FlightView
-        from .motifs import MotifsView
         from .train import TrainView
 
         self.flight = FlightView()
         self.train = TrainView()
-        self.explorer = ExplorerView()
-        self.motifs = MotifsView()
+        self._views: dict[str, pn.viewable.Viewer] = {}
+        self._slots = {title: pn.Column(pn.pane.HTML(f"<i>Opening {title}…</i>"),
+                                        sizing_mode="stretch_width") for title in LAZY}
         self._tabs = pn.Tabs(("Flight", self.flight), ("Train & prune", self.train),
-                             ("Sparsity explorer", self.explorer), ("Motifs", self.motifs),
+                             *self._slots.items(),
                              # every tab stays in the document: Panel restyles detached
                              # (dynamic-tab) models with CDN stylesheets, which fails offline
                              dynamic=False,
                              sizing_mode="stretch_width")
-        from .fly import FlyView  # the Fly tab (closed-loop flight, issue 11)
-        self.fly = FlyView()
-        self._tabs.append(("Fly", self.fly))
         self.param.active.bounds = (0, len(self._tabs) - 1)
         self._tabs.link(self, active="active", bidirectional=True)
+        self._tabs.param.watch(self._opened, "active")
+
+    # the other tabs are built the first time they are shown: the first page then costs only
+    # the Flight and Train tabs (the explorer reads an experiment and lays out its graph)
+    def _opened(self, event) -> None:
+        title = self._tabs._names[event.new]
+        if title in LAZY:
+            self._view(title)
+
+    def _view(self, title: str) -> pn.viewable.Viewer:
+        if title not in self._views:
+            module, cls = LAZY[title]
+            view = getattr(import_module(f"{__package__}.{module}"), cls)()
+            self._views[title] = view
+            self._slots[title].objects = [view]
+        return self._views[title]
+
+    @property
+    def explorer(self):
+        return self._view("Sparsity explorer")
+
+    @property
+    def motifs(self):
+        return self._view("Motifs")
+
+    @property
+    def fly(self):
+        return self._view("Fly")
+
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """Display in a notebook: as Panel does, then keep later restyles off the CDN."""
+        view = self._create_view()
+        bundle = view._repr_mimebundle_(include, exclude)
+        pin_notebook_dist(view)
+        return bundle
 
     def __panel__(self):
+        teacher = " · <b>teacher mode</b>" if is_teacher() else ""
         header = pn.pane.HTML(
             "<h1 style='margin:4px 0'>MothLab</h1><div>A hawkmoth's flight controller, learned by "
-            "neural networks, pruned until sparse, and read for its wiring motifs.</div>",
+            "neural networks, pruned until sparse, and read for its wiring motifs. "
+            f"<span style='color:#555'>Experiments folder: <code>{escape(experiments_dir())}"
+            f"</code> (set MOTHLAB_EXPERIMENTS to change it){teacher}</span></div>",
             sizing_mode="stretch_width")
         return pn.Column(header, self._tabs, sizing_mode="stretch_width")

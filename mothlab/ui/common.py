@@ -1,7 +1,7 @@
 """Shared pieces of the app: offline resources, the experiment catalog, messages, colours.
 
 The catalog lists experiment stores (``*.zarr``) found in the embedded ``assets/`` folder and in the
-experiments folder (``$MOTHLAB_EXPERIMENTS``, default ``./experiments``), loading each through the
+experiments folder (``$MOTHLAB_EXPERIMENTS``, default ``~/mothlab-experiments``), loading each through the
 library (:func:`mothlab.nets.load_experiment`). It is process-wide: every session sees the
 experiments a training job wrote, and a broken store becomes a message, never a crash.
 """
@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import panel as pn
+import param
 
 from mothlab import store
 from mothlab.plots import COLORS
@@ -68,6 +69,34 @@ def pin_local_dist() -> None:
     doc._template_variables.setdefault("dist_url", get_dist_path(cdn=False))
 
 
+def notebook_dist_url() -> str:
+    """Where Panel's own CSS is served in a Jupyter server: Panel's server extension (installed
+    with panel, enabled in the server that runs beside it) serves it under ``panel-preview/``.
+    ``$MOTHLAB_PANEL_DIST`` overrides it; behind JupyterHub the user's prefix comes first."""
+    prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
+    return os.environ.get("MOTHLAB_PANEL_DIST") or \
+        f"{prefix.rstrip('/')}/panel-preview/static/extensions/panel/"
+
+
+def pin_notebook_dist(view) -> None:
+    """In a notebook, point the styles of components created or restyled after the first render
+    at the Jupyter server instead of Panel's CDN. The first render inlines every stylesheet
+    (``inline=True``), but Panel restyles later models (a new pane, an Alert changing type, a
+    loading spinner) with ImportedStyleSheets whose URL comes from the document's ``dist_url``,
+    and a notebook document has none, so they pointed at cdn.holoviz.org: requests that fail
+    offline (loading.css, default.css, native.css in the explorer)."""
+    if served():
+        return
+    from panel.io.resources import patch_model_css
+
+    dist = notebook_dist_url()
+    for root, _ in list(getattr(view, "_models", {}).values()):
+        doc = root.document
+        if doc is not None:
+            doc._template_variables.setdefault("dist_url", dist)
+            patch_model_css(root, dist_url=dist)
+
+
 def enable_compile_cache() -> None:
     """Keep JAX's compiled simulator on disk so a restarted server draws its first flight at once
     (``$MOTHLAB_JAX_CACHE``, default ``~/.cache/mothlab/jax``)."""
@@ -99,9 +128,16 @@ def escape(text) -> str:
     return html.escape(str(text))
 
 
+EXPERIMENTS_ENV = "MOTHLAB_EXPERIMENTS"
+
+
 def experiments_dir() -> Path:
-    """Where training jobs started from the app write their experiments."""
-    return Path(os.environ.get("MOTHLAB_EXPERIMENTS") or "experiments").resolve()
+    """Where the app lists experiments and where its training jobs write them:
+    ``$MOTHLAB_EXPERIMENTS``, else ``~/mothlab-experiments``. Not relative to the working
+    directory, so ``panel serve app`` (run from the checkout) and the notebook (run from app/)
+    see the same runs. Shown in the page's header."""
+    return Path(os.environ.get(EXPERIMENTS_ENV) or Path.home() / "mothlab-experiments"
+                ).expanduser().resolve()
 
 
 def device_description() -> str:
@@ -212,10 +248,114 @@ def catalog() -> ExperimentCatalog:
     return _CATALOG
 
 
+def served() -> bool:
+    """True inside a ``panel serve`` session (False in a notebook kernel or plain Python)."""
+    doc = pn.state.curdoc
+    return bool(doc is not None and doc.session_context is not None)
+
+
+def push_to_notebook() -> None:
+    """Send changes made outside a browser event to the notebook's page.
+
+    Under ``panel serve`` Bokeh syncs every model change itself. In a notebook kernel Panel only
+    pushes the document's pending changes after it handled a message from the page, so what a
+    periodic callback draws (the first flight once the simulator has compiled, a job's progress)
+    would wait, invisible, for the next click. This was the JupyterLab "blank Flight plots" bug.
+    """
+    if served():
+        return
+    from panel.io.notebook import push_on_root
+
+    # Panel's registry of rendered roots (ref -> (viewable, root, doc, comm)); a notebook-only
+    # need with no public equivalent that takes roots rather than Panel objects
+    for ref in list(getattr(pn.state, "_views", {})):
+        try:
+            push_on_root(ref)
+        except Exception:  # noqa: BLE001 - a closed comm must not stop the callback
+            pass
+
+
 def add_periodic(viewer, callback, period_ms: int):
-    """Run ``callback`` every period in a served session (no-op outside a server/notebook loop:
-    tests call the callback directly)."""
+    """Run ``callback`` every period, in a served session or a notebook kernel (whose changes are
+    then pushed to the page, see :func:`push_to_notebook`). A no-op outside an event loop: tests
+    call the callback directly."""
+
+    def tick():
+        try:
+            callback()
+        finally:
+            push_to_notebook()
+
     try:
-        return pn.state.add_periodic_callback(callback, period=period_ms, start=True)
+        return pn.state.add_periodic_callback(tick, period=period_ms, start=True)
     except Exception:  # noqa: BLE001 - no event loop (plain Python): nothing to schedule
         return None
+
+
+# -- who is this session? (job owners, teacher mode) ----------------------------------------------
+TEACHER_ENV = "MOTHLAB_TEACHER"
+
+
+def is_teacher() -> bool:
+    """Teacher mode: ``$MOTHLAB_TEACHER`` is ``1`` (every session may cancel any job: a server
+    the teacher alone uses, e.g. on the projector) or a comma-separated list of user names (with
+    ``--basic-auth`` or OAuth: those users may cancel any job, the others only their own)."""
+    value = os.environ.get(TEACHER_ENV, "").strip()
+    if not value or value.lower() in ("0", "no", "false", "off"):
+        return False
+    if value.lower() in ("1", "yes", "true", "on", "all"):
+        return True
+    user = pn.state.user if served() else None
+    return bool(user) and user in {v.strip() for v in value.split(",") if v.strip()}
+
+
+def owner_label(owner: str, me: str | None = None) -> str:
+    """How a job's owner is shown: "you", a user name, or a short tag that cannot be used to
+    impersonate the browser it stands for (a hash, not the id)."""
+    import hashlib
+
+    if me is not None and owner == me:
+        return "you"
+    if owner.startswith("user:"):
+        return owner[5:]
+    if owner in ("notebook", "cli"):
+        return owner
+    return "session " + hashlib.sha256(owner.encode()).hexdigest()[:4]
+
+
+class SessionOwner(pn.reactive.ReactiveHTML):
+    """The owner of the jobs a page starts: the signed-in user (``--basic-auth`` or OAuth), else
+    a random id kept in the browser's localStorage, so a reload (or a second tab of the same
+    browser) still owns its jobs; ``notebook`` in a notebook kernel. Invisible."""
+
+    browser_id = param.String(default="", doc="Random id from the browser's localStorage.")
+
+    _template = "<div id='owner' style='display:none'></div>"
+    _scripts = {"render": """
+      let id = null;
+      try { id = window.localStorage.getItem('mothlab-owner'); } catch (e) {}
+      if (!id) {
+        id = 'b' + Math.random().toString(36).slice(2) + Math.random().toString(36).slice(2);
+        try { window.localStorage.setItem('mothlab-owner', id); } catch (e) {}
+      }
+      data.browser_id = id;
+    """}
+
+    def __init__(self, fixed: str | None = None, **params):
+        super().__init__(width=0, height=0, margin=0, **params)
+        self._fixed = fixed
+        doc = pn.state.curdoc
+        self._session = (doc.session_context.id if served() else None)
+
+    @property
+    def owner(self) -> str:
+        if self._fixed:
+            return self._fixed
+        if served():
+            user = pn.state.user
+            if user:
+                return f"user:{user}"
+            if self.browser_id:
+                return f"browser:{self.browser_id}"
+            return f"session:{self._session}"
+        return "notebook"

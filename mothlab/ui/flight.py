@@ -14,7 +14,7 @@ import threading
 import numpy as np
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, Span
+from bokeh.models import ColumnDataSource, Legend, Span
 from bokeh.plotting import figure
 
 from mothlab.moth import STATE_LABELS, STATE_UNITS, MothParams, simulate
@@ -33,6 +33,9 @@ from .common import (
 )
 
 N_FRAMES = 41  # frames of the animation; fixed so the simulator compiles once
+#: smallest y-span drawn in each state plot (position cm, angle rad, speed cm/s, angular velocity
+#: rad/s): a hovering moth's 3e-6 cm of round-off is drawn flat, not as a trend
+MIN_SPANS = (0.05, 0.005, 0.5, 0.05)
 
 _S3 = {"xd": (-1500.0, 1500.0), "yd": (-1500.0, 1500.0), "theta": (0.0, 2 * math.pi),
        "phi": (0.0, 2 * math.pi), "thetad": (-25.0, 25.0), "phid": (-25.0, 25.0),
@@ -156,11 +159,13 @@ class FlightView(pn.viewable.Viewer):
         self.n_draws = 0
         self._status = pn.pane.Alert("", alert_type="info", visible=False,
                                      sizing_mode="stretch_width")
+        self.time_readout = pn.pane.HTML("<b class='mothlab-time'>t = 0.0 ms</b>", width=110,
+                                         align="center")
         self._make_figures()
         self.body.param.watch(self._changed, list(BODY_PARAMS))
         self.setup.param.watch(self._changed, list(FlightSetup.param)[1:])
-        self.player = pn.widgets.Player( start=0, end=N_FRAMES - 1, value=0,
-                                        interval=80, loop_policy="loop", width=420,
+        self.player = pn.widgets.Player(start=0, end=N_FRAMES - 1, value=0,
+                                        interval=80, loop_policy="loop", width=330,
                                         show_loop_controls=False)
         self.player.link(self, value="frame")
         self.param.watch(lambda e: self._draw_frame(), "frame")
@@ -231,9 +236,12 @@ class FlightView(pn.viewable.Viewer):
         self.src_thrust = ColumnDataSource(dict(x0=[], y0=[], x1=[], y1=[]))
         self.src_torque = ColumnDataSource(dict(x=[], y=[], start=[], end=[], color=[]))
         self.src_ghost = ColumnDataSource(dict(xs=[], ys=[]))
-        p = figure(title="Flight to scale (cm)", match_aspect=True, width=520, height=520,
+        # fixed square frame with equal x/y ranges (set in _update_sources): a fixed aspect
+        p = figure(title="Flight to scale (cm)", width=460, height=500,
                    tools="pan,wheel_zoom,reset,save", toolbar_location="above",
                    x_axis_label="x (cm)", y_axis_label="y (cm)", css_classes=["mothlab-moth"])
+        p.add_layout(Legend(orientation="horizontal", label_text_font_size="8pt", spacing=6,
+                            padding=2, margin=2), "below")
         p.patches("xs", "ys", source=self.src_ghost, fill_alpha=0.0, line_color=GREY,
                   line_alpha=0.35, line_dash="dashed")
         p.multi_line("xs", "ys", source=self.src_trails, line_color="color", line_width=2,
@@ -248,8 +256,6 @@ class FlightView(pn.viewable.Viewer):
               line_color="color", line_width=4)
         p.scatter("x", "y", source=self.src_points, color="color", size=8,
                   line_color="black")
-        p.legend.location = "top_left"
-        p.legend.label_text_font_size = "9pt"
         self.fig_moth = p
 
         self.state_sources = []
@@ -259,15 +265,16 @@ class FlightView(pn.viewable.Viewer):
                  ((5, 7), "angular velocity (rad/s)")]
         for (i, j), ylabel in pairs:
             src = ColumnDataSource(dict(t=[], a=[], b=[]))
-            f = figure(width=330, height=180, x_axis_label="t (ms)", y_axis_label=ylabel,
-                       tools="reset,save", toolbar_location=None)
+            f = figure(height=190, min_width=220, sizing_mode="stretch_width",
+                       x_axis_label="t (ms)", y_axis_label=ylabel, tools="reset,save",
+                       toolbar_location=None)
+            # legends above the plot, never over the curves
+            f.add_layout(Legend(orientation="horizontal", label_text_font_size="8pt",
+                                padding=0, margin=0, spacing=8), "above")
             f.line("t", "a", source=src, color=ORANGE, line_width=2,
                    legend_label=f"{STATE_LABELS[i]} ({STATE_UNITS[i]})")
             f.line("t", "b", source=src, color=BLUE, line_width=2,
                    legend_label=f"{STATE_LABELS[j]} ({STATE_UNITS[j]})")
-            f.legend.location = "top_left"
-            f.legend.label_text_font_size = "8pt"
-            f.legend.background_fill_alpha = 0.5
             span = Span(location=0, dimension="height", line_color=GREY, line_dash="dashed")
             f.add_layout(span)
             self.state_sources.append((src, i, j))
@@ -283,8 +290,12 @@ class FlightView(pn.viewable.Viewer):
             label=["head-thorax centre", "abdomen centre", "centre of mass"])
         self.src_ghost.data = dict(xs=[s.head[0, :, 0], s.abdomen[0, :, 0]],
                                    ys=[s.head[0, :, 1], s.abdomen[0, :, 1]])
-        for src, i, j in self.state_sources:
+        for (src, i, j), fig, min_span in zip(self.state_sources, self.state_figs, MIN_SPANS):
             src.data = dict(t=self.times, a=traj[:, i], b=traj[:, j])
+            vals = np.concatenate([traj[:, i], traj[:, j]])
+            lo, hi = float(vals.min()), float(vals.max())
+            pad = max((hi - lo) * 0.08, (min_span - (hi - lo)) / 2, 0.0)
+            fig.y_range.start, fig.y_range.end = lo - pad, hi + pad
         # frame the whole flight (bodies + arrow) so the animation stays in view
         pts = np.concatenate([s.head.reshape(-1, 2), s.abdomen.reshape(-1, 2), s.thrust_end])
         lo, hi = pts.min(0), pts.max(0)
@@ -315,6 +326,7 @@ class FlightView(pn.viewable.Viewer):
                                     end=[end], color=[GREEN if tau >= 0 else PURPLE])
         for span in self.time_spans:
             span.location = float(self.times[k])
+        self.time_readout.object = f"<b class='mothlab-time'>t = {self.times[k]:.1f} ms</b>"
 
     # -- layout -----------------------------------------------------------------------------
     def __panel__(self):
@@ -327,17 +339,24 @@ class FlightView(pn.viewable.Viewer):
         setup_widgets = pn.Param(self.setup, show_name=False, sizing_mode="stretch_width")
         controls = pn.Column(
             pn.pane.Markdown("### Manoeuvre"),
-            pn.widgets.RadioButtonGroup.from_param(self.param.preset, button_type="default"),
+            pn.widgets.RadioButtonGroup.from_param(self.param.preset, color="default"),
             pn.Tabs(("Initial state & controls", setup_widgets), ("Body (S1)", body_widgets),
                     dynamic=False),
-            width=340)
+            width=290, styles={"flex-shrink": "0"})
         legend = pn.pane.Markdown(
             "Orange: head-thorax; blue: abdomen; red arrow: wing force (length ∝ F, a hover "
             "force is as long as the head-thorax); green/purple arc at the joint: abdominal torque "
             "τ (counter-clockwise / clockwise, sweep ∝ |τ|); dashed: the start.",
             sizing_mode="stretch_width")
-        plots = pn.Column(self._status, self.player, pn.pane.Bokeh(self.fig_moth),
-                          legend)
-        states = pn.GridBox(*[pn.pane.Bokeh(f) for f in self.state_figs], ncols=2)
-        return pn.Row(controls, plots, pn.Column(pn.pane.Markdown("### State versus time"),
-                                                 states))
+        plots = pn.Column(self._status, pn.Row(self.player, self.time_readout),
+                          pn.pane.Bokeh(self.fig_moth), legend, width=470,
+                          styles={"flex-shrink": "0"})
+        states = pn.GridBox(*[pn.pane.Bokeh(f, sizing_mode="stretch_width")
+                              for f in self.state_figs], ncols=2, sizing_mode="stretch_width")
+        # a flex row that wraps: three columns on a 1,280 px screen, the state plots below the
+        # flight where the page is narrower (a JupyterLab notebook beside its file browser)
+        return pn.FlexBox(controls, plots,
+                          pn.Column(pn.pane.Markdown("### State versus time"), states,
+                                    sizing_mode="stretch_width", min_width=420,
+                                    styles={"flex": "1 1 420px"}),
+                          flex_wrap="wrap", sizing_mode="stretch_width")
