@@ -125,7 +125,7 @@ def test_presets_validate():
     for name in ("paper", "small", "classroom", "tiny", "tensorflow"):
         cfg = ExperimentConfig.preset(name).validate()
         assert cfg.layer_sizes[0] == 10 and cfg.layer_sizes[-1] == 7
-    assert ExperimentConfig.preset("small").n_networks >= 32
+    assert ExperimentConfig.preset("small").n_networks >= 16
     assert ExperimentConfig.preset("tensorflow").optimizer == "rmsprop"
     with pytest.raises(ValueError, match="unknown preset"):
         ExperimentConfig.preset("huge")

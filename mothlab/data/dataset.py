@@ -50,14 +50,19 @@ SPAN = 0.02  # s, the length of one flight
 ARRAYS = {"state0": 8, "controls": 3, "state_f": 8}
 
 
+#: The integrator that made ``state_f`` (recorded in every dataset header as ``integrator``).
+INTEGRATOR = ("five-stage exponential Runge-Kutta of Hochbruck & Ostermann (2005, stiff order 4) "
+              "with the stiff damper mode integrated exactly")
+
+
 def accuracy_statement(precise: bool) -> str:
     """What is known about the accuracy of ``state_f`` (recorded in every dataset header)."""
     steps = DEFAULT_STEPS["float64" if precise else "float32"]
     target = "1e-7" if precise else "1e-4"
     dtype = "float64" if precise else "float32"
     measured = f"{MEASURED_ACCURACY[dtype][0]:.1e}"  # from mothlab.moth.integrate
-    return (f"state_f from mothlab.moth.simulate ({dtype}, exponential Runge-Kutta with the stiff "
-            f"damper mode integrated exactly, {steps} steps per 20 ms). Specified accuracy: the "
+    return (f"state_f from mothlab.moth.simulate ({dtype}, {INTEGRATOR}, {steps} steps per "
+            f"20 ms). Specified accuracy: the "
             f"final state's error, divided by that state variable's range over the S3 sample, is "
             f"<= {target} on every trajectory; measured worst over 2000 S3 samples: {measured} "
             f"(see mothlab.moth.integrate; checked by tests/test_moth.py against scipy Radau and "
@@ -197,7 +202,8 @@ def open_or_resume(path, n: int, *, seed: int = 0, ranges=None, params=None,
             _check_arrays(path, group, n)
     else:
         header = {**config, "n_chunks": n_chunks, "chunks_done": 0, "n_done": 0,
-                  "accuracy": accuracy_statement(precise), "device": _device(),
+                  "accuracy": accuracy_statement(precise), "integrator": INTEGRATOR,
+                  "device": _device(),
                   "input_names": list(INPUT_NAMES), "output_names": list(OUTPUT_NAMES),
                   "columns": {"state0": "x xd y yd theta thetad phi phid".split(),
                               "controls": ["F", "alpha", "tau"],
@@ -271,7 +277,9 @@ def write_chunk(w: DatasetWriter, progress: ProgressFn | None = None,
         tm["steady_trajectories_per_s"] = w.steady_n / w.steady_s if w.steady_s > 0 else None
     w.session_chunks += 1
     # the header says a chunk is done only after its data is on disk
-    store.update_header(g, chunks_done=i + 1, n_done=hi, timings=tm)
+    # one atomic header write: the chunk's checksums (open_store checks them) and its record
+    store.seal_level(g, f"rows/{lo}-{hi}", paths=store.chunk_paths(g, list(ARRAYS), lo, hi),
+                     chunks_done=i + 1, n_done=hi, timings=tm)
     w.chunks_done = i + 1
 
 

@@ -230,7 +230,7 @@ class ExperimentConfig(param.Parameterized):
         - ``paper``: 1320 networks of 10-400-400-400-16-7, 10 M samples, paper schedule, Adam
           5e-4, batch 128 (SCIENCE.md §3; a GPU job).
         - ``tensorflow``: the paper's TensorFlow setting (RMSprop, batch 4096) at paper widths.
-        - ``small``: 32 networks of 10-50-50-50-8-7 on the full schedule (S3 Fig), 200 k flights,
+        - ``small``: 16 networks of 10-50-50-50-8-7 on the full schedule (S3 Fig), 200 k flights,
           cosine learning-rate schedules (timing: README "Results on this machine").
         - ``classroom``: 8 networks of 10-50-50-50-8-7, 100 k flights, short pruned levels, full
           schedule (timing: README).
@@ -254,11 +254,11 @@ PRESETS: dict[str, dict] = {
     # 5e-3 -> 5e-5 (measured on 8 networks, dense level only: 20 k batches give a median test
     # loss of 5.5e-4, 7 of 8 under 1e-3; 12 k batches 1.4e-3, 2 of 8); each pruned level
     # retrains with a restarted cosine from 1e-3 until the noise-aware stop or its cap
-    "small": dict(widths=[50, 50, 50, 8], n_networks=32, n_samples=200_000,
+    "small": dict(widths=[50, 50, 50, 8], n_networks=16, n_samples=200_000,
                   learning_rate=5e-3, lr_schedule="cosine", lr_decay_to=0.01,
                   retrain_learning_rate=1e-3, dense_min_steps=20_000, dense_max_steps=20_000,
-                  max_steps_per_level=1_500, chunk_steps=500, eval_batch=8192,
-                  train_eval_samples=40_000),
+                  max_steps_per_level=1_000, es_window=400, es_every=100, chunk_steps=500,
+                  eval_batch=8192, train_eval_samples=40_000),
     "classroom": dict(widths=[50, 50, 50, 8], n_networks=8, n_samples=100_000,
                       learning_rate=5e-3, lr_schedule="cosine", lr_decay_to=0.01,
                       retrain_learning_rate=1e-3, dense_min_steps=16_000,
