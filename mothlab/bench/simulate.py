@@ -176,8 +176,9 @@ def diffrax_solver(name: str, rtol: float, atol: float):
     def one(y0, u):
         sol = diffrax.diffeqsolve(diffrax.ODETerm(vf), solver, 0.0, 0.02, 1e-5, y0, args=u,
                                   stepsize_controller=ctrl, max_steps=200_000,
-                                  saveat=diffrax.SaveAt(t1=True))
-        return sol.ys[-1]
+                                  saveat=diffrax.SaveAt(t1=True), throw=False)
+        # a flight the solver gave up on (step cap) counts as an infinite error, not a crash
+        return jnp.where(sol.result == diffrax.RESULTS.successful, sol.ys[-1], jnp.inf)
 
     return jax.jit(jax.vmap(one))
 
@@ -216,6 +217,11 @@ def run(args) -> int:
     print(f"mothlab bench simulate — {info['device']}, {info['cpu']}, {info['cores']} cores; "
           f"load {load0}; S3 samples, seed {args.seed}")
     rows, figures = [], {}
+
+    def add(row):  # each row is printed as soon as it is measured
+        rows.append(row)
+        print(f"  {row['method']}: {row['flights_per_s']:,.0f} flights/s, worst {row['worst']:.1e}",
+              flush=True)
     ne = args.n_error
     t20 = np.array([0.0, 0.02])
 
@@ -250,7 +256,7 @@ def run(args) -> int:
             worst, med = _errors(fin[:ne], ref, span) if n >= ne else _errors(
                 _pool_map(pool, _odeint_chunk, state0[:ne], controls[:ne], args.workers, mxstep,
                           t20)[:, -1], ref, span)
-            rows.append(dict(method=label, flights_per_s=rate, worst=worst, median=med,
+            add(dict(method=label, flights_per_s=rate, worst=worst, median=med,
                              compile_s=warm, n=n, setup=f"{args.workers} processes"))
 
         # diffrax
@@ -273,7 +279,7 @@ def run(args) -> int:
                     if n < ne:
                         fin = _threads(solve, state0[:ne], controls[:ne], args.workers)
                     worst, med = _errors(fin[:ne], ref, span)
-                    rows.append(dict(method=label, flights_per_s=rate, worst=worst, median=med,
+                    add(dict(method=label, flights_per_s=rate, worst=worst, median=med,
                                      compile_s=max(0.0, warm - n / rate), n=n,
                                      setup=f"vmap, jit, {args.workers} threads, float64; {why}"))
 
@@ -293,7 +299,7 @@ def run(args) -> int:
                 best = min(best, time.perf_counter() - t0)
             worst, med = _errors(simulate(state0[:ne], controls[:ne], precise=precise)[:, -1],
                                  ref, span)
-            rows.append(dict(method=f"mothlab {'float64 (precise=True)' if precise else 'float32'}",
+            add(dict(method=f"mothlab {'float64 (precise=True)' if precise else 'float32'}",
                              flights_per_s=n / best, worst=worst, median=med,
                              compile_s=max(0.0, first - best), n=n,
                              setup=f"simulate, {os.cpu_count()} threads"))
