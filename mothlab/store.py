@@ -598,14 +598,18 @@ def chunk_paths(group, arrays, lo: int, hi: int) -> list[str]:
     """Chunk files (relative to the store) that hold rows ``[lo, hi)`` of ``arrays``, for arrays
     chunked along their first axis only (e.g. a dataset's chunk of trajectories)."""
     out = []
+    base = _norm(getattr(group, "path", "") or "")
     for name in arrays:
         arr = group[name]
+        rel = _norm(arr.path)
+        if base and rel.startswith(base + "/"):
+            rel = rel[len(base) + 1:]  # relative to the group (a child store seals itself)
         c0 = int(arr.chunks[0])
         rest = [range(-(-int(s) // int(c))) for s, c in zip(arr.shape[1:], arr.chunks[1:])]
         for i in range(lo // c0, -(-hi // c0)):
             for tail in itertools.product(*rest):
                 key = arr.metadata.encode_chunk_key((i, *tail))
-                out.append(f"{_norm(arr.path)}/{key}")
+                out.append(f"{rel}/{key}")
     return out
 
 

@@ -282,3 +282,21 @@ def test_assets_path_and_shipped_assets_are_read_only(tmp_path, monkeypatch):
         store.create_store(tmp_path / "x.zarr", "demo", {})
     monkeypatch.setenv(store.ALLOW_ASSET_WRITES_ENV, "1")
     store.create_store(tmp_path / "x.zarr", "demo", {})
+
+
+def test_a_child_store_seals_its_levels_relative_to_itself(tmp_path):
+    g = store.create_store(tmp_path / "s.zarr", "demo", {})
+    c = store.create_subgroup(g, "motifs/edges", "motifs", {})
+    a = c.create_array("counts", shape=(3, 2), chunks=(1, 2), dtype="int64", fill_value=0)
+    d = c.create_array("done", shape=(3,), dtype="bool", fill_value=False)
+    a[0] = [1, 2]
+    d[0] = True
+    assert store.chunk_paths(c, ["counts"], 0, 1) == ["counts/c/0/0"]
+    store.seal_level(c, "levels/0", paths=store.chunk_paths(c, ["counts"], 0, 1), also=["done"])
+    a[1] = [3, 4]  # the next level, written but not sealed yet
+    d[1] = True
+    root, _ = store.open_store(tmp_path / "s.zarr", "demo", mode="r")
+    store.open_subgroup(root, "motifs/edges", "motifs")
+    _flip(tmp_path / "s.zarr/motifs/edges/counts/c/0/0")
+    with pytest.raises(store.StoreDamaged, match="counts/c/0/0 of levels/0"):
+        store.open_subgroup(root, "motifs/edges", "motifs")

@@ -208,9 +208,11 @@ def analyse_experiment(exp_or_path, null: str = "edges_live_nodes", n_random: in
             g[f][level] = getattr(zs, f)
         timings = list(store.read_header(g)["timings_s"])
         timings[level] = round(time.perf_counter() - t0, 3)
-        store.update_header(g, timings_s=timings)
         done[level] = True
         g["done"][...] = done  # marks the level complete last
+        # the level's chunks and the done flags are checked whenever the results are opened
+        store.seal_level(g, f"levels/{level}", also=["done"], timings_s=timings,
+                         paths=store.chunk_paths(g, list(_FIELDS), level, level + 1))
     if done[: int(exp.levels_done)].all() and int(exp.levels_done) == L:
         store.mark_complete(g)
     report(progress, 1.0, f"motif analysis ({null}): {int(done.sum())}/{L} levels")

@@ -277,7 +277,9 @@ def write_chunk(w: DatasetWriter, progress: ProgressFn | None = None,
         tm["steady_trajectories_per_s"] = w.steady_n / w.steady_s if w.steady_s > 0 else None
     w.session_chunks += 1
     # the header says a chunk is done only after its data is on disk
-    store.update_header(g, chunks_done=i + 1, n_done=hi, timings=tm)
+    # one atomic header write: the chunk's checksums (open_store checks them) and its record
+    store.seal_level(g, f"rows/{lo}-{hi}", paths=store.chunk_paths(g, list(ARRAYS), lo, hi),
+                     chunks_done=i + 1, n_done=hi, timings=tm)
     w.chunks_done = i + 1
 
 
