@@ -99,13 +99,15 @@ def _start(w, name):
     w.tab("Train & prune")
     w.page.get_by_role("button", name="tiny", exact=True).click()
     field = w.page.get_by_label("experiment name").first
+    # the preset's answer renames the run: wait for it, or it would overwrite the name typed
+    assert wait_until(lambda: field.input_value().startswith("tiny-"), 60)
     field.fill(name)
     field.press("Enter")
     time.sleep(0.5)
     w.page.get_by_role("button", name="Start training").click()
     started = w.page.get_by_text(f"Started {name}").first
     assert wait_until(lambda: started.count() > 0 and started.is_visible(), 180, 1), \
-        w.page.locator("body").inner_text()[:2000]
+        w.page.locator(".mothlab-jobs").first.inner_text()
 
 
 def test_two_sessions_two_jobs_one_reload(browser, served_app):
