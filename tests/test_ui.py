@@ -375,3 +375,31 @@ def test_mothlab_composes_tabs_and_builds_the_others_when_shown(catalog_dir):
     assert isinstance(lab._views.get("Sparsity explorer"), ExplorerView)
     assert not isinstance(lab._tabs[2].objects[0], pn.pane.HTML)  # the placeholder is gone
     assert str(common.experiments_dir()) in layout[0].object  # the folder is shown in the page
+
+
+def test_flight_view_frames_whole_flight_and_reads_time(flight):
+    flight.setup.param.update(xd0=1057.0)  # a fast flight: 21 cm in 20 ms
+    try:
+        s = flight.shapes
+        pts = np.concatenate([s.head.reshape(-1, 2), s.abdomen.reshape(-1, 2), s.thrust_end])
+        xr, yr = flight.fig_moth.x_range, flight.fig_moth.y_range
+        assert xr.start <= pts[:, 0].min() and pts[:, 0].max() <= xr.end
+        assert yr.start <= pts[:, 1].min() and pts[:, 1].max() <= yr.end
+        # a fixed aspect: equal spans on a (nearly) square plot
+        assert (xr.end - xr.start) == pytest.approx(yr.end - yr.start)
+        flight.frame = 20
+        assert f"t = {flight.times[20]:.1f} ms" in flight.time_readout.object
+    finally:
+        flight.setup.xd0 = 0.0
+
+
+def test_state_plots_follow_the_flight_without_drawing_round_off(flight):
+    from mothlab.ui.flight import MIN_SPANS
+
+    flight.preset = "hover"  # x stays at 0 up to round-off
+    for fig, min_span in zip(flight.state_figs, MIN_SPANS):
+        assert fig.y_range.end - fig.y_range.start >= min_span * 0.999
+    flight.preset = "pitch-up"  # then every curve stays inside its plot
+    for (src, _, _), fig in zip(flight.state_sources, flight.state_figs):
+        vals = np.concatenate([src.data["a"], src.data["b"]])
+        assert fig.y_range.start <= vals.min() and vals.max() <= fig.y_range.end

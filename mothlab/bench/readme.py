@@ -43,6 +43,9 @@ def _simulate(rec) -> list[str]:
         out.append(f"| {r['method']} ({r['setup']}) | {r['flights_per_s']:,.0f} | "
                    f"{r['worst']:.1e} | {r['median']:.1e} | {r['compile_s']:.1f} | "
                    f"{f32 / r['flights_per_s']:.1f}× |")
+    if not any(r["method"].startswith("diffrax") for r in rec["table"]):
+        out += ["", "diffrax rows: not in this record (it was run with `--skip-diffrax`); the "
+                "float32/float64 goals against diffrax are therefore not shown here."]
     out += ["", "Errors: final state, divided by each variable's range over the samples, against "
             f"mothlab float64 at 5,120 steps, itself within {f['reference_vs_radau_worst']:.0e} of "
             "scipy Radau (rtol 1e-10) in the same run.", ""]

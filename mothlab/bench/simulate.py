@@ -133,6 +133,12 @@ def _odeint_chunk(args):
     return out
 
 
+def _warm_worker():
+    """Process initializer: compile the numba right-hand side in every worker before any timing."""
+    _odeint_chunk((np.zeros((1, 8)) + [0, 0, 0, 0, 0, 0, np.pi, 0], np.zeros((1, 3)), 500,
+                   np.array([0.0, 0.02])))
+
+
 def _radau_chunk(args):
     from scipy.integrate import solve_ivp
 
@@ -233,7 +239,8 @@ def run(args) -> int:
         stage(0.0, "reference (float64, 5120 steps)")
         ref = simulate(state0[:ne], controls[:ne], precise=True, steps=5120)[:, -1]
         span = ref.max(0) - ref.min(0)
-        pool = ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn"))
+        pool = ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn"),
+                                   initializer=_warm_worker)
         nr = min(args.n_radau, ne)
         stage(0.05, f"Radau check of the reference on {nr} samples")
         radau = _pool_map(pool, _radau_chunk, state0[:nr], controls[:nr], args.workers)

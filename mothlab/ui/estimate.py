@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import html
 import os
+import threading
 import time
 from functools import lru_cache
 
@@ -114,6 +115,25 @@ def measured_rate(batch: int, width: int) -> float:
         reps += 1
     dt = (time.perf_counter() - t0) / reps
     return 2.0 * n * b * w * w / max(dt, 1e-9)
+
+
+_WARM = threading.Lock()
+
+
+def warm_rates(shapes=((128, 8), (128, 50), (128, 400), (4096, 400))) -> None:
+    """Measure the rates of the presets' shapes in a background thread (once per process), so
+    pressing Start never waits on a compile in the server's event loop."""
+    if not _WARM.acquire(blocking=False):
+        return
+
+    def work():
+        for b, w in shapes:
+            try:
+                measured_rate(b, w)
+            except Exception:  # noqa: BLE001 - measured again, in the foreground, on use
+                pass
+
+    threading.Thread(target=work, name="mothlab-rates", daemon=True).start()
 
 
 def estimate_run(cfg) -> Estimate:

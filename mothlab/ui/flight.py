@@ -14,7 +14,7 @@ import threading
 import numpy as np
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, Legend, Span
+from bokeh.models import ColumnDataSource, Legend, Range1d, Span
 from bokeh.plotting import figure
 
 from mothlab.moth import STATE_LABELS, STATE_UNITS, MothParams, simulate
@@ -265,7 +265,9 @@ class FlightView(pn.viewable.Viewer):
                  ((5, 7), "angular velocity (rad/s)")]
         for (i, j), ylabel in pairs:
             src = ColumnDataSource(dict(t=[], a=[], b=[]))
+            # an explicit y range (set in _update_sources): an auto-range would draw round-off
             f = figure(height=190, min_width=220, sizing_mode="stretch_width",
+                       y_range=Range1d(-1.0, 1.0),
                        x_axis_label="t (ms)", y_axis_label=ylabel, tools="reset,save",
                        toolbar_location=None)
             # legends above the plot, never over the curves

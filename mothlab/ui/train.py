@@ -43,7 +43,7 @@ from .common import (
     owner_label,
     show,
 )
-from .estimate import estimate_run
+from .estimate import estimate_run, warm_rates
 
 MAX_CURVES = 24  # networks drawn individually in the live loss plot (the median is always drawn)
 #: the form's first block (shown open); every other ExperimentConfig parameter is in "More"
@@ -161,6 +161,7 @@ class TrainView(pn.viewable.Viewer):
         if latest is not None:
             self.watching = f"job {latest.id}"
         self._cb = add_periodic(self, self.refresh, 500)
+        warm_rates()
 
     @property
     def owner(self) -> str:

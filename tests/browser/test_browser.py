@@ -103,7 +103,9 @@ def _start(w, name):
     field.press("Enter")
     time.sleep(0.5)
     w.page.get_by_role("button", name="Start training").click()
-    w.page.get_by_text(f"Started {name}").first.wait_for(timeout=30_000)
+    started = w.page.get_by_text(f"Started {name}").first
+    assert wait_until(lambda: started.count() > 0 and started.is_visible(), 180, 1), \
+        w.page.locator("body").inner_text()[:2000]
 
 
 def test_two_sessions_two_jobs_one_reload(browser, served_app):
