@@ -24,7 +24,25 @@ def test_page_uses_local_resources_only(served_app):
     assert "fonts.googleapis" not in html and "cdn.jsdelivr" not in html
 
 
+def _in_own_loop(fn):
+    """Run ``fn`` in a thread with an event loop of its own: the browser tests' Playwright (sync
+    API) keeps an asyncio loop on the main thread for the whole session."""
+    import asyncio
+    import concurrent.futures
+
+    def run():
+        asyncio.set_event_loop(asyncio.new_event_loop())
+        return fn()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as ex:
+        return ex.submit(run).result()
+
+
 def test_session_document_is_the_app_with_local_styles(served_app):
+    _in_own_loop(lambda: _check_session_document(served_app))
+
+
+def _check_session_document(served_app):
     """A session pulled over the WebSocket holds the app itself: every tab, the Flight figure,
     the Train form; and every stylesheet it links is served by this server (offline)."""
     import panel.models  # noqa: F401 - Panel's Bokeh models, to read the document
@@ -73,5 +91,5 @@ def test_websocket_from_another_origin_is_refused(served_app, origin):
         return await websocket.websocket_connect(req)
 
     with pytest.raises(httpclient.HTTPClientError) as err:
-        IOLoop.current().run_sync(connect, timeout=30)
+        _in_own_loop(lambda: IOLoop.current().run_sync(connect, timeout=30))
     assert err.value.code == 403

@@ -323,7 +323,7 @@ def test_failing_job_shows_error(tmp_path, monkeypatch):
 
 
 def test_real_tiny_training_job_appears_in_explorer(catalog_dir, monkeypatch):
-    from conftest import synthetic_splits
+    from synthetic import synthetic_splits
 
     from mothlab.nets import run_experiment
     from mothlab.ui import train
