@@ -5,6 +5,8 @@ summaries at the optimal level state their networks and refuse below the minimum
 from __future__ import annotations
 
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,7 +167,9 @@ def test_bad_null_and_missing_store(tmp_path):
         load_motif_results(tmp_path / "missing.zarr")
 
 
-def test_real_tiny_experiment(tiny_experiment):
+def test_real_tiny_experiment(tiny_experiment, tmp_path):
+    # a copy: the session's tiny experiment is shared, and other tests expect it unanalysed
+    tiny_experiment = Path(shutil.copytree(tiny_experiment, tmp_path / "tiny.zarr"))
     from mothlab.nets import load_experiment
 
     exp = load_experiment(tiny_experiment)
@@ -191,6 +195,7 @@ def test_figures_from_fake_experiment(tmp_path):
 
 
 def test_cli_on_real_tiny_experiment(tiny_experiment, tmp_path, capsys):
+    tiny_experiment = Path(shutil.copytree(tiny_experiment, tmp_path / "tiny.zarr"))
     from mothlab.cli import main
 
     rc = main(["motifs", str(tiny_experiment), "--null", "edges_live_nodes", "degrees",
