@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 from synthetic import synthetic_splits
 
+from mothlab.runtime import enable_compile_cache
+
 # one on-disk compile cache for the test process and any `panel serve` it starts: the simulator
 # and the tiny training compile once per machine, not once per process
-os.environ.setdefault("MOTHLAB_JAX_CACHE",
-                      str(Path.home() / ".cache" / "mothlab" / "jax-tests"))
+os.environ.setdefault("MOTHLAB_JAX_CACHE", str(Path.home() / ".cache" / "mothlab" / "jax-tests"))
+enable_compile_cache()
 
 
 @pytest.fixture(scope="session")
@@ -49,9 +51,24 @@ def served_app(tmp_path_factory, tiny_experiment):
     env = dict(os.environ, MOTHLAB_EXPERIMENTS=str(exp_dir), BOKEH_RESOURCES="server")
     log = open(exp_dir / "server.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "panel", "serve", "app", "--port", str(port),
-         "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}"],
-        cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+        [
+            sys.executable,
+            "-m",
+            "panel",
+            "serve",
+            "app",
+            "--port",
+            str(port),
+            "--address",
+            "127.0.0.1",
+            "--allow-websocket-origin",
+            f"127.0.0.1:{port}",
+        ],
+        cwd=root,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     url = f"http://127.0.0.1:{port}/app"
     deadline = time.time() + 120
     while True:
@@ -63,8 +80,9 @@ def served_app(tmp_path_factory, tiny_experiment):
             pass
         if proc.poll() is not None or time.time() > deadline:
             proc.kill()
-            raise RuntimeError("panel serve app did not start:\n"
-                               + (exp_dir / "server.log").read_text()[-3000:])
+            raise RuntimeError(
+                "panel serve app did not start:\n" + (exp_dir / "server.log").read_text()[-3000:]
+            )
         time.sleep(0.5)
     try:
         yield url

@@ -21,17 +21,6 @@ ROOT = Path(__file__).resolve().parents[1]
 EMBEDDED = ROOT / "assets" / "default_experiment.zarr"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _compile_cache():
-    import jax
-
-    path = os.environ.get("MOTHLAB_JAX_CACHE")
-    if path:
-        Path(path).mkdir(parents=True, exist_ok=True)
-        jax.config.update("jax_compilation_cache_dir", path)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-
-
 @pytest.fixture(scope="module")
 def exp():
     from mothlab.nets import load_experiment
@@ -65,12 +54,17 @@ def _concat(a, b):
 
     cat = lambda x, y: np.concatenate([x, y], axis=-1)  # noqa: E731
     return dataclasses.replace(
-        a, target_p=cat(a.target_p, b.target_p), target_v=cat(a.target_v, b.target_v),
-        target_a=cat(a.target_a, b.target_a), state0=cat(a.state0, b.state0),
+        a,
+        target_p=cat(a.target_p, b.target_p),
+        target_v=cat(a.target_v, b.target_v),
+        target_a=cat(a.target_a, b.target_a),
+        state0=cat(a.state0, b.state0),
         body=BodyConstants(*(cat(x, y) for x, y in zip(a.body, b.body))),
         sensor_noise=cat(a.sensor_noise, b.sensor_noise),
-        actuator_noise=cat(a.actuator_noise, b.actuator_noise), draw=cat(a.draw, b.draw),
-        labels={k: cat(a.labels[k], b.labels[k]) for k in a.labels})
+        actuator_noise=cat(a.actuator_noise, b.actuator_noise),
+        draw=cat(a.draw, b.draw),
+        labels={k: cat(a.labels[k], b.labels[k]) for k in a.labels},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -165,8 +159,10 @@ def _python_loop(exp, level, network, flights, p, n_periods, reference):
     xs, ys = experiment_scalers(exp)
     w, b = exp.weights(level), exp.biases(level)
     params = {"w": [jnp.asarray(a[network]) for a in w], "b": [jnp.asarray(a[network]) for a in b]}
-    masks = {"w": [jnp.ones(a.shape, bool) for a in params["w"]],
-             "b": [jnp.ones(a.shape, bool) for a in params["b"]]}
+    masks = {
+        "w": [jnp.ones(a.shape, bool) for a in params["w"]],
+        "b": [jnp.ones(a.shape, bool) for a in params["b"]],
+    }
     om, ze, amax, wa = reference.gains().astype(float)
     dt = 0.02
     s = flights.state0[:, p].astype(np.float32)
@@ -180,16 +176,28 @@ def _python_loop(exp, level, network, flights, p, n_periods, reference):
         ath = wa**2 * wrap(math.pi / 2 - th) - 2 * wa * thd
         aph = wa**2 * wrap(3 * math.pi / 2 - ph) - 2 * wa * phd
         thw, phw = th % (2 * math.pi), ph % (2 * math.pi)
-        inp = {"xd0": xd, "yd0": yd, "phi0": phw, "theta0": thw, "phid0": phd, "thetad0": thd,
-               "x_f": xd * dt + 0.5 * acc[0] * dt**2, "y_f": yd * dt + 0.5 * acc[1] * dt**2,
-               "phi_f": phw + phd * dt + 0.5 * aph * dt**2,
-               "theta_f": thw + thd * dt + 0.5 * ath * dt**2}
+        inp = {
+            "xd0": xd,
+            "yd0": yd,
+            "phi0": phw,
+            "theta0": thw,
+            "phid0": phd,
+            "thetad0": thd,
+            "x_f": xd * dt + 0.5 * acc[0] * dt**2,
+            "y_f": yd * dt + 0.5 * acc[1] * dt**2,
+            "phi_f": phw + phd * dt + 0.5 * aph * dt**2,
+            "theta_f": thw + thd * dt + 0.5 * ath * dt**2,
+        }
         X = np.array([[inp[n] for n in INPUT_NAMES]], np.float32)
-        Y = ys.inverse_transform(np.asarray(forward(params, masks, xs.transform(X),
-                                                    exp.config.activation)))[0]
+        Y = ys.inverse_transform(
+            np.asarray(forward(params, masks, xs.transform(X), exp.config.activation))
+        )[0]
         fx, fy, tau = (float(Y[OUTPUT_NAMES.index(n)]) for n in ("Fx", "Fy", "tau"))
-        u = [min(math.hypot(fx, fy), 44300.0), math.atan2(fy, fx) % (2 * math.pi),
-             min(max(tau, -1e5), 1e5)]
+        u = [
+            min(math.hypot(fx, fy), 44300.0),
+            math.atan2(fy, fx) % (2 * math.pi),
+            min(max(tau, -1e5), 1e5),
+        ]
         s = simulate(s, u, MothParams(), t=[0.0, dt])[-1]
         out.append(s)
     return np.array(out)
@@ -251,9 +259,14 @@ def test_flight_level_breakdown_rule():
 
 # ------------------------------------------------------------------------------ CLI
 def _cli(*args):
-    return subprocess.Popen([sys.executable, "-m", "mothlab", "fly", *map(str, args)],
-                            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return subprocess.Popen(
+        [sys.executable, "-m", "mothlab", "fly", *map(str, args)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 @pytest.fixture(scope="module")
@@ -273,13 +286,22 @@ def test_cli_bad_inputs_exit_2(no_scaler_experiment, tmp_path, capsys):
     the rest through the same entry point in this process (no JAX import per case)."""
     from mothlab.cli import main
 
-    procs = {"nan waypoint": _cli(EMBEDDED, "--target", "waypoints", "--waypoints", "1,nan",
-                                  "--out", tmp_path / "x"),
-             "no scaler": _cli(no_scaler_experiment, "--out", tmp_path / "y")}
+    procs = {
+        "nan waypoint": _cli(
+            EMBEDDED, "--target", "waypoints", "--waypoints", "1,nan", "--out", tmp_path / "x"
+        ),
+        "no scaler": _cli(no_scaler_experiment, "--out", tmp_path / "y"),
+    }
     cases = {
         "out-of-reach waypoint": ("--target", "waypoints", "--waypoints", "300,0"),
-        "waypoint too far for the duration": ("--target", "waypoints", "--waypoints", "20,0",
-                                              "--speed", "10"),
+        "waypoint too far for the duration": (
+            "--target",
+            "waypoints",
+            "--waypoints",
+            "20,0",
+            "--speed",
+            "10",
+        ),
         "missing level": ("--level", "99"),
         "missing network": ("--network", "4000"),
         "negative duration": ("--duration", "-1"),
@@ -305,13 +327,29 @@ def test_cli_bad_inputs_exit_2(no_scaler_experiment, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_cli_flight_json(tmp_path):
-    proc = _cli(EMBEDDED, "--controller", "oracle", "--target", "waypoints", "--waypoints",
-                "2,0;2,2", "--out", tmp_path)
+    proc = _cli(
+        EMBEDDED,
+        "--controller",
+        "oracle",
+        "--target",
+        "waypoints",
+        "--waypoints",
+        "2,0;2,2",
+        "--out",
+        tmp_path,
+    )
     out, err = proc.communicate(timeout=600)
     assert proc.returncode == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
-    for key in ("rms_error_cm", "max_error_cm", "diverged", "clipped_fraction", "controller",
-                "network", "level"):
+    for key in (
+        "rms_error_cm",
+        "max_error_cm",
+        "diverged",
+        "clipped_fraction",
+        "controller",
+        "network",
+        "level",
+    ):
         assert key in summary
     assert summary["controller"] == "oracle" and not summary["diverged"]
     assert (tmp_path / "flight.csv").exists() and (tmp_path / "flight.png").exists()

@@ -30,14 +30,18 @@ import numpy as np
 
 
 def register(sub) -> None:
-    p = sub.add_parser("app", help="app responsiveness: slider step, flight change, first page",
-                       description=__doc__)
+    p = sub.add_parser(
+        "app",
+        help="app responsiveness: slider step, flight change, first page",
+        description=__doc__,
+    )
     p.add_argument("--widths", default="400,400,400,16", help="hidden widths (default paper)")
     p.add_argument("--networks", type=int, default=4, help="networks in the experiment")
     p.add_argument("--levels", type=int, default=8, help="sparsity levels (default 8)")
     p.add_argument("--repeats", type=int, default=30, help="timed changes per measurement")
-    p.add_argument("--experiment", default=None,
-                   help="time this experiment store instead of building one")
+    p.add_argument(
+        "--experiment", default=None, help="time this experiment store instead of building one"
+    )
     p.add_argument("--no-serve", action="store_true", help="skip the panel serve start-up timing")
     p.set_defaults(func=run)
 
@@ -54,13 +58,28 @@ def _build_experiment(out: Path, widths, n_networks, n_levels):
     n = 2048
     x = rng.uniform(-0.5, 0.5, (n, 10)).astype(np.float32)
     y = (0.5 * np.tanh(x @ rng.normal(0, 0.4, (10, 7)))).astype(np.float32)
-    data = {"train": (x[:1400], y[:1400]), "val": (x[1400:1700], y[1400:1700]),
-            "test": (x[1700:], y[1700:])}
+    data = {
+        "train": (x[:1400], y[:1400]),
+        "val": (x[1400:1700], y[1400:1700]),
+        "test": (x[1700:], y[1700:]),
+    }
     schedule = list(np.round(np.linspace(0, 0.93, n_levels), 3))
     cfg = ExperimentConfig.preset(
-        "paper", widths=widths, n_networks=n_networks, n_samples=n, schedule=schedule,
-        max_steps_per_level=20, chunk_steps=10, es_window=10, es_every=5, batch_size=128,
-        eval_batch=512, train_eval_samples=256, dense_min_steps=0, dense_max_steps=20)
+        "paper",
+        widths=widths,
+        n_networks=n_networks,
+        n_samples=n,
+        schedule=schedule,
+        max_steps_per_level=20,
+        chunk_steps=10,
+        es_window=10,
+        es_every=5,
+        batch_size=128,
+        eval_batch=512,
+        train_eval_samples=256,
+        dense_min_steps=0,
+        dense_max_steps=20,
+    )
     return run_experiment(cfg, out, data=data)
 
 
@@ -81,8 +100,7 @@ def _naive_step(exp, level, network):
             pos[int(offset[l] + i)] = (float(l), (i + 0.5) / n)
     for l, (m, w) in enumerate(zip(masks, weights)):
         for i, j in zip(*np.nonzero(m[network])):
-            g.add_edge(int(offset[l] + i), int(offset[l + 1] + j),
-                       weight=float(w[network, i, j]))
+            g.add_edge(int(offset[l] + i), int(offset[l + 1] + j), weight=float(w[network, i, j]))
     fig = figure(width=900, height=500)
     fig.renderers.append(from_networkx(g, pos))
     return fig
@@ -134,17 +152,32 @@ def _time_serve(root: Path, steps: int = 30) -> tuple[float, str, list[float]]:
             from playwright.sync_api import sync_playwright
 
             pw = sync_playwright().start()
-            browser = pw.chromium.launch(executable_path=str(chromium),
-                                         args=["--headless", "--no-sandbox", "--disable-gpu"])
+            browser = pw.chromium.launch(
+                executable_path=str(chromium), args=["--headless", "--no-sandbox", "--disable-gpu"]
+            )
         except Exception:  # noqa: BLE001 - fall back to HTTP timing
             browser = None
     port = _free_port()
     url = f"http://127.0.0.1:{port}/app"
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "panel", "serve", "app", "--port", str(port),
-                             "--address", "127.0.0.1", "--allow-websocket-origin",
-                             f"127.0.0.1:{port}"], cwd=root, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "panel",
+            "serve",
+            "app",
+            "--port",
+            str(port),
+            "--address",
+            "127.0.0.1",
+            "--allow-websocket-origin",
+            f"127.0.0.1:{port}",
+        ],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         while True:
             try:
@@ -186,7 +219,8 @@ def _time_serve(root: Path, steps: int = 30) -> tuple[float, str, list[float]]:
 def run(args) -> int:
     import jax
 
-    from mothlab.ui.common import configure_panel, enable_compile_cache
+    from mothlab.runtime import enable_compile_cache
+    from mothlab.ui.common import configure_panel
 
     configure_panel()
     enable_compile_cache()
@@ -202,8 +236,7 @@ def run(args) -> int:
             exp = load_experiment(args.experiment)
         else:
             t0 = time.perf_counter()
-            exp = _build_experiment(Path(tmp) / "bench.zarr", widths, args.networks,
-                                    args.levels)
+            exp = _build_experiment(Path(tmp) / "bench.zarr", widths, args.networks, args.levels)
             print(f"built {exp} in {time.perf_counter() - t0:.1f} s")
         view = ExplorerView()
         view.select(str(exp.path))
@@ -224,12 +257,15 @@ def run(args) -> int:
             _naive_step(exp, lv, 0)
             naive.append(1000 * (time.perf_counter() - t))
         n_edges = int(sum(m[0].sum() for m in exp.masks(0)))
-        rows += [(f"slider step, warm (paper width, {n_edges:,} edges dense)", *_stats(warm),
-                  len(warm)),
-                 ("slider step, cold (first visit: store read + graph)", *_stats(cold_ms),
-                  len(cold_ms)),
-                 ("  original approach: networkx + new Bokeh figure per step", *_stats(naive),
-                  len(naive))]
+        rows += [
+            (f"slider step, warm (paper width, {n_edges:,} edges dense)", *_stats(warm), len(warm)),
+            ("slider step, cold (first visit: store read + graph)", *_stats(cold_ms), len(cold_ms)),
+            (
+                "  original approach: networkx + new Bokeh figure per step",
+                *_stats(naive),
+                len(naive),
+            ),
+        ]
 
         warm_up(block=True)
         flight = FlightView()
@@ -239,8 +275,12 @@ def run(args) -> int:
         for v in values:
             t = time.perf_counter()
             flight.setup.F = float(v)
-            _serialize(flight.src_trails, flight.src_head, flight.src_abd,
-                       *[s for s, _, _ in flight.state_sources])
+            _serialize(
+                flight.src_trails,
+                flight.src_head,
+                flight.src_abd,
+                *[s for s, _, _ in flight.state_sources],
+            )
             times.append(1000 * (time.perf_counter() - t))
         from mothlab.moth.reference import solve_original
 
@@ -250,17 +290,27 @@ def run(args) -> int:
             t = time.perf_counter()
             solve_original(flight.setup.state0(), [float(v), 0.0, 0.0], t=t_frames)
             orig.append(1000 * (time.perf_counter() - t))
-        rows += [("flight parameter change (simulate + redraw)", *_stats(times), len(times)),
-                 ("  original approach: odeint for the same frames (no drawing)",
-                  *_stats(orig), len(orig))]
+        rows += [
+            ("flight parameter change (simulate + redraw)", *_stats(times), len(times)),
+            (
+                "  original approach: odeint for the same frames (no drawing)",
+                *_stats(orig),
+                len(orig),
+            ),
+        ]
 
     serve = None
     if not args.no_serve:
         root = Path(__file__).resolve().parents[2]
         serve, how, trips = _time_serve(root, steps=args.repeats)
         if trips:
-            rows.append(("flight frame step, chromium round trip (click → redrawn)",
-                         *_stats(trips), len(trips)))
+            rows.append(
+                (
+                    "flight frame step, chromium round trip (click → redrawn)",
+                    *_stats(trips),
+                    len(trips),
+                )
+            )
     device = f"{jax.devices()[0].platform.upper()} ({os.cpu_count()} cores)"
     print(f"\nmothlab bench app on {device}, {time.strftime('%Y-%m-%d')}")
     print(f"{'measurement':64s} {'median ms':>10s} {'p95 ms':>10s} {'n':>5s}")
@@ -270,13 +320,17 @@ def run(args) -> int:
         print(f"{'panel serve app → ' + how:64s} {1000 * serve:10.0f}")
     slider = _stats(warm)[0]
     ratio = _stats(naive)[0] / max(slider, 1e-9)
-    summary = (f"summary: slider step {slider:.1f} ms median (p95 {_stats(warm)[1]:.1f}; cold "
-               f"{_stats(cold_ms)[0]:.0f}) vs {_stats(naive)[0]:.0f} ms naive ({ratio:.0f}x); "
-               f"flight change {_stats(times)[0]:.1f} ms (p95 {_stats(times)[1]:.1f})")
+    summary = (
+        f"summary: slider step {slider:.1f} ms median (p95 {_stats(warm)[1]:.1f}; cold "
+        f"{_stats(cold_ms)[0]:.0f}) vs {_stats(naive)[0]:.0f} ms naive ({ratio:.0f}x); "
+        f"flight change {_stats(times)[0]:.1f} ms (p95 {_stats(times)[1]:.1f})"
+    )
     if serve is not None:
         summary += f"; first page {serve:.1f} s"
         if trips:
-            summary += (f"; browser round trip {_stats(trips)[0]:.0f} ms median "
-                        f"(p95 {_stats(trips)[1]:.0f})")
+            summary += (
+                f"; browser round trip {_stats(trips)[0]:.0f} ms median "
+                f"(p95 {_stats(trips)[1]:.0f})"
+            )
     print(summary)
     return 0

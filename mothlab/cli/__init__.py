@@ -31,9 +31,13 @@ import signal
 import sys
 import threading
 
+from mothlab.runtime import enable_compile_cache
+
 #: Where unexpected errors should be reported.
-REPORT_TO = ("the mothlab issue tracker (include the command, this message and the output of "
-             "the same command with --debug)")
+REPORT_TO = (
+    "the mothlab issue tracker (include the command, this message and the output of "
+    "the same command with --debug)"
+)
 
 _CANCEL = threading.Event()
 _INTERRUPTED = threading.Event()
@@ -51,12 +55,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mothlab",
         description="Hawkmoth flight, sparse neural controllers and their wiring motifs.",
         epilog="Exit codes: 0 done, 2 bad input or an expected failure (one line says which "
-               "file and what), 1 an unexpected error (a bug: please report it), 130 "
-               "interrupted (Ctrl-C; stores stay resumable).")
+        "file and what), 1 an unexpected error (a bug: please report it), 130 "
+        "interrupted (Ctrl-C; stores stay resumable).",
+    )
     parser.add_argument("--version", action="version", version=f"mothlab {__version__}")
-    parser.add_argument("--debug", action="store_true",
-                        help="print the full traceback of an unexpected error (also: "
-                             "MOTHLAB_DEBUG=1)")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="print the full traceback of an unexpected error (also: MOTHLAB_DEBUG=1)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
         if not info.name.startswith("_"):
@@ -68,8 +75,7 @@ _OS_PROBLEMS = {
     errno.ENOSPC: ("no space left on the device", "free some space or write elsewhere"),
     errno.EDQUOT: ("disk quota exceeded", "free some space or write elsewhere"),
     errno.EACCES: ("permission denied", "check the file's permissions or choose another path"),
-    errno.EPERM: ("operation not permitted", "check the file's permissions or choose another "
-                                             "path"),
+    errno.EPERM: ("operation not permitted", "check the file's permissions or choose another path"),
     errno.EROFS: ("read-only file system", "write to another place"),
     errno.EISDIR: ("is a directory, but a file is expected", "give the path of a file"),
     errno.ENOTDIR: ("a part of the path is not a directory", "check the path"),
@@ -108,8 +114,10 @@ def _expected_message(err: BaseException) -> str | None:
     text = str(err)
     if name in ("XlaRuntimeError", "JaxRuntimeError") and "RESOURCE_EXHAUSTED" in text:
         first = text.strip().splitlines()[0][:300]
-        return (f"the accelerator ran out of memory ({first}); use fewer networks, a smaller "
-                "batch or a smaller width.")
+        return (
+            f"the accelerator ran out of memory ({first}); use fewer networks, a smaller "
+            "batch or a smaller width."
+        )
     if isinstance(err, MemoryError):
         return "out of memory; use fewer networks, flights or samples."
     return None
@@ -117,7 +125,8 @@ def _expected_message(err: BaseException) -> str | None:
 
 def _debug(argv) -> bool:
     return os.environ.get("MOTHLAB_DEBUG", "") not in ("", "0") or "--debug" in (
-        argv if argv is not None else sys.argv[1:])
+        argv if argv is not None else sys.argv[1:]
+    )
 
 
 def _on_sigint(signum, frame):
@@ -125,8 +134,12 @@ def _on_sigint(signum, frame):
     if _CANCEL.is_set() or not _CANCELLABLE:
         raise KeyboardInterrupt
     _CANCEL.set()
-    print("\ninterrupted: stopping at the next chunk boundary, the store stays resumable "
-          "(Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+    print(
+        "\ninterrupted: stopping at the next chunk boundary, the store stays resumable "
+        "(Ctrl-C again to stop at once)",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 _CANCELLABLE = False
@@ -174,6 +187,7 @@ def main(argv: list[str] | None = None) -> int:
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGINT, _on_sigint)
     code = 1
+    enable_compile_cache()  # a second run of any command skips its compile
     try:
         code = int(args.func(args) or 0)
         if _CANCEL.is_set():  # the command finished before its next chunk boundary
@@ -203,9 +217,12 @@ def main(argv: list[str] | None = None) -> int:
                     import traceback
 
                     traceback.print_exc()
-                print(f"mothlab {command}: unexpected error ({type(err).__name__}: "
-                      f"{str(err).strip()[:300]}). This is a bug in mothlab: please report it to "
-                      f"{REPORT_TO}.", file=sys.stderr)
+                print(
+                    f"mothlab {command}: unexpected error ({type(err).__name__}: "
+                    f"{str(err).strip()[:300]}). This is a bug in mothlab: please report it to "
+                    f"{REPORT_TO}.",
+                    file=sys.stderr,
+                )
                 code = 1
             if debug and text is not None:
                 import traceback

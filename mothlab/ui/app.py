@@ -7,9 +7,10 @@ from importlib import import_module
 import panel as pn
 import param
 
+from mothlab.runtime import enable_compile_cache
+
 from .common import (
     configure_panel,
-    enable_compile_cache,
     escape,
     experiments_dir,
     is_teacher,
@@ -18,8 +19,11 @@ from .common import (
 )
 
 #: tabs built when first shown: title -> (module of mothlab.ui, Viewer class)
-LAZY = {"Sparsity explorer": ("explorer", "ExplorerView"), "Motifs": ("motifs", "MotifsView"),
-        "Fly": ("fly", "FlyView")}  # Fly: closed-loop flight (issue 11)
+LAZY = {
+    "Sparsity explorer": ("explorer", "ExplorerView"),
+    "Motifs": ("motifs", "MotifsView"),
+    "Fly": ("fly", "FlyView"),
+}  # Fly: closed-loop flight (issue 11)
 
 
 class MothLab(pn.viewable.Viewer):
@@ -41,14 +45,19 @@ class MothLab(pn.viewable.Viewer):
         self.flight = FlightView()
         self.train = TrainView()
         self._views: dict[str, pn.viewable.Viewer] = {}
-        self._slots = {title: pn.Column(pn.pane.HTML(f"<i>Opening {title}…</i>"),
-                                        sizing_mode="stretch_width") for title in LAZY}
-        self._tabs = pn.Tabs(("Flight", self.flight), ("Train & prune", self.train),
-                             *self._slots.items(),
-                             # every tab stays in the document: Panel restyles detached
-                             # (dynamic-tab) models with CDN stylesheets, which fails offline
-                             dynamic=False,
-                             sizing_mode="stretch_width")
+        self._slots = {
+            title: pn.Column(pn.pane.HTML(f"<i>Opening {title}…</i>"), sizing_mode="stretch_width")
+            for title in LAZY
+        }
+        self._tabs = pn.Tabs(
+            ("Flight", self.flight),
+            ("Train & prune", self.train),
+            *self._slots.items(),
+            # every tab stays in the document: Panel restyles detached
+            # (dynamic-tab) models with CDN stylesheets, which fails offline
+            dynamic=False,
+            sizing_mode="stretch_width",
+        )
         self.param.active.bounds = (0, len(self._tabs) - 1)
         self._tabs.link(self, active="active", bidirectional=True)
         self._tabs.param.watch(self._opened, "active")
@@ -94,5 +103,6 @@ class MothLab(pn.viewable.Viewer):
             "neural networks, pruned until sparse, and read for its wiring motifs. "
             f"<span style='color:#555'>Experiments folder: <code>{escape(experiments_dir())}"
             f"</code> (set MOTHLAB_EXPERIMENTS to change it){teacher}</span></div>",
-            sizing_mode="stretch_width")
+            sizing_mode="stretch_width",
+        )
         return pn.Column(header, self._tabs, sizing_mode="stretch_width")

@@ -26,8 +26,9 @@ ASSETS = store.assets_path()
 DEFAULT_EXPERIMENT = ASSETS / "default_experiment.zarr"
 
 #: colours used across tabs: the one palette of mothlab.plots (Okabe–Ito, colour-blind safe)
-BLUE, ORANGE, GREEN, RED, PURPLE, GREY = (COLORS[k] for k in ("blue", "orange", "green",
-                                                              "vermillion", "purple", "grey"))
+BLUE, ORANGE, GREEN, RED, PURPLE, GREY = (
+    COLORS[k] for k in ("blue", "orange", "green", "vermillion", "purple", "grey")
+)
 
 _CONFIGURED = False
 
@@ -53,7 +54,8 @@ def configure_panel() -> None:
     # The native design uses the system font stack; make sure nothing asks for a web font.
     pn.config.raw_css = list(pn.config.raw_css) + [
         "body, .bk-root { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, "
-        "'Helvetica Neue', Arial, sans-serif; }"]
+        "'Helvetica Neue', Arial, sans-serif; }"
+    ]
     _CONFIGURED = True
 
 
@@ -74,8 +76,10 @@ def notebook_dist_url() -> str:
     with panel, enabled in the server that runs beside it) serves it under ``panel-preview/``.
     ``$MOTHLAB_PANEL_DIST`` overrides it; behind JupyterHub the user's prefix comes first."""
     prefix = os.environ.get("JUPYTERHUB_SERVICE_PREFIX", "/")
-    return os.environ.get("MOTHLAB_PANEL_DIST") or \
-        f"{prefix.rstrip('/')}/panel-preview/static/extensions/panel/"
+    return (
+        os.environ.get("MOTHLAB_PANEL_DIST")
+        or f"{prefix.rstrip('/')}/panel-preview/static/extensions/panel/"
+    )
 
 
 def pin_notebook_dist(view) -> None:
@@ -95,20 +99,6 @@ def pin_notebook_dist(view) -> None:
         if doc is not None:
             doc._template_variables.setdefault("dist_url", dist)
             patch_model_css(root, dist_url=dist)
-
-
-def enable_compile_cache() -> None:
-    """Keep JAX's compiled simulator on disk so a restarted server draws its first flight at once
-    (``$MOTHLAB_JAX_CACHE``, default ``~/.cache/mothlab/jax``)."""
-    import jax
-
-    path = os.environ.get("MOTHLAB_JAX_CACHE") or str(Path.home() / ".cache" / "mothlab" / "jax")
-    try:
-        Path(path).mkdir(parents=True, exist_ok=True)
-        jax.config.update("jax_compilation_cache_dir", path)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-    except Exception:  # noqa: BLE001 - a cache is an optimisation, never a reason to fail
-        pass
 
 
 def show(alert: pn.pane.Alert, text: str | None, kind: str = "warning") -> None:
@@ -136,8 +126,11 @@ def experiments_dir() -> Path:
     ``$MOTHLAB_EXPERIMENTS``, else ``~/mothlab-experiments``. Not relative to the working
     directory, so ``panel serve app`` (run from the checkout) and the notebook (run from app/)
     see the same runs. Shown in the page's header."""
-    return Path(os.environ.get(EXPERIMENTS_ENV) or Path.home() / "mothlab-experiments"
-                ).expanduser().resolve()
+    return (
+        Path(os.environ.get(EXPERIMENTS_ENV) or Path.home() / "mothlab-experiments")
+        .expanduser()
+        .resolve()
+    )
 
 
 def device_description() -> str:
@@ -331,7 +324,8 @@ class SessionOwner(pn.reactive.ReactiveHTML):
     browser_id = param.String(default="", doc="Random id from the browser's localStorage.")
 
     _template = "<div id='owner' style='display:none'></div>"
-    _scripts = {"render": """
+    _scripts = {
+        "render": """
       let id = null;
       try { id = window.localStorage.getItem('mothlab-owner'); } catch (e) {}
       if (!id) {
@@ -339,13 +333,14 @@ class SessionOwner(pn.reactive.ReactiveHTML):
         try { window.localStorage.setItem('mothlab-owner', id); } catch (e) {}
       }
       data.browser_id = id;
-    """}
+    """
+    }
 
     def __init__(self, fixed: str | None = None, **params):
         super().__init__(width=0, height=0, margin=0, **params)
         self._fixed = fixed
         doc = pn.state.curdoc
-        self._session = (doc.session_context.id if served() else None)
+        self._session = doc.session_context.id if served() else None
 
     @property
     def owner(self) -> str:

@@ -19,6 +19,7 @@ from bokeh.plotting import figure
 
 from mothlab.moth import STATE_LABELS, STATE_UNITS, MothParams, simulate
 from mothlab.moth.geometry import body_shapes
+from mothlab.runtime import enable_compile_cache
 
 from .common import (
     BLUE,
@@ -28,7 +29,6 @@ from .common import (
     PURPLE,
     RED,
     add_periodic,
-    enable_compile_cache,
     show,
 )
 
@@ -37,9 +37,17 @@ N_FRAMES = 41  # frames of the animation; fixed so the simulator compiles once
 #: rad/s): a hovering moth's 3e-6 cm of round-off is drawn flat, not as a trend
 MIN_SPANS = (0.05, 0.005, 0.5, 0.05)
 
-_S3 = {"xd": (-1500.0, 1500.0), "yd": (-1500.0, 1500.0), "theta": (0.0, 2 * math.pi),
-       "phi": (0.0, 2 * math.pi), "thetad": (-25.0, 25.0), "phid": (-25.0, 25.0),
-       "F": (0.0, 44300.0), "alpha": (0.0, 2 * math.pi), "tau": (-1e5, 1e5)}
+_S3 = {
+    "xd": (-1500.0, 1500.0),
+    "yd": (-1500.0, 1500.0),
+    "theta": (0.0, 2 * math.pi),
+    "phi": (0.0, 2 * math.pi),
+    "thetad": (-25.0, 25.0),
+    "phid": (-25.0, 25.0),
+    "F": (0.0, 44300.0),
+    "alpha": (0.0, 2 * math.pi),
+    "tau": (-1e5, 1e5),
+}
 
 
 def _s3_ranges() -> dict[str, tuple[float, float]]:
@@ -89,25 +97,44 @@ class FlightSetup(param.Parameterized):
 
     xd0 = param.Number(0.0, bounds=_R["xd"], label="ẋ₀ (cm/s)", doc="Initial horizontal speed.")
     yd0 = param.Number(0.0, bounds=_R["yd"], label="ẏ₀ (cm/s)", doc="Initial vertical speed.")
-    theta0 = param.Number(math.pi / 2, bounds=_R["theta"], label="θ₀ (rad)",
-                          doc="Initial head-thorax angle from the horizontal.")
-    phi0 = param.Number(3 * math.pi / 2, bounds=_R["phi"], label="φ₀ (rad)",
-                        doc="Initial abdomen angle from the horizontal.")
-    thetad0 = param.Number(0.0, bounds=_R["thetad"], label="θ̇₀ (rad/s)",
-                           doc="Initial head-thorax angular velocity.")
-    phid0 = param.Number(0.0, bounds=_R["phid"], label="φ̇₀ (rad/s)",
-                         doc="Initial abdomen angular velocity.")
+    theta0 = param.Number(
+        math.pi / 2,
+        bounds=_R["theta"],
+        label="θ₀ (rad)",
+        doc="Initial head-thorax angle from the horizontal.",
+    )
+    phi0 = param.Number(
+        3 * math.pi / 2,
+        bounds=_R["phi"],
+        label="φ₀ (rad)",
+        doc="Initial abdomen angle from the horizontal.",
+    )
+    thetad0 = param.Number(
+        0.0, bounds=_R["thetad"], label="θ̇₀ (rad/s)", doc="Initial head-thorax angular velocity."
+    )
+    phid0 = param.Number(
+        0.0, bounds=_R["phid"], label="φ̇₀ (rad/s)", doc="Initial abdomen angular velocity."
+    )
     F = param.Number(2586.0, bounds=_R["F"], label="F (dyn)", doc="Wing force magnitude.")
-    alpha = param.Number(0.0, bounds=_R["alpha"], label="α (rad)",
-                         doc="Wing force direction relative to the head-thorax axis.")
+    alpha = param.Number(
+        0.0,
+        bounds=_R["alpha"],
+        label="α (rad)",
+        doc="Wing force direction relative to the head-thorax axis.",
+    )
     tau = param.Number(0.0, bounds=_R["tau"], label="τ (dyn·cm)", doc="Abdominal torque.")
-    duration_ms = param.Number(20.0, bounds=(1.0, 100.0), label="duration (ms)",
-                               doc="Length of the flight (the data use 20 ms).")
+    duration_ms = param.Number(
+        20.0,
+        bounds=(1.0, 100.0),
+        label="duration (ms)",
+        doc="Length of the flight (the data use 20 ms).",
+    )
 
     def state0(self) -> np.ndarray:
         """(8,) ``[x, ẋ, y, ẏ, θ, θ̇, φ, φ̇]``."""
-        return np.array([0.0, self.xd0, 0.0, self.yd0, self.theta0, self.thetad0, self.phi0,
-                         self.phid0])
+        return np.array(
+            [0.0, self.xd0, 0.0, self.yd0, self.theta0, self.thetad0, self.phi0, self.phid0]
+        )
 
     def controls(self) -> np.ndarray:
         """(3,) ``[F, α, τ]``."""
@@ -120,23 +147,53 @@ def preset_values(name: str, body: MothParams) -> dict[str, float]:
     hover: upright, F = (m1 + m2)·g straight up; climb: 3× hover force; pitch-up: hover posture
     with a positive abdominal torque; free-fall: no force, no torque.
     """
-    hover = dict(xd0=0.0, yd0=0.0, theta0=math.pi / 2, phi0=3 * math.pi / 2, thetad0=0.0,
-                 phid0=0.0, F=round(body.hover_force, 1), alpha=0.0, tau=0.0)
+    hover = dict(
+        xd0=0.0,
+        yd0=0.0,
+        theta0=math.pi / 2,
+        phi0=3 * math.pi / 2,
+        thetad0=0.0,
+        phid0=0.0,
+        F=round(body.hover_force, 1),
+        alpha=0.0,
+        tau=0.0,
+    )
     if name == "hover":
         return hover
     if name == "climb":
         return {**hover, "F": round(3 * body.hover_force, 1)}
     if name == "pitch-up":
-        return {**hover, "theta0": math.pi / 4, "phi0": 5 * math.pi / 4, "alpha": math.pi / 4,
-                "tau": 50000.0}
+        return {
+            **hover,
+            "theta0": math.pi / 4,
+            "phi0": 5 * math.pi / 4,
+            "alpha": math.pi / 4,
+            "tau": 50000.0,
+        }
     if name == "free-fall":
         return {**hover, "F": 0.0}
     raise ValueError(f"Unknown flight preset {name!r}; choose one of {', '.join(PRESETS)}.")
 
 
 PRESETS = ("hover", "climb", "pitch-up", "free-fall")
-BODY_PARAMS = ("s", "ahead", "bhead", "abutt", "bbutt", "rho_head", "rho_butt", "L1", "L2", "L3",
-               "K", "c", "g", "betaR", "rhoA", "muA")
+BODY_PARAMS = (
+    "s",
+    "ahead",
+    "bhead",
+    "abutt",
+    "bbutt",
+    "rho_head",
+    "rho_butt",
+    "L1",
+    "L2",
+    "L3",
+    "K",
+    "c",
+    "g",
+    "betaR",
+    "rhoA",
+    "muA",
+)
 
 
 class FlightView(pn.viewable.Viewer):
@@ -157,24 +214,35 @@ class FlightView(pn.viewable.Viewer):
         self.times = np.linspace(0, self.setup.duration_ms, N_FRAMES)
         self.shapes = None
         self.n_draws = 0
-        self._status = pn.pane.Alert("", alert_type="info", visible=False,
-                                     sizing_mode="stretch_width")
-        self.time_readout = pn.pane.HTML("<b class='mothlab-time'>t = 0.0 ms</b>", width=110,
-                                         align="center")
+        self._status = pn.pane.Alert(
+            "", alert_type="info", visible=False, sizing_mode="stretch_width"
+        )
+        self.time_readout = pn.pane.HTML(
+            "<b class='mothlab-time'>t = 0.0 ms</b>", width=110, align="center"
+        )
         self._make_figures()
         self.body.param.watch(self._changed, list(BODY_PARAMS))
         self.setup.param.watch(self._changed, list(FlightSetup.param)[1:])
-        self.player = pn.widgets.Player(start=0, end=N_FRAMES - 1, value=0,
-                                        interval=80, loop_policy="loop", width=330,
-                                        show_loop_controls=False)
+        self.player = pn.widgets.Player(
+            start=0,
+            end=N_FRAMES - 1,
+            value=0,
+            interval=80,
+            loop_policy="loop",
+            width=330,
+            show_loop_controls=False,
+        )
         self.player.link(self, value="frame")
         self.param.watch(lambda e: self._draw_frame(), "frame")
         warm_up()
         if _ready.is_set():
             self.redraw()
         else:
-            self._show("Compiling the simulator (first use on this server only, about a "
-                       "minute on a small CPU; cached on disk afterwards)…", "info")
+            self._show(
+                "Compiling the simulator (first use on this server only, about a "
+                "minute on a small CPU; cached on disk afterwards)…",
+                "info",
+            )
             self._poll = add_periodic(self, self._wait_ready, 500)
 
     # -- compute ----------------------------------------------------------------------------
@@ -200,8 +268,10 @@ class FlightView(pn.viewable.Viewer):
         page) when the body is invalid or the simulation fails."""
         problems = self.body.problems()
         if problems:
-            self._show("This body is impossible, so the last valid flight is shown. "
-                       + " ".join(problems), "danger")
+            self._show(
+                "This body is impossible, so the last valid flight is shown. " + " ".join(problems),
+                "danger",
+            )
             return False
         if _warm_error:
             self._show("The simulator could not be compiled: " + _warm_error[0], "danger")
@@ -210,14 +280,18 @@ class FlightView(pn.viewable.Viewer):
         body = MothParams(**{k: float(v) for k, v in self.body.to_dict().items()})
         t = np.linspace(0.0, self.setup.duration_ms / 1000.0, N_FRAMES)
         try:
-            traj = np.asarray(simulate(self.setup.state0(), self.setup.controls(), body, t=t),
-                              dtype=float)
+            traj = np.asarray(
+                simulate(self.setup.state0(), self.setup.controls(), body, t=t), dtype=float
+            )
         except ValueError as err:
             self._show(f"Cannot fly this moth: {err}", "danger")
             return False
         if not np.all(np.isfinite(traj)):
-            self._show("The simulation diverged (non-finite state) for these values; reduce the "
-                       "force or torque or the duration.", "danger")
+            self._show(
+                "The simulation diverged (non-finite state) for these values; reduce the "
+                "force or torque or the duration.",
+                "danger",
+            )
             return False
         self._show(None)
         self.trajectory = traj
@@ -237,46 +311,110 @@ class FlightView(pn.viewable.Viewer):
         self.src_torque = ColumnDataSource(dict(x=[], y=[], start=[], end=[], color=[]))
         self.src_ghost = ColumnDataSource(dict(xs=[], ys=[]))
         # fixed square frame with equal x/y ranges (set in _update_sources): a fixed aspect
-        p = figure(title="Flight to scale (cm)", width=460, height=500,
-                   tools="pan,wheel_zoom,reset,save", toolbar_location="above",
-                   x_axis_label="x (cm)", y_axis_label="y (cm)", css_classes=["mothlab-moth"])
-        p.add_layout(Legend(orientation="horizontal", label_text_font_size="8pt", spacing=6,
-                            padding=2, margin=2), "below")
-        p.patches("xs", "ys", source=self.src_ghost, fill_alpha=0.0, line_color=GREY,
-                  line_alpha=0.35, line_dash="dashed")
-        p.multi_line("xs", "ys", source=self.src_trails, line_color="color", line_width=2,
-                     line_alpha=0.8, legend_field="label")
-        p.patches("xs", "ys", source=self.src_head, fill_color=ORANGE, fill_alpha=0.6,
-                  line_color="black")
-        p.patches("xs", "ys", source=self.src_abd, fill_color=BLUE, fill_alpha=0.5,
-                  line_color="black")
+        p = figure(
+            title="Flight to scale (cm)",
+            width=460,
+            height=500,
+            tools="pan,wheel_zoom,reset,save",
+            toolbar_location="above",
+            x_axis_label="x (cm)",
+            y_axis_label="y (cm)",
+            css_classes=["mothlab-moth"],
+        )
+        p.add_layout(
+            Legend(
+                orientation="horizontal", label_text_font_size="8pt", spacing=6, padding=2, margin=2
+            ),
+            "below",
+        )
+        p.patches(
+            "xs",
+            "ys",
+            source=self.src_ghost,
+            fill_alpha=0.0,
+            line_color=GREY,
+            line_alpha=0.35,
+            line_dash="dashed",
+        )
+        p.multi_line(
+            "xs",
+            "ys",
+            source=self.src_trails,
+            line_color="color",
+            line_width=2,
+            line_alpha=0.8,
+            legend_field="label",
+        )
+        p.patches(
+            "xs", "ys", source=self.src_head, fill_color=ORANGE, fill_alpha=0.6, line_color="black"
+        )
+        p.patches(
+            "xs", "ys", source=self.src_abd, fill_color=BLUE, fill_alpha=0.5, line_color="black"
+        )
         p.segment("x0", "y0", "x1", "y1", source=self.src_thrust, line_color=RED, line_width=4)
         p.scatter("x1", "y1", source=self.src_thrust, marker="triangle", size=12, color=RED)
-        p.arc("x", "y", radius=0.6, start_angle="start", end_angle="end", source=self.src_torque,
-              line_color="color", line_width=4)
-        p.scatter("x", "y", source=self.src_points, color="color", size=8,
-                  line_color="black")
+        p.arc(
+            "x",
+            "y",
+            radius=0.6,
+            start_angle="start",
+            end_angle="end",
+            source=self.src_torque,
+            line_color="color",
+            line_width=4,
+        )
+        p.scatter("x", "y", source=self.src_points, color="color", size=8, line_color="black")
         self.fig_moth = p
 
         self.state_sources = []
         self.state_figs = []
         self.time_spans = []
-        pairs = [((0, 2), "position (cm)"), ((4, 6), "angle (rad)"), ((1, 3), "speed (cm/s)"),
-                 ((5, 7), "angular velocity (rad/s)")]
+        pairs = [
+            ((0, 2), "position (cm)"),
+            ((4, 6), "angle (rad)"),
+            ((1, 3), "speed (cm/s)"),
+            ((5, 7), "angular velocity (rad/s)"),
+        ]
         for (i, j), ylabel in pairs:
             src = ColumnDataSource(dict(t=[], a=[], b=[]))
             # an explicit y range (set in _update_sources): an auto-range would draw round-off
-            f = figure(height=190, min_width=220, sizing_mode="stretch_width",
-                       y_range=Range1d(-1.0, 1.0),
-                       x_axis_label="t (ms)", y_axis_label=ylabel, tools="reset,save",
-                       toolbar_location=None)
+            f = figure(
+                height=190,
+                min_width=220,
+                sizing_mode="stretch_width",
+                y_range=Range1d(-1.0, 1.0),
+                x_axis_label="t (ms)",
+                y_axis_label=ylabel,
+                tools="reset,save",
+                toolbar_location=None,
+            )
             # legends above the plot, never over the curves
-            f.add_layout(Legend(orientation="horizontal", label_text_font_size="8pt",
-                                padding=0, margin=0, spacing=8), "above")
-            f.line("t", "a", source=src, color=ORANGE, line_width=2,
-                   legend_label=f"{STATE_LABELS[i]} ({STATE_UNITS[i]})")
-            f.line("t", "b", source=src, color=BLUE, line_width=2,
-                   legend_label=f"{STATE_LABELS[j]} ({STATE_UNITS[j]})")
+            f.add_layout(
+                Legend(
+                    orientation="horizontal",
+                    label_text_font_size="8pt",
+                    padding=0,
+                    margin=0,
+                    spacing=8,
+                ),
+                "above",
+            )
+            f.line(
+                "t",
+                "a",
+                source=src,
+                color=ORANGE,
+                line_width=2,
+                legend_label=f"{STATE_LABELS[i]} ({STATE_UNITS[i]})",
+            )
+            f.line(
+                "t",
+                "b",
+                source=src,
+                color=BLUE,
+                line_width=2,
+                legend_label=f"{STATE_LABELS[j]} ({STATE_UNITS[j]})",
+            )
             span = Span(location=0, dimension="height", line_color=GREY, line_dash="dashed")
             f.add_layout(span)
             self.state_sources.append((src, i, j))
@@ -289,9 +427,11 @@ class FlightView(pn.viewable.Viewer):
             xs=[s.com_head[:, 0], s.com_abdomen[:, 0], s.com[:, 0]],
             ys=[s.com_head[:, 1], s.com_abdomen[:, 1], s.com[:, 1]],
             color=[ORANGE, BLUE, "black"],
-            label=["head-thorax centre", "abdomen centre", "centre of mass"])
-        self.src_ghost.data = dict(xs=[s.head[0, :, 0], s.abdomen[0, :, 0]],
-                                   ys=[s.head[0, :, 1], s.abdomen[0, :, 1]])
+            label=["head-thorax centre", "abdomen centre", "centre of mass"],
+        )
+        self.src_ghost.data = dict(
+            xs=[s.head[0, :, 0], s.abdomen[0, :, 0]], ys=[s.head[0, :, 1], s.abdomen[0, :, 1]]
+        )
         for (src, i, j), fig, min_span in zip(self.state_sources, self.state_figs, MIN_SPANS):
             src.data = dict(t=self.times, a=traj[:, i], b=traj[:, j])
             vals = np.concatenate([traj[:, i], traj[:, j]])
@@ -314,51 +454,89 @@ class FlightView(pn.viewable.Viewer):
         self.src_head.data = dict(xs=[s.head[k, :, 0]], ys=[s.head[k, :, 1]])
         self.src_abd.data = dict(xs=[s.abdomen[k, :, 0]], ys=[s.abdomen[k, :, 1]])
         pts = np.stack([s.joint[k], s.com_head[k], s.com_abdomen[k], s.com[k]])
-        self.src_points.data = dict(x=pts[:, 0], y=pts[:, 1],
-                                    color=["white", ORANGE, BLUE, "black"],
-                                    label=["joint", "head CoM", "abdomen CoM", "CoM"])
-        self.src_thrust.data = dict(x0=[s.thrust_start[k, 0]], y0=[s.thrust_start[k, 1]],
-                                    x1=[s.thrust_end[k, 0]], y1=[s.thrust_end[k, 1]])
+        self.src_points.data = dict(
+            x=pts[:, 0],
+            y=pts[:, 1],
+            color=["white", ORANGE, BLUE, "black"],
+            label=["joint", "head CoM", "abdomen CoM", "CoM"],
+        )
+        self.src_thrust.data = dict(
+            x0=[s.thrust_start[k, 0]],
+            y0=[s.thrust_start[k, 1]],
+            x1=[s.thrust_end[k, 0]],
+            y1=[s.thrust_end[k, 1]],
+        )
         tau = float(s.torque[k])
         # torque marker: an arc at the joint, sweep ∝ |τ| (full circle at the S3 maximum)
         sweep = min(abs(tau) / max(abs(_R["tau"][1]), 1.0), 1.0) * 1.9 * math.pi
         th = float(self.trajectory[k, 4])
         start, end = (th, th + sweep) if tau >= 0 else (th - sweep, th)
-        self.src_torque.data = dict(x=[s.joint[k, 0]], y=[s.joint[k, 1]], start=[start],
-                                    end=[end], color=[GREEN if tau >= 0 else PURPLE])
+        self.src_torque.data = dict(
+            x=[s.joint[k, 0]],
+            y=[s.joint[k, 1]],
+            start=[start],
+            end=[end],
+            color=[GREEN if tau >= 0 else PURPLE],
+        )
         for span in self.time_spans:
             span.location = float(self.times[k])
         self.time_readout.object = f"<b class='mothlab-time'>t = {self.times[k]:.1f} ms</b>"
 
     # -- layout -----------------------------------------------------------------------------
     def __panel__(self):
-        body_widgets = pn.Param(self.body, parameters=list(BODY_PARAMS), show_name=False,
-                                widgets={"rhoA": {"type": pn.widgets.FloatSlider, "step": 1e-5,
-                                                  "format": "0.00000"},
-                                         "muA": {"type": pn.widgets.FloatSlider, "step": 1e-6,
-                                                 "format": "0.000000"}},
-                                sizing_mode="stretch_width")
+        body_widgets = pn.Param(
+            self.body,
+            parameters=list(BODY_PARAMS),
+            show_name=False,
+            widgets={
+                "rhoA": {"type": pn.widgets.FloatSlider, "step": 1e-5, "format": "0.00000"},
+                "muA": {"type": pn.widgets.FloatSlider, "step": 1e-6, "format": "0.000000"},
+            },
+            sizing_mode="stretch_width",
+        )
         setup_widgets = pn.Param(self.setup, show_name=False, sizing_mode="stretch_width")
         controls = pn.Column(
             pn.pane.Markdown("### Manoeuvre"),
             pn.widgets.RadioButtonGroup.from_param(self.param.preset, color="default"),
-            pn.Tabs(("Initial state & controls", setup_widgets), ("Body (S1)", body_widgets),
-                    dynamic=False),
-            width=290, styles={"flex-shrink": "0"})
+            pn.Tabs(
+                ("Initial state & controls", setup_widgets),
+                ("Body (S1)", body_widgets),
+                dynamic=False,
+            ),
+            width=290,
+            styles={"flex-shrink": "0"},
+        )
         legend = pn.pane.Markdown(
             "Orange: head-thorax; blue: abdomen; red arrow: wing force (length ∝ F, a hover "
             "force is as long as the head-thorax); green/purple arc at the joint: abdominal torque "
             "τ (counter-clockwise / clockwise, sweep ∝ |τ|); dashed: the start.",
-            sizing_mode="stretch_width")
-        plots = pn.Column(self._status, pn.Row(self.player, self.time_readout),
-                          pn.pane.Bokeh(self.fig_moth), legend, width=470,
-                          styles={"flex-shrink": "0"})
-        states = pn.GridBox(*[pn.pane.Bokeh(f, sizing_mode="stretch_width")
-                              for f in self.state_figs], ncols=2, sizing_mode="stretch_width")
+            sizing_mode="stretch_width",
+        )
+        plots = pn.Column(
+            self._status,
+            pn.Row(self.player, self.time_readout),
+            pn.pane.Bokeh(self.fig_moth),
+            legend,
+            width=470,
+            styles={"flex-shrink": "0"},
+        )
+        states = pn.GridBox(
+            *[pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in self.state_figs],
+            ncols=2,
+            sizing_mode="stretch_width",
+        )
         # a flex row that wraps: three columns on a 1,280 px screen, the state plots below the
         # flight where the page is narrower (a JupyterLab notebook beside its file browser)
-        return pn.FlexBox(controls, plots,
-                          pn.Column(pn.pane.Markdown("### State versus time"), states,
-                                    sizing_mode="stretch_width", min_width=420,
-                                    styles={"flex": "1 1 420px"}),
-                          flex_wrap="wrap", sizing_mode="stretch_width")
+        return pn.FlexBox(
+            controls,
+            plots,
+            pn.Column(
+                pn.pane.Markdown("### State versus time"),
+                states,
+                sizing_mode="stretch_width",
+                min_width=420,
+                styles={"flex": "1 1 420px"},
+            ),
+            flex_wrap="wrap",
+            sizing_mode="stretch_width",
+        )
