@@ -37,15 +37,29 @@ from typing import Any
 
 from mothlab.progress import Cancelled, Progress
 
-__all__ = ["Job", "JobRunner", "runner", "POOLS", "STATES", "FINISHED", "QUEUED", "RUNNING",
-           "DONE", "FAILED", "CANCELLED", "HISTORY"]
+__all__ = [
+    "Job",
+    "JobRunner",
+    "runner",
+    "POOLS",
+    "STATES",
+    "FINISHED",
+    "QUEUED",
+    "RUNNING",
+    "DONE",
+    "FAILED",
+    "CANCELLED",
+    "HISTORY",
+]
 
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
 STATES = (QUEUED, RUNNING, DONE, FAILED, CANCELLED)
 FINISHED = (DONE, FAILED, CANCELLED)
 
-POOLS = {"train": "training and datasets (one at a time)",
-         "analysis": "motif analyses and fly studies (one at a time, beside training)"}
+POOLS = {
+    "train": "training and datasets (one at a time)",
+    "analysis": "motif analyses and fly studies (one at a time, beside training)",
+}
 """Worker pools: name → what runs there. Each has one worker."""
 
 HISTORY = 4000
@@ -76,8 +90,17 @@ class Job:
     ``result`` (when done), ``created``/``started``/``finished`` (epoch seconds or None).
     """
 
-    def __init__(self, fn: Callable[..., Any], *, id: int, name: str, kind: str, owner: str,
-                 pool: str, meta: dict | None = None):
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        *,
+        id: int,
+        name: str,
+        kind: str,
+        owner: str,
+        pool: str,
+        meta: dict | None = None,
+    ):
         self.id, self.name, self.kind, self.owner, self.pool = id, name, kind, owner, pool
         self.meta = dict(meta or {})
         self.state = QUEUED
@@ -102,8 +125,10 @@ class Job:
     def progress(self, event: Progress) -> None:
         """Record one :class:`~mothlab.progress.Progress` event (the job's ``progress``)."""
         if not isinstance(event, Progress):
-            raise TypeError("a job's progress takes mothlab.progress.Progress events (use "
-                            f"mothlab.progress.report); got {type(event).__name__}")
+            raise TypeError(
+                "a job's progress takes mothlab.progress.Progress events (use "
+                f"mothlab.progress.report); got {type(event).__name__}"
+            )
         payload = _plain(dict(event.payload))
         now = time.time()
         with self._lock:
@@ -115,7 +140,9 @@ class Job:
                 self._history.append(dict(payload, t=now - (self.started or self.created)))
                 if len(self._history) > HISTORY:
                     # keep every other old point: a long run still shows its whole curve
-                    self._history = self._history[:HISTORY // 2:2] + self._history[HISTORY // 2:]
+                    self._history = (
+                        self._history[: HISTORY // 2 : 2] + self._history[HISTORY // 2 :]
+                    )
 
     def cancelled(self) -> bool:
         """True once a cancel was asked for (the library polls this between chunks)."""
@@ -155,11 +182,25 @@ class Job:
                 df, dt = fraction - first[1], now - first[0]
                 if df >= _ETA_MIN_FRACTION and dt >= _ETA_MIN_SECONDS:
                     eta = (1.0 - fraction) * dt / df
-        return {"id": self.id, "name": self.name, "kind": self.kind, "owner": self.owner,
-                "pool": self.pool, "state": state, "fraction": fraction,
-                "message": ev.message, "payload": payload, "elapsed_s": elapsed, "eta_s": eta,
-                "error": self.error, "meta": _plain(self.meta), "created": self.created,
-                "started": started, "finished": finished, "n_events": n}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "owner": self.owner,
+            "pool": self.pool,
+            "state": state,
+            "fraction": fraction,
+            "message": ev.message,
+            "payload": payload,
+            "elapsed_s": elapsed,
+            "eta_s": eta,
+            "error": self.error,
+            "meta": _plain(self.meta),
+            "created": self.created,
+            "started": started,
+            "finished": finished,
+            "n_events": n,
+        }
 
     def history(self) -> list[dict[str, Any]]:
         """The payloads that carried ``"losses"``, oldest first, each with ``"t"`` (seconds since
@@ -213,16 +254,28 @@ class JobRunner:
     worker per pool (:data:`POOLS`)."""
 
     def __init__(self):
-        self._pools = {name: concurrent.futures.ThreadPoolExecutor(
-            max_workers=1, thread_name_prefix=f"mothlab-{name}") for name in POOLS}
+        self._pools = {
+            name: concurrent.futures.ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix=f"mothlab-{name}"
+            )
+            for name in POOLS
+        }
         self._jobs: dict[int, Job] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._listeners: list[Callable[[Job], None]] = []
         self.version = 0  # bumped on every submit/finish: views poll it to know when to refresh
 
-    def submit(self, fn: Callable[..., Any], *, name: str, kind: str, owner: str,
-               meta: dict | None = None, pool: str = "train") -> Job:
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        *,
+        name: str,
+        kind: str,
+        owner: str,
+        meta: dict | None = None,
+        pool: str = "train",
+    ) -> Job:
         """Queue ``fn(progress=..., cancel=...)`` on ``pool`` and return its :class:`Job`.
 
         ``fn`` reports with :class:`~mothlab.progress.Progress` events and raises
@@ -237,8 +290,9 @@ class JobRunner:
         if pool not in POOLS:
             raise ValueError(f"pool must be one of {list(POOLS)}; got {pool!r}.")
         with self._lock:
-            job = Job(fn, id=next(self._ids), name=name, kind=kind, owner=owner, pool=pool,
-                      meta=meta)
+            job = Job(
+                fn, id=next(self._ids), name=name, kind=kind, owner=owner, pool=pool, meta=meta
+            )
             self._jobs[job.id] = job
             self.version += 1
         job._future = self._pools[pool].submit(job._run, self._finished)
@@ -252,8 +306,10 @@ class JobRunner:
         """
         job = self.get(job_id)
         if not teacher and by != job.owner:
-            raise PermissionError(f"job {job.id} ({job.name!r}) belongs to {job.owner!r}; only "
-                                  "its owner or a teacher may cancel it.")
+            raise PermissionError(
+                f"job {job.id} ({job.name!r}) belongs to {job.owner!r}; only "
+                "its owner or a teacher may cancel it."
+            )
         self._request_cancel(job)
         return job
 

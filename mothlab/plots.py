@@ -26,28 +26,54 @@ from __future__ import annotations
 import holoviews as hv
 import numpy as np
 
-__all__ = ["PALETTE", "COLORS", "MOTIF_STYLES", "STYLE", "motif_style", "loss_vs_sparsity",
-           "level_marker", "optimal_histogram", "input_heatmap", "inputs_cut", "heatmap_title",
-           "cut_title",
-           "zscore_distributions", "zscore_vs_sparsity", "styled", "render"]
+__all__ = [
+    "PALETTE",
+    "COLORS",
+    "MOTIF_STYLES",
+    "STYLE",
+    "motif_style",
+    "loss_vs_sparsity",
+    "level_marker",
+    "optimal_histogram",
+    "input_heatmap",
+    "inputs_cut",
+    "heatmap_title",
+    "cut_title",
+    "zscore_distributions",
+    "zscore_vs_sparsity",
+    "styled",
+    "render",
+]
 
 #: Okabe & Ito (2008), the one palette of mothlab: distinguishable with every common colour-vision
 #: deficiency and in grey print. Every colour in the app and the report comes from here.
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
-           "#000000")
+PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
 #: the same colours by name, and the one neutral grey used for "off" things
-COLORS = {"blue": PALETTE[0], "orange": PALETTE[1], "green": PALETTE[2],
-          "vermillion": PALETTE[3], "purple": PALETTE[4], "sky": PALETTE[5],
-          "yellow": PALETTE[6], "black": PALETTE[7], "grey": "#999999", "light": "#bbbbbb"}
+COLORS = {
+    "blue": PALETTE[0],
+    "orange": PALETTE[1],
+    "green": PALETTE[2],
+    "vermillion": PALETTE[3],
+    "purple": PALETTE[4],
+    "sky": PALETTE[5],
+    "yellow": PALETTE[6],
+    "black": PALETTE[7],
+    "grey": "#999999",
+    "light": "#bbbbbb",
+}
 #: a sequential map for counts (white = nothing left): light-to-dark blue, readable in grey
 SEQUENTIAL = "Blues"
 
 SPARSITY = hv.Dimension("sparsity", label="sparsity (% of weights pruned)", unit=None)
 
 
-_FAMILY_COLORS = {"diverging": COLORS["blue"], "converging": COLORS["orange"],
-                  "chain": COLORS["green"], "bifan": COLORS["vermillion"],
-                  "biparallel": COLORS["purple"]}
+_FAMILY_COLORS = {
+    "diverging": COLORS["blue"],
+    "converging": COLORS["orange"],
+    "chain": COLORS["green"],
+    "bifan": COLORS["vermillion"],
+    "biparallel": COLORS["purple"],
+}
 
 
 def motif_style(name: str) -> dict:
@@ -55,8 +81,10 @@ def motif_style(name: str) -> dict:
     bi-fan, bi-parallel), the dash its order (solid 2nd, dashed 3rd), so eight motifs stay
     apart with five colour-blind-safe colours."""
     family = name.rstrip("0123456789")
-    return {"color": _FAMILY_COLORS.get(family, COLORS["grey"]),
-            "dash": "dashed" if name.endswith("3") else "solid"}
+    return {
+        "color": _FAMILY_COLORS.get(family, COLORS["grey"]),
+        "dash": "dashed" if name.endswith("3") else "solid",
+    }
 
 
 #: label → style of each motif series (filled from the analysis layer's MOTIFS and
@@ -134,22 +162,30 @@ def loss_vs_sparsity(result, *, level: int | None = None, which: str = "test") -
         med = np.nanmedian(loss, axis=1)
         q25, q75 = np.nanpercentile(loss, 25, axis=1), np.nanpercentile(loss, 75, axis=1)
     t = float(result.threshold)
-    nets = hv.Path([np.column_stack([sp, loss[:, j]]) for j in range(loss.shape[1])],
-                   kdims=[SPARSITY, ydim], group="Network", label="one line per network")
-    band = hv.Area((sp, q25, q75), SPARSITY, [ydim, "q75"], group="IQR",
-                   label="interquartile range")
+    nets = hv.Path(
+        [np.column_stack([sp, loss[:, j]]) for j in range(loss.shape[1])],
+        kdims=[SPARSITY, ydim],
+        group="Network",
+        label="one line per network",
+    )
+    band = hv.Area(
+        (sp, q25, q75), SPARSITY, [ydim, "q75"], group="IQR", label="interquartile range"
+    )
     median = hv.Curve((sp, med), SPARSITY, ydim, group="Median", label="median")
     points = hv.Scatter((sp, med), SPARSITY, ydim, group="MedianPoint")
     span = (sp[0], sp[-1]) if len(sp) > 1 else (0.0, 100.0)
-    thr = hv.Curve([(span[0], t), (span[1], t)], SPARSITY, ydim, group="Threshold",
-                   label=f"threshold {t:g}")
+    thr = hv.Curve(
+        [(span[0], t), (span[1], t)], SPARSITY, ydim, group="Threshold", label=f"threshold {t:g}"
+    )
     parts = [nets, band, median, points, thr]
     if level is not None and 0 <= int(level) < done:
         parts.append(hv.VLine(float(sp[int(level)]), group="Level"))
     n = loss.shape[1]
-    return hv.Overlay(parts, group="LossPlot",
-                      label=f"Test loss versus sparsity\n{n} networks; threshold {t:g} "
-                            "(the experiment’s)")
+    return hv.Overlay(
+        parts,
+        group="LossPlot",
+        label=f"Test loss versus sparsity\n{n} networks; threshold {t:g} (the experiment’s)",
+    )
 
 
 def level_marker(result, level: int) -> hv.VLine:
@@ -172,13 +208,17 @@ def optimal_histogram(result, rule: str, rules: dict | None = None) -> hv.Overla
     labels = [_pct(s) for s in np.asarray(result.sparsity)[:done]]
     x = hv.Dimension("level", label="optimal sparsity")
     y = hv.Dimension("networks", label="networks")
-    bars = hv.Bars(list(zip(labels, counts.astype(int))), x, y, group="Optimal",
-                   label="optimally sparse")
+    bars = hv.Bars(
+        list(zip(labels, counts.astype(int))), x, y, group="Optimal", label="optimally sparse"
+    )
     none = hv.Bars([("none", n_none)], x, y, group="None", label="no level")
     n = int(counts.sum()) + n_none
-    return hv.Overlay([bars, none], group="HistogramPlot",
-                      label=f"Optimal sparsity, {rule} rule: {int(counts.sum())} of {n} "
-                            f"networks have a level\n" + _wrap(rules[rule]))
+    return hv.Overlay(
+        [bars, none],
+        group="HistogramPlot",
+        label=f"Optimal sparsity, {rule} rule: {int(counts.sum())} of {n} "
+        f"networks have a level\n" + _wrap(rules[rule]),
+    )
 
 
 def input_heatmap(result, level: int, labels, connectivity=None) -> hv.HeatMap:
@@ -189,45 +229,58 @@ def input_heatmap(result, level: int, labels, connectivity=None) -> hv.HeatMap:
     ``sparsity``); labels: the input names (:data:`mothlab.data.INPUT_LABELS`); connectivity:
     that array when the caller has it already (a view's cache).
     """
-    conn = np.asarray(result.input_connectivity(int(level)) if connectivity is None
-                      else connectivity)  # (n_inputs, n_networks)
+    conn = np.asarray(
+        result.input_connectivity(int(level)) if connectivity is None else connectivity
+    )  # (n_inputs, n_networks)
     n_in, n_net = conn.shape
     xi, net = np.meshgrid(np.arange(n_in), np.arange(n_net), indexing="ij")
-    data = {"input": np.asarray(labels, object)[:n_in][xi.ravel()],
-            "network": net.ravel(), "connections": conn.ravel()}
+    data = {
+        "input": np.asarray(labels, object)[:n_in][xi.ravel()],
+        "network": net.ravel(),
+        "connections": conn.ravel(),
+    }
     width = _hidden_width(result)
-    el = hv.HeatMap(data, [hv.Dimension("input", label="input"),
-                           hv.Dimension("network", label="network")],
-                    hv.Dimension("connections", label="connections to hidden layer 1",
-                                 range=(0, width)), group="Connectivity",
-                    label=heatmap_title(result, level))
+    el = hv.HeatMap(
+        data,
+        [hv.Dimension("input", label="input"), hv.Dimension("network", label="network")],
+        hv.Dimension("connections", label="connections to hidden layer 1", range=(0, width)),
+        group="Connectivity",
+        label=heatmap_title(result, level),
+    )
     return el  # alone, not in an overlay: matplotlib then keeps the colour bar off the cells
 
 
 def inputs_cut(result, level: int, labels, connectivity=None) -> hv.Overlay:
     """The share of networks from which each input is cut entirely at ``level`` (θ̇₀ vanishes);
     arguments as :func:`input_heatmap`."""
-    conn = np.asarray(result.input_connectivity(int(level)) if connectivity is None
-                      else connectivity)
+    conn = np.asarray(
+        result.input_connectivity(int(level)) if connectivity is None else connectivity
+    )
     gone = 100 * (conn == 0).mean(axis=1)
-    bars = hv.Bars(list(zip(list(labels)[: len(gone)], gone)),
-                   hv.Dimension("input", label="input"),
-                   hv.Dimension("cut", label="networks (%)", range=(0, 100)), group="Cut")
-    return hv.Overlay([bars], group="CutPlot",
-                      label=cut_title(result, level))
+    bars = hv.Bars(
+        list(zip(list(labels)[: len(gone)], gone)),
+        hv.Dimension("input", label="input"),
+        hv.Dimension("cut", label="networks (%)", range=(0, 100)),
+        group="Cut",
+    )
+    return hv.Overlay([bars], group="CutPlot", label=cut_title(result, level))
 
 
 def heatmap_title(result, level: int) -> str:
     """The title of :func:`input_heatmap` (for views that move a rendered plot to a level)."""
-    return (f"Connections from each input to hidden layer 1 at "
-            f"{_pct(np.asarray(result.sparsity)[int(level)])} sparsity\n"
-            f"(of {_hidden_width(result)} per input; one row per network; white: input cut)")
+    return (
+        f"Connections from each input to hidden layer 1 at "
+        f"{_pct(np.asarray(result.sparsity)[int(level)])} sparsity\n"
+        f"(of {_hidden_width(result)} per input; one row per network; white: input cut)"
+    )
 
 
 def cut_title(result, level: int) -> str:
     """The title of :func:`inputs_cut`."""
-    return ("Networks with the input cut from hidden layer 1 (%) at "
-            f"{_pct(np.asarray(result.sparsity)[int(level)])}")
+    return (
+        "Networks with the input cut from hidden layer 1 (%) at "
+        f"{_pct(np.asarray(result.sparsity)[int(level)])}"
+    )
 
 
 def _hidden_width(result) -> int:
@@ -252,8 +305,9 @@ def _defined(motif_result, z: dict) -> list[str]:
     return [m for m in motif_result.motifs if np.isfinite(np.asarray(z[m], float)).any()]
 
 
-def zscore_distributions(motif_result, level: int | None, *, sparsity_result=None,
-                         rule: str = "paper") -> hv.Overlay:
+def zscore_distributions(
+    motif_result, level: int | None, *, sparsity_result=None, rule: str = "paper"
+) -> hv.Overlay:
     """Fig 2 of the motif paper: each motif's z-score across networks (one dot per network,
     jittered the same way every time) with the median marked.
 
@@ -265,8 +319,10 @@ def zscore_distributions(motif_result, level: int | None, *, sparsity_result=Non
     mr = motif_result
     if level is None:
         if sparsity_result is None:
-            raise ValueError("level=None reads each network at its optimal level: pass "
-                             "sparsity_result=mothlab.analysis.sparsity_result(...)")
+            raise ValueError(
+                "level=None reads each network at its optimal level: pass "
+                "sparsity_result=mothlab.analysis.sparsity_result(...)"
+            )
         from mothlab.analysis import SELECTION_RULES
 
         z = mr.at_optimal(sparsity_result.optimal_level(rule))
@@ -274,8 +330,10 @@ def zscore_distributions(motif_result, level: int | None, *, sparsity_result=Non
     else:
         level = int(level)
         if not (0 <= level < len(mr.done) and mr.done[level]):
-            raise ValueError(f"level {level} has no motif analysis yet (analysed: "
-                             f"{np.flatnonzero(mr.done).tolist()}); run the analysis first")
+            raise ValueError(
+                f"level {level} has no motif analysis yet (analysed: "
+                f"{np.flatnonzero(mr.done).tolist()}); run the analysis first"
+            )
         z = {m: mr.z[m][level] for m in mr.motifs}
         where = f"{_pct(mr.sparsity_levels[level])} sparsity"
     names = _defined(mr, z)
@@ -287,15 +345,25 @@ def zscore_distributions(motif_result, level: int | None, *, sparsity_result=Non
         v = np.asarray(z[m], float)
         v = v[np.isfinite(v)]
         n = max(n, v.size)
-        parts.append(hv.Scatter((k + rng.uniform(-0.25, 0.25, v.size), v), xd, yd,
-                                group="Motif", label=labels.get(m, m)))
+        parts.append(
+            hv.Scatter(
+                (k + rng.uniform(-0.25, 0.25, v.size), v),
+                xd,
+                yd,
+                group="Motif",
+                label=labels.get(m, m),
+            )
+        )
         if v.size:
             med.append((k, float(np.median(v))))
     parts.append(hv.Scatter(med, xd, yd, group="MotifMedian", label="median"))
     parts.append(hv.HLine(0.0, group="Zero"))
-    return hv.Overlay(parts, group="MotifPlot",
-                      label=_wrap(f"Motif z-scores at {where}", 60)
-                            + f"\nnull: {null_labels.get(mr.null, mr.null)}; {n} networks")
+    return hv.Overlay(
+        parts,
+        group="MotifPlot",
+        label=_wrap(f"Motif z-scores at {where}", 60)
+        + f"\nnull: {null_labels.get(mr.null, mr.null)}; {n} networks",
+    )
 
 
 def zscore_vs_sparsity(motif_result, *, band: bool = True) -> hv.Overlay:
@@ -312,16 +380,26 @@ def zscore_vs_sparsity(motif_result, *, band: bool = True) -> hv.Overlay:
             z = np.asarray(mr.z[m], float)[done]
             lab = labels.get(m, m)
             if band:
-                parts.append(hv.Area((sp, np.nanpercentile(z, 25, axis=1),
-                                      np.nanpercentile(z, 75, axis=1)), SPARSITY, [yd, "q75"],
-                                     group="MotifBand", label=lab))
-            parts.append(hv.Curve((sp, np.nanmedian(z, axis=1)), SPARSITY, yd,
-                                  group="MotifCurve", label=lab))
+                parts.append(
+                    hv.Area(
+                        (sp, np.nanpercentile(z, 25, axis=1), np.nanpercentile(z, 75, axis=1)),
+                        SPARSITY,
+                        [yd, "q75"],
+                        group="MotifBand",
+                        label=lab,
+                    )
+                )
+            parts.append(
+                hv.Curve((sp, np.nanmedian(z, axis=1)), SPARSITY, yd, group="MotifCurve", label=lab)
+            )
     parts.append(hv.HLine(0.0, group="Zero"))
-    return hv.Overlay(parts, group="MotifTrendPlot",
-                      label=f"Median motif z-score versus sparsity (band: 25–75 %)\n"
-                            f"null: {null_labels.get(mr.null, mr.null)}; "
-                            f"{int(done.sum())} levels analysed")
+    return hv.Overlay(
+        parts,
+        group="MotifTrendPlot",
+        label=f"Median motif z-score versus sparsity (band: 25–75 %)\n"
+        f"null: {null_labels.get(mr.null, mr.null)}; "
+        f"{int(done.sum())} levels analysed",
+    )
 
 
 # -- styles and rendering --------------------------------------------------------------------
@@ -372,16 +450,23 @@ def _plot_opts(style: dict, backend: str, height: int | None, responsive: bool) 
         out["legend_position"] = legend
     h = height or style.get("height", 300)
     if backend == "bokeh":
-        out.update(height=h, toolbar=None, default_tools=[], fontsize={"title": "10.5pt"},
-                   **({"responsive": True, "min_width": 300} if responsive else {"width": 520}))
+        out.update(
+            height=h,
+            toolbar=None,
+            default_tools=[],
+            fontsize={"title": "10.5pt"},
+            **({"responsive": True, "min_width": 300} if responsive else {"width": 520}),
+        )
     else:
-        out.update(fig_inches=(7.5, max(2.6, h / 75)), aspect=7.5 / max(2.6, h / 75),
-                   fontsize={"title": 10})
+        out.update(
+            fig_inches=(7.5, max(2.6, h / 75)),
+            aspect=7.5 / max(2.6, h / 75),
+            fontsize={"title": 10},
+        )
     return out
 
 
-def styled(element, backend: str = "bokeh", *, height: int | None = None,
-           responsive: bool = True):
+def styled(element, backend: str = "bokeh", *, height: int | None = None, responsive: bool = True):
     """``element`` with the looks of ``backend`` ("bokeh" or "matplotlib") from :data:`STYLE`.
 
     Bokeh plots stretch to their container's width (``responsive``) at ``height`` px (default: the
@@ -397,8 +482,9 @@ def styled(element, backend: str = "bokeh", *, height: int | None = None,
                 st["dash"] = MOTIF_STYLES[el.label]["dash"]
         plot = {}
         if isinstance(el, hv.HeatMap):
-            plot.update(colorbar=True, cmap=SEQUENTIAL, tools=["hover"] if backend == "bokeh"
-                        else [])
+            plot.update(
+                colorbar=True, cmap=SEQUENTIAL, tools=["hover"] if backend == "bokeh" else []
+            )
             if backend == "bokeh":
                 plot.update(line_color=None)
             else:
@@ -417,12 +503,15 @@ def styled(element, backend: str = "bokeh", *, height: int | None = None,
     popts["title"] = element.label  # not "{label} {group}": the title is the label alone
     if isinstance(element, hv.Overlay):
         if element.group == "MotifPlot":  # motif k sits at x = k: name the positions
-            popts["xticks"] = [(k, el.label) for k, el in
-                               enumerate(e for e in element if e.group == "Motif")]
+            popts["xticks"] = [
+                (k, el.label) for k, el in enumerate(e for e in element if e.group == "Motif")
+            ]
             popts["xlim"] = (-0.6, len(popts["xticks"]) - 0.4)
         return out.opts(backend=backend, **popts)
-    return out.opts(backend=backend, **{k: v for k, v in popts.items()
-                                        if k not in ("show_legend", "legend_position")})
+    return out.opts(
+        backend=backend,
+        **{k: v for k, v in popts.items() if k not in ("show_legend", "legend_position")},
+    )
 
 
 def render(element, backend: str = "bokeh", **kw):

@@ -33,8 +33,16 @@ import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
-__all__ = ["Progress", "Cancelled", "ProgressFn", "CancelFn", "report", "check_cancel", "span",
-           "tqdm_progress"]
+__all__ = [
+    "Progress",
+    "Cancelled",
+    "ProgressFn",
+    "CancelFn",
+    "report",
+    "check_cancel",
+    "span",
+    "tqdm_progress",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,8 +84,9 @@ ProgressFn = Callable[[Progress], None]
 CancelFn = Callable[[], bool]
 
 
-def report(progress: ProgressFn | None, fraction: float | None, message: str = "",
-           **payload: Any) -> None:
+def report(
+    progress: ProgressFn | None, fraction: float | None, message: str = "", **payload: Any
+) -> None:
     """Send one :class:`Progress` event to ``progress`` (nothing when ``progress`` is None)."""
     if progress is not None:
         progress(Progress(fraction, message, payload))
@@ -118,9 +127,15 @@ def tqdm_progress(desc: str = "", *, disable: bool = False, file=None) -> Iterat
     """
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=100, desc=desc, unit="%", disable=disable, file=file or sys.stderr,
-               bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}] {postfix}",
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=100,
+        desc=desc,
+        unit="%",
+        disable=disable,
+        file=file or sys.stderr,
+        bar_format="{l_bar}{bar}| {n:.0f}% [{elapsed}<{remaining}] {postfix}",
+        dynamic_ncols=True,
+    )
 
     def progress(ev: Progress) -> None:
         if ev.fraction is not None:

@@ -46,17 +46,25 @@ def summary(experiment, threshold: float | None = None) -> dict:
     the share of networks that lost each input at their optimal level (paper's rule)."""
     r = A.sparsity_result(experiment, threshold)
     exp = r.experiment
-    out = {"networks": r.n_networks, "architecture": "-".join(map(str, r.layer_sizes)),
-           "levels_done": r.levels_done, "levels": len(r.sparsity), "complete": exp.complete,
-           "as_published": exp.as_published, "threshold": r.threshold,
-           "dense_median_test_loss": float(r.median[0]) if r.levels_done else None,
-           "breakdown_level": r.breakdown_level(), "reaching_threshold": r.n_reaching()}
+    out = {
+        "networks": r.n_networks,
+        "architecture": "-".join(map(str, r.layer_sizes)),
+        "levels_done": r.levels_done,
+        "levels": len(r.sparsity),
+        "complete": exp.complete,
+        "as_published": exp.as_published,
+        "threshold": r.threshold,
+        "dense_median_test_loss": float(r.median[0]) if r.levels_done else None,
+        "breakdown_level": r.breakdown_level(),
+        "reaching_threshold": r.n_reaching(),
+    }
     b = out["breakdown_level"]
     out["breakdown_sparsity"] = float(r.sparsity[b]) if b >= 0 else None
     for rule in A.SELECTION_RULES:
         counts = r.optimal_counts(rule)
-        out[f"optimal_counts_{rule}"] = {f"{100 * s:g}%": int(c)
-                                        for s, c in zip(r.sparsity, counts) if c}
+        out[f"optimal_counts_{rule}"] = {
+            f"{100 * s:g}%": int(c) for s, c in zip(r.sparsity, counts) if c
+        }
         out[f"no_optimal_level_{rule}"] = r.n_without(rule)
     conn = r.input_connectivity("paper")  # (n_inputs, n_networks), −1: no optimal level
     cols = conn[:, (conn >= 0).all(axis=0)]
@@ -82,8 +90,9 @@ def _node_state_rows(r, rule: str) -> list[list]:
             hidden = np.concatenate(r.node_states(int(lv), int(net))[1:-1])
             for k, c in code.items():
                 counts[k].append(int((hidden == c).sum()))
-        rows.append([f"{100 * r.sparsity[lv]:g} %", len(nets),
-                     *(float(np.mean(counts[k])) for k in code)])
+        rows.append(
+            [f"{100 * r.sparsity[lv]:g} %", len(nets), *(float(np.mean(counts[k])) for k in code)]
+        )
     return rows
 
 
@@ -99,33 +108,56 @@ def _motif_section(r, out_dir: Path, rule: str) -> tuple[list[str], list[str]]:
         if res is None or not np.asarray(res.done).any():
             continue
         label = A.NULL_LABELS.get(null, null)
-        parts.append(f"<h2>Motifs under the null “{html.escape(label)}”</h2>"
-                     f"<p>{html.escape(A.NULLS[null])}</p>")
+        parts.append(
+            f"<h2>Motifs under the null “{html.escape(label)}”</h2>"
+            f"<p>{html.escape(A.NULLS[null])}</p>"
+        )
         figs.append(_save(plots.zscore_vs_sparsity(res), out_dir, f"motifs_{null}_vs_sparsity.png"))
         try:
             rows = A.motif_summary(r.experiment, null, rule=rule, threshold=r.threshold)
         except ValueError as err:
-            parts.append(f"<p class='warn'>No summary at the optimal level: "
-                         f"{html.escape(str(err))}</p>")
+            parts.append(
+                f"<p class='warn'>No summary at the optimal level: {html.escape(str(err))}</p>"
+            )
             done = np.flatnonzero(res.done)
             lv = int(done[np.argmin(np.abs(done - level))])
-            figs.append(_save(plots.zscore_distributions(res, lv), out_dir,
-                              f"motifs_{null}_distributions.png"))
+            figs.append(
+                _save(
+                    plots.zscore_distributions(res, lv), out_dir, f"motifs_{null}_distributions.png"
+                )
+            )
             continue
-        figs.append(_save(plots.zscore_distributions(res, None, sparsity_result=r, rule=rule),
-                          out_dir, f"motifs_{null}_distributions.png"))
+        figs.append(
+            _save(
+                plots.zscore_distributions(res, None, sparsity_result=r, rule=rule),
+                out_dir,
+                f"motifs_{null}_distributions.png",
+            )
+        )
         rows = [x for x in rows if x["n_defined"]]
         if rows:
             parts.append(f"<p>z at {html.escape(rows[0]['basis'])}.</p>")
-        parts.append(_table(["motif", "networks", "median z", "z > 0", "z < 0"],
-                            [[A.MOTIF_LABELS.get(x["motif"], x["motif"]), x["n_defined"],
-                              f"{x['median_z']:+.2f}", f"{100 * x['frac_positive']:.0f} %",
-                              f"{100 * x['frac_negative']:.0f} %"] for x in rows]))
+        parts.append(
+            _table(
+                ["motif", "networks", "median z", "z > 0", "z < 0"],
+                [
+                    [
+                        A.MOTIF_LABELS.get(x["motif"], x["motif"]),
+                        x["n_defined"],
+                        f"{x['median_z']:+.2f}",
+                        f"{100 * x['frac_positive']:.0f} %",
+                        f"{100 * x['frac_negative']:.0f} %",
+                    ]
+                    for x in rows
+                ],
+            )
+        )
     return figs, parts
 
 
-def build_report(experiment, out_dir=None, threshold: float | None = None,
-                 rule: str = "paper") -> Path:
+def build_report(
+    experiment, out_dir=None, threshold: float | None = None, rule: str = "paper"
+) -> Path:
     """Write the report of ``experiment`` (an Experiment or a path) into ``out_dir`` (default:
     ``<experiment>-report`` beside it); return the path of ``index.html``.
 
@@ -137,17 +169,22 @@ def build_report(experiment, out_dir=None, threshold: float | None = None,
     r = A.sparsity_result(experiment, threshold)
     exp = r.experiment
     if r.levels_done == 0:
-        raise ValueError(f"{exp.path} has no finished level yet; wait for the first level or "
-                         "resume the run.")
-    out_dir = Path(out_dir) if out_dir else Path(exp.path).with_name(Path(exp.path).stem
-                                                                    + "-report")
+        raise ValueError(
+            f"{exp.path} has no finished level yet; wait for the first level or resume the run."
+        )
+    out_dir = (
+        Path(out_dir) if out_dir else Path(exp.path).with_name(Path(exp.path).stem + "-report")
+    )
     out_dir.mkdir(parents=True, exist_ok=True)
     level, network = r.level_to_show(rule)
     figs = [_save(plots.loss_vs_sparsity(r, level=level), out_dir, "loss_vs_sparsity.png")]
-    figs += [_save(plots.optimal_histogram(r, rl), out_dir, f"optimal_sparsity_{rl}.png")
-             for rl in A.SELECTION_RULES]
-    figs.append(_save(plots.input_heatmap(r, level, INPUT_LABELS), out_dir,
-                      "input_connectivity.png"))
+    figs += [
+        _save(plots.optimal_histogram(r, rl), out_dir, f"optimal_sparsity_{rl}.png")
+        for rl in A.SELECTION_RULES
+    ]
+    figs.append(
+        _save(plots.input_heatmap(r, level, INPUT_LABELS), out_dir, "input_connectivity.png")
+    )
     figs.append(_save(plots.inputs_cut(r, level, INPUT_LABELS), out_dir, "inputs_cut.png"))
     motif_figs, motif_parts = _motif_section(r, out_dir, rule)
 
@@ -155,76 +192,161 @@ def build_report(experiment, out_dir=None, threshold: float | None = None,
     done = r.levels_done
     parts = [f"<h1>mothlab experiment: {html.escape(Path(exp.path).name)}</h1>"]
     if exp.as_published:
-        parts.append('<p class="warn"><b>AS PUBLISHED:</b> this run reproduces defects 1–6 of '
-                     "the original code on purpose: "
-                     + html.escape("; ".join(exp.header.get("published_defects", []))) + "</p>")
+        parts.append(
+            '<p class="warn"><b>AS PUBLISHED:</b> this run reproduces defects 1–6 of '
+            "the original code on purpose: "
+            + html.escape("; ".join(exp.header.get("published_defects", [])))
+            + "</p>"
+        )
     if not exp.complete:
-        parts.append(f'<p class="warn">Unfinished: {done} of {len(r.sparsity)} levels '
-                     "done.</p>")
+        parts.append(f'<p class="warn">Unfinished: {done} of {len(r.sparsity)} levels done.</p>')
     cfg = exp.config
     dev = exp.header.get("device", {})
-    parts.append(_table(["field", "value"], [
-        ["architecture", s["architecture"]], ["networks", s["networks"]],
-        ["activation / init", f"{cfg.activation} / {cfg.init}"],
-        ["optimizer", f"{cfg.optimizer}, lr {cfg.learning_rate:g}, batch {cfg.batch_size}"],
-        ["pruning", f"{cfg.pruning}, biases: {cfg.bias_pruning}"],
-        ["dataset", exp.header.get("dataset", {}).get("path", "in memory")],
-        ["device", f"{dev.get('kind')} × {dev.get('n_devices')}"],
-        ["run time (s)", exp.header.get("run_seconds", sum(x["seconds"] for x in
-                                                          exp.header.get("timings", [])))],
-        ["threshold", f"{r.threshold:g}" + (" (the experiment's)" if threshold is None
-                                             else " (given)")],
-        ["dense median test loss", s["dense_median_test_loss"]],
-        ["networks under the threshold at some level", f"{s['reaching_threshold']} of "
-                                                       f"{r.n_networks}"],
-        *[[f"no optimal level, {_rule_name(rl)}", f"{r.n_without(rl)} networks"]
-          for rl in A.SELECTION_RULES],
-        ["breakdown (median back over threshold)", "—" if s["breakdown_sparsity"] is None
-         else f"{100 * s['breakdown_sparsity']:g} %"]]))
-    parts.append(f"<p>Shown first (as in the app): {html.escape(r.caption(level, network, rule))}"
-                 f" — {html.escape(r.level_to_show(rule).reason)}.</p>")
+    parts.append(
+        _table(
+            ["field", "value"],
+            [
+                ["architecture", s["architecture"]],
+                ["networks", s["networks"]],
+                ["activation / init", f"{cfg.activation} / {cfg.init}"],
+                ["optimizer", f"{cfg.optimizer}, lr {cfg.learning_rate:g}, batch {cfg.batch_size}"],
+                ["pruning", f"{cfg.pruning}, biases: {cfg.bias_pruning}"],
+                ["dataset", exp.header.get("dataset", {}).get("path", "in memory")],
+                ["device", f"{dev.get('kind')} × {dev.get('n_devices')}"],
+                [
+                    "run time (s)",
+                    exp.header.get(
+                        "run_seconds", sum(x["seconds"] for x in exp.header.get("timings", []))
+                    ),
+                ],
+                [
+                    "threshold",
+                    f"{r.threshold:g}"
+                    + (" (the experiment's)" if threshold is None else " (given)"),
+                ],
+                ["dense median test loss", s["dense_median_test_loss"]],
+                [
+                    "networks under the threshold at some level",
+                    f"{s['reaching_threshold']} of {r.n_networks}",
+                ],
+                *[
+                    [f"no optimal level, {_rule_name(rl)}", f"{r.n_without(rl)} networks"]
+                    for rl in A.SELECTION_RULES
+                ],
+                [
+                    "breakdown (median back over threshold)",
+                    "—"
+                    if s["breakdown_sparsity"] is None
+                    else f"{100 * s['breakdown_sparsity']:g} %",
+                ],
+            ],
+        )
+    )
+    parts.append(
+        f"<p>Shown first (as in the app): {html.escape(r.caption(level, network, rule))}"
+        f" — {html.escape(r.level_to_show(rule).reason)}.</p>"
+    )
     parts += [f'<figure><img src="{f}" alt="{f}"></figure>' for f in figs]
     parts.append("<h2>Loss and optimally sparse networks per level</h2>")
-    parts.append("<p>Selection rules: " + "; ".join(
-        f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in A.SELECTION_RULES.items())
-        + ".</p>")
+    parts.append(
+        "<p>Selection rules: "
+        + "; ".join(
+            f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in A.SELECTION_RULES.items()
+        )
+        + ".</p>"
+    )
     counts = {rl: r.optimal_counts(rl) for rl in A.SELECTION_RULES}
-    parts.append(_table(["level", "sparsity %", "median test loss", "25 %", "75 %",
-                         "networks at a step cap",
-                         *[f"optimally sparse ({rl} rule)" for rl in A.SELECTION_RULES]],
-                        [[i, f"{100 * r.sparsity[i]:g}", r.median[i], r.q25[i], r.q75[i],
-                          int(r.capped[i]), *[int(counts[rl][i]) for rl in A.SELECTION_RULES]]
-                         for i in range(done)]))
+    parts.append(
+        _table(
+            [
+                "level",
+                "sparsity %",
+                "median test loss",
+                "25 %",
+                "75 %",
+                "networks at a step cap",
+                *[f"optimally sparse ({rl} rule)" for rl in A.SELECTION_RULES],
+            ],
+            [
+                [
+                    i,
+                    f"{100 * r.sparsity[i]:g}",
+                    r.median[i],
+                    r.q25[i],
+                    r.q75[i],
+                    int(r.capped[i]),
+                    *[int(counts[rl][i]) for rl in A.SELECTION_RULES],
+                ]
+                for i in range(done)
+            ],
+        )
+    )
     for rl in A.SELECTION_RULES:
         t1 = r.table1(rl)
-        parts.append(f"<h2>Table 1: remaining weights at the optimal level, {_rule_name(rl)} "
-                     f"({len(t1['networks'])} networks)</h2>")
-        parts.append(_table(["layer", "weights", "mean left", "variance", "min", "max"],
-                            [[t1["layers"][l], int(t1["total"][l]), t1["mean"][l],
-                              t1["var"][l], t1["min"][l], t1["max"][l]]
-                             for l in range(len(t1["layers"]))]))
+        parts.append(
+            f"<h2>Table 1: remaining weights at the optimal level, {_rule_name(rl)} "
+            f"({len(t1['networks'])} networks)</h2>"
+        )
+        parts.append(
+            _table(
+                ["layer", "weights", "mean left", "variance", "min", "max"],
+                [
+                    [
+                        t1["layers"][l],
+                        int(t1["total"][l]),
+                        t1["mean"][l],
+                        t1["var"][l],
+                        t1["min"][l],
+                        t1["max"][l],
+                    ]
+                    for l in range(len(t1["layers"]))
+                ],
+            )
+        )
     conn = r.input_connectivity(rule)
     cols = conn[:, (conn >= 0).all(axis=0)]
     if cols.size:
-        parts.append(f"<h2>Input connectivity at the optimal level, {_rule_name(rule)} "
-                     f"(Fig 5; {cols.shape[1]} networks)</h2>")
-        parts.append(_table(["input", "mean connections", "sd", "networks with input cut"],
-                            [[INPUT_LABELS[j], float(cols[j].mean()), float(cols[j].std()),
-                              f"{int((cols[j] == 0).sum())} / {cols.shape[1]}"]
-                             for j in range(cols.shape[0])]))
-        parts.append(f"<h2>Ghost and dead hidden nodes at the optimal level, {_rule_name(rule)}"
-                     f"</h2><p>Per network (at most {MAX_NODE_STATE_NETWORKS} networks per "
-                     "level), from mothlab.analysis node states.</p>")
-        parts.append(_table(["level", "networks", "ghost (mean)", "dead (mean)",
-                             "removed with them (mean)"], _node_state_rows(r, rule)))
+        parts.append(
+            f"<h2>Input connectivity at the optimal level, {_rule_name(rule)} "
+            f"(Fig 5; {cols.shape[1]} networks)</h2>"
+        )
+        parts.append(
+            _table(
+                ["input", "mean connections", "sd", "networks with input cut"],
+                [
+                    [
+                        INPUT_LABELS[j],
+                        float(cols[j].mean()),
+                        float(cols[j].std()),
+                        f"{int((cols[j] == 0).sum())} / {cols.shape[1]}",
+                    ]
+                    for j in range(cols.shape[0])
+                ],
+            )
+        )
+        parts.append(
+            f"<h2>Ghost and dead hidden nodes at the optimal level, {_rule_name(rule)}"
+            f"</h2><p>Per network (at most {MAX_NODE_STATE_NETWORKS} networks per "
+            "level), from mothlab.analysis node states.</p>"
+        )
+        parts.append(
+            _table(
+                ["level", "networks", "ghost (mean)", "dead (mean)", "removed with them (mean)"],
+                _node_state_rows(r, rule),
+            )
+        )
     parts += motif_parts
     parts += [f'<figure><img src="{f}" alt="{f}"></figure>' for f in motif_figs]
-    style = ("body{font-family:sans-serif;max-width:1000px;margin:auto}"
-             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
-             "padding:2px 8px;text-align:right}img{max-width:100%}.warn{color:#a00}")
-    page = (f"<!doctype html><html><head><meta charset='utf-8'><title>"
-            f"{html.escape(Path(exp.path).name)}</title><style>{style}</style></head><body>"
-            f"{''.join(parts)}</body></html>")
+    style = (
+        "body{font-family:sans-serif;max-width:1000px;margin:auto}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
+        "padding:2px 8px;text-align:right}img{max-width:100%}.warn{color:#a00}"
+    )
+    page = (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>"
+        f"{html.escape(Path(exp.path).name)}</title><style>{style}</style></head><body>"
+        f"{''.join(parts)}</body></html>"
+    )
     index = out_dir / "index.html"
     index.write_text(page, encoding="utf-8")
     return index

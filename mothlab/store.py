@@ -83,11 +83,13 @@ def to_json(value: Any, what: str = "header") -> Any:
     try:
         text = json.dumps(value, default=_json_default, allow_nan=False)
     except TypeError as err:
-        raise ValueError(f"The {what} must be JSON data (numbers, strings, lists, dicts): "
-                         f"{err}.") from None
+        raise ValueError(
+            f"The {what} must be JSON data (numbers, strings, lists, dicts): {err}."
+        ) from None
     except ValueError as err:
-        raise ValueError(f"The {what} contains NaN or infinity, which JSON cannot store: "
-                         f"{err}.") from None
+        raise ValueError(
+            f"The {what} contains NaN or infinity, which JSON cannot store: {err}."
+        ) from None
     return json.loads(text)
 
 
@@ -137,20 +139,30 @@ def create_store(path, kind: str, header: dict, overwrite: bool = False):
     _refuse_assets(path, "create a store in")
     if path.exists():
         if path.is_file():
-            raise ValueError(f"{path} is a file, not a directory; choose another path for the "
-                             "store.")
+            raise ValueError(
+                f"{path} is a file, not a directory; choose another path for the store."
+            )
         if not _is_empty_dir(path):
             existing = _read_kind(path)
             if existing is None:
-                raise ValueError(f"{path} exists and is not a mothlab store; refusing to delete "
-                                 "it. Choose another path or remove it yourself.")
+                raise ValueError(
+                    f"{path} exists and is not a mothlab store; refusing to delete "
+                    "it. Choose another path or remove it yourself."
+                )
             if not overwrite:
-                raise ValueError(f"{path} already holds a mothlab {existing} store; pass "
-                                 "overwrite=True (CLI: --overwrite) to replace it, or choose "
-                                 "another path.")
+                raise ValueError(
+                    f"{path} already holds a mothlab {existing} store; pass "
+                    "overwrite=True (CLI: --overwrite) to replace it, or choose "
+                    "another path."
+                )
             shutil.rmtree(path)
-    full = {"kind": kind, "schema_version": SCHEMA_VERSION, "mothlab_version": __version__,
-            "created": now(), "complete": False}
+    full = {
+        "kind": kind,
+        "schema_version": SCHEMA_VERSION,
+        "mothlab_version": __version__,
+        "created": now(),
+        "complete": False,
+    }
     for key in header:
         if key in full:
             raise ValueError(f"Header field {key!r} is reserved by mothlab.store; rename it.")
@@ -166,9 +178,11 @@ def _zarr_open(path: Path, mode: str):
     try:
         return zarr.open_group(str(path), mode=mode)
     except Exception as err:  # noqa: BLE001 - zarr raises many types for unreadable metadata
-        raise StoreError(path, f"corrupted zarr store: its metadata cannot be read "
-                         f"({type(err).__name__}: {err})", "Delete it and re-run the command "
-                         "that wrote it (CLI: --overwrite).") from None
+        raise StoreError(
+            path,
+            f"corrupted zarr store: its metadata cannot be read ({type(err).__name__}: {err})",
+            "Delete it and re-run the command that wrote it (CLI: --overwrite).",
+        ) from None
 
 
 def open_store(path, kind: str, mode: str = "r+", verify: bool = True, required=()):
@@ -197,43 +211,64 @@ def open_store(path, kind: str, mode: str = "r+", verify: bool = True, required=
     if not path.exists():
         raise FileNotFoundError(f"No mothlab {kind} store at {path}: the path does not exist.")
     if not path.is_dir() or not _is_zarr_dir(path):
-        raise StoreError(path, "not a zarr store (no zarr.json)",
-                         f"Expected a mothlab {kind} store; check the path.")
+        raise StoreError(
+            path,
+            "not a zarr store (no zarr.json)",
+            f"Expected a mothlab {kind} store; check the path.",
+        )
     if mode == "r+":
         _refuse_assets(path, "write into")
     group = _zarr_open(path, mode)
     try:
         attrs = group.attrs.asdict()
     except Exception as err:  # noqa: BLE001 - zarr raises many types for unreadable metadata
-        raise StoreError(path, f"corrupted zarr store: its metadata cannot be read "
-                         f"({type(err).__name__}: {err})", "Delete it and re-run the command "
-                         "that wrote it (CLI: --overwrite).") from None
+        raise StoreError(
+            path,
+            f"corrupted zarr store: its metadata cannot be read ({type(err).__name__}: {err})",
+            "Delete it and re-run the command that wrote it (CLI: --overwrite).",
+        ) from None
     if HEADER_KEY not in attrs:
-        raise StoreError(path, f"a zarr group but not a mothlab store (its attributes have no "
-                         f"{HEADER_KEY!r} header)", f"Expected a mothlab {kind} store; check "
-                         "the path.")
+        raise StoreError(
+            path,
+            f"a zarr group but not a mothlab store (its attributes have no {HEADER_KEY!r} header)",
+            f"Expected a mothlab {kind} store; check the path.",
+        )
     header = attrs[HEADER_KEY]
     if not isinstance(header, dict) or any(k not in header for k in _REQUIRED):
-        raise StoreError(path, f"corrupted mothlab header: expected a dict with fields "
-                         f"{', '.join(_REQUIRED)}; got {str(header)[:200]!r}",
-                         "Delete it and re-run the command that wrote it (CLI: --overwrite).")
+        raise StoreError(
+            path,
+            f"corrupted mothlab header: expected a dict with fields "
+            f"{', '.join(_REQUIRED)}; got {str(header)[:200]!r}",
+            "Delete it and re-run the command that wrote it (CLI: --overwrite).",
+        )
     if header["kind"] != kind:
-        raise StoreError(path, f"a mothlab {header['kind']!r} store, not a {kind!r} store",
-                         f"Open it with the function for {header['kind']} stores.")
+        raise StoreError(
+            path,
+            f"a mothlab {header['kind']!r} store, not a {kind!r} store",
+            f"Open it with the function for {header['kind']} stores.",
+        )
     version = header["schema_version"]
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
-        raise StoreError(path, f"corrupted mothlab header: schema_version = {version!r} "
-                         "(expected a positive integer)", "Delete it and re-run the command "
-                         "that wrote it (CLI: --overwrite).")
+        raise StoreError(
+            path,
+            f"corrupted mothlab header: schema_version = {version!r} (expected a positive integer)",
+            "Delete it and re-run the command that wrote it (CLI: --overwrite).",
+        )
     if version > SCHEMA_VERSION:
-        raise StoreError(path, f"written with store schema {version} by mothlab "
-                         f"{header['mothlab_version']}; this mothlab reads schema "
-                         f"<= {SCHEMA_VERSION}", "Upgrade mothlab to read it.")
+        raise StoreError(
+            path,
+            f"written with store schema {version} by mothlab "
+            f"{header['mothlab_version']}; this mothlab reads schema "
+            f"<= {SCHEMA_VERSION}",
+            "Upgrade mothlab to read it.",
+        )
     missing = [k for k in required if k not in header]
     if missing:
-        raise StoreError(path, f"corrupted mothlab {kind} header: field(s) "
-                         f"{', '.join(missing)} missing", "Delete it and re-run the command "
-                         "that wrote it (CLI: --overwrite).")
+        raise StoreError(
+            path,
+            f"corrupted mothlab {kind} header: field(s) {', '.join(missing)} missing",
+            "Delete it and re-run the command that wrote it (CLI: --overwrite).",
+        )
     if mode == "r+" and _pending(header):
         header = finish_pending(group)
     if verify:
@@ -272,15 +307,26 @@ def mark_complete(group, *, exclude=(), **fields) -> None:
     root = _root_path(group)
     header = finish_pending(group)
     manifest = _manifest(header)
-    covered = [p for u, r in manifest.items() if isinstance(r, dict)
-               for p in (r.get("paths") or [u])]
+    covered = [
+        p for u, r in manifest.items() if isinstance(r, dict) for p in (r.get("paths") or [u])
+    ]
     skip = [*covered, *map(_norm, exclude), *_derived(header)]
     files = {r: v for r, v in _files_of(root, [""]).items() if not _under(r, skip)}
     seq = max([u.get("seq", 0) for u in manifest.values() if isinstance(u, dict)] + [0]) + 1
-    manifest[""] = {"seq": seq, "paths": [""], "files": files, "before": {"complete": False},
-                    "sealed": now()}
-    update_header(group, **fields, complete=True, completed=now(),
-                  **{MANIFEST_KEY: manifest, "integrity": INTEGRITY})
+    manifest[""] = {
+        "seq": seq,
+        "paths": [""],
+        "files": files,
+        "before": {"complete": False},
+        "sealed": now(),
+    }
+    update_header(
+        group,
+        **fields,
+        complete=True,
+        completed=now(),
+        **{MANIFEST_KEY: manifest, "integrity": INTEGRITY},
+    )
 
 
 def _derived(header) -> list[str]:
@@ -309,6 +355,7 @@ def store_size_bytes(path) -> int:
 # A result that belongs to a store (e.g. the motif analysis of an experiment) lives in a child
 # group of it with its own header under the same key and the same rules (kind, schema, complete).
 
+
 def create_subgroup(parent, name: str, kind: str, header: dict, overwrite: bool = False):
     """Create the child group ``name`` (may contain "/") of an open writable store, with its own
     header (standard fields + ``header``); return the writable ``zarr.Group``.
@@ -321,14 +368,21 @@ def create_subgroup(parent, name: str, kind: str, header: dict, overwrite: bool 
     _refuse_assets(_root_path(parent), "write results into")
     if name in parent:
         if not overwrite:
-            raise ValueError(f"{name!r} already exists in this store; pass overwrite=True "
-                             "(CLI: --overwrite) to replace it.")
+            raise ValueError(
+                f"{name!r} already exists in this store; pass overwrite=True "
+                "(CLI: --overwrite) to replace it."
+            )
         if isinstance(parent.attrs.get(HEADER_KEY), dict):
             delete_path(parent, name)  # recorded first: a kill mid-way is finished on reopen
         else:
             del parent[name]
-    full = {"kind": kind, "schema_version": SCHEMA_VERSION, "mothlab_version": __version__,
-            "created": now(), "complete": False}
+    full = {
+        "kind": kind,
+        "schema_version": SCHEMA_VERSION,
+        "mothlab_version": __version__,
+        "created": now(),
+        "complete": False,
+    }
     for key in header:
         if key in full:
             raise ValueError(f"Header field {key!r} is reserved by mothlab.store; rename it.")
@@ -352,9 +406,11 @@ def open_subgroup(parent, name: str, kind: str):
         raise ValueError(f"{name!r} holds a mothlab {header.get('kind')!r} result, not {kind!r}.")
     version = header.get("schema_version")
     if not isinstance(version, int) or version > SCHEMA_VERSION:
-        raise ValueError(f"{name!r} was written with store schema {version!r} by mothlab "
-                         f"{header.get('mothlab_version')}; this mothlab reads schema "
-                         f"<= {SCHEMA_VERSION}. Upgrade mothlab to read it.")
+        raise ValueError(
+            f"{name!r} was written with store schema {version!r} by mothlab "
+            f"{header.get('mothlab_version')}; this mothlab reads schema "
+            f"<= {SCHEMA_VERSION}. Upgrade mothlab to read it."
+        )
     verify_store(group, header)
     return group, dict(header)
 
@@ -480,7 +536,8 @@ def _is_child_store(d: Path) -> bool:
     try:
         meta = json.loads((d / "zarr.json").read_text())
         return meta.get("node_type") == "group" and isinstance(
-            meta.get("attributes", {}).get(HEADER_KEY), dict)
+            meta.get("attributes", {}).get(HEADER_KEY), dict
+        )
     except Exception:  # noqa: BLE001 - not a readable group: part of its parent
         return False
 
@@ -542,19 +599,30 @@ def seal_level(group, name: str, *, paths=None, also=(), exclude=(), delete=(), 
     if not unit:
         raise ValueError("a unit needs a name; the whole store is sealed by mark_complete.")
     unit_paths = paths if paths is not None else [name]
-    manifest[unit] = {"seq": seq, "paths": [_norm(p) for p in unit_paths],
-                      "files": _files_of(root, unit_paths, [*exclude, *delete]),
-                      "before": to_json(before), "sealed": now()}
+    manifest[unit] = {
+        "seq": seq,
+        "paths": [_norm(p) for p in unit_paths],
+        "files": _files_of(root, unit_paths, [*exclude, *delete]),
+        "before": to_json(before),
+        "sealed": now(),
+    }
     for a in map(_norm, also):
         # an array every unit updates (e.g. (L, n) losses, one row per level): sealed row by
         # row, so that rows an unfinished unit writes later (fill-valued when sealed) are not
         # mistaken for damage, while every row written before the seal is checked
-        manifest[a] = {"seq": seq, "paths": [a], "files": _files_of(root, [f"{a}/zarr.json"]),
-                       "rows": _row_crcs(group[a]), "before": to_json(before), "sealed": now()}
+        manifest[a] = {
+            "seq": seq,
+            "paths": [a],
+            "files": _files_of(root, [f"{a}/zarr.json"]),
+            "rows": _row_crcs(group[a]),
+            "before": to_json(before),
+            "sealed": now(),
+        }
     manifest = _forget(manifest, delete, keep=_norm(name))
     pending = sorted(set(_pending(header)) | set(delete))
-    new = update_header(group, **fields, **{MANIFEST_KEY: manifest, PENDING_KEY: pending,
-                                            "integrity": INTEGRITY})
+    new = update_header(
+        group, **fields, **{MANIFEST_KEY: manifest, PENDING_KEY: pending, "integrity": INTEGRITY}
+    )
     if delete:
         new = finish_pending(group)
     return new
@@ -571,8 +639,9 @@ def _row_crcs(arr) -> list[int | None]:
     nan_fill = fill is not None and fill.dtype.kind == "f" and bool(np.isnan(fill))
     out: list[int | None] = []
     for row in values:
-        unwritten = fill is not None and bool(np.all(np.isnan(row)) if nan_fill
-                                              else np.all(row == fill))
+        unwritten = fill is not None and bool(
+            np.all(np.isnan(row)) if nan_fill else np.all(row == fill)
+        )
         out.append(None if unwritten else zlib.crc32(np.ascontiguousarray(row).tobytes()))
     return out
 
@@ -603,7 +672,7 @@ def chunk_paths(group, arrays, lo: int, hi: int) -> list[str]:
         arr = group[name]
         rel = _norm(arr.path)
         if base and rel.startswith(base + "/"):
-            rel = rel[len(base) + 1:]  # relative to the group (a child store seals itself)
+            rel = rel[len(base) + 1 :]  # relative to the group (a child store seals itself)
         c0 = int(arr.chunks[0])
         rest = [range(-(-int(s) // int(c))) for s, c in zip(arr.shape[1:], arr.chunks[1:])]
         for i in range(lo // c0, -(-hi // c0)):
@@ -623,13 +692,16 @@ def delete_path(group, rel: str) -> None:
     as a pending deletion first, so a kill during the deletion is finished on the next open."""
     rel = _norm(rel)
     if not rel:
-        raise ValueError("delete_path deletes inside a store; to replace a whole store use "
-                         "create_store(..., overwrite=True).")
+        raise ValueError(
+            "delete_path deletes inside a store; to replace a whole store use "
+            "create_store(..., overwrite=True)."
+        )
     _refuse_assets(_root_path(group), "delete in")
     header = read_header(group)
     manifest = _forget(_manifest(header), [rel])
-    update_header(group, **{MANIFEST_KEY: manifest,
-                            PENDING_KEY: sorted(set(_pending(header)) | {rel})})
+    update_header(
+        group, **{MANIFEST_KEY: manifest, PENDING_KEY: sorted(set(_pending(header)) | {rel})}
+    )
     finish_pending(group)
 
 
@@ -660,15 +732,19 @@ def _check_rows(group, name: str, rows) -> str | None:
     except KeyError:
         return f"array {name} is missing"
     except Exception as err:  # noqa: BLE001 - any decoding failure is damage
-        return (f"a chunk of {name} cannot be decoded ({type(err).__name__}: "
-                f"{str(err)[:120]}); it is truncated or altered")
+        return (
+            f"a chunk of {name} cannot be decoded ({type(err).__name__}: "
+            f"{str(err)[:120]}); it is truncated or altered"
+        )
     for r, want in enumerate(rows):
         if want is None:
             continue  # not written when sealed: unfinished work may have written it since
         got = now_rows[r] if r < len(now_rows) else None
         if got is None:
-            return (f"row {r} of {name} is missing (it reads as the fill value: a chunk file was "
-                    "deleted)")
+            return (
+                f"row {r} of {name} is missing (it reads as the fill value: a chunk file was "
+                "deleted)"
+            )
         if got != want:
             return f"row {r} of {name} was altered after it was written"
     return None
@@ -696,14 +772,18 @@ def _check_unit(root: Path, unit: str, record: dict, group=None) -> str | None:
         size, crc = int(want[0]), int(want[1])
         if st.st_size != size:
             what = "truncated" if st.st_size < size else "longer than written"
-            return f"{_what(rel)} {rel} of {unit} is {what} ({st.st_size} bytes, sealed with {size})"
+            return (
+                f"{_what(rel)} {rel} of {unit} is {what} ({st.st_size} bytes, sealed with {size})"
+            )
         try:
             got = _crc32(f, st)
         except OSError as err:
             return f"chunk file {rel} of {unit} cannot be read ({err.strerror})"
         if got != crc:
-            return (f"{_what(rel)} {rel} of {unit} was altered after it was written (CRC-32 "
-                    f"{got:08x}, sealed with {crc:08x})")
+            return (
+                f"{_what(rel)} {rel} of {unit} was altered after it was written (CRC-32 "
+                f"{got:08x}, sealed with {crc:08x})"
+            )
     if isinstance(record.get("rows"), list) and group is not None:
         return _check_rows(group, label, record["rows"])
     return None
@@ -712,11 +792,15 @@ def _check_unit(root: Path, unit: str, record: dict, group=None) -> str | None:
 def _repair_hint(header: dict, unit: str) -> str:
     kind = header.get("kind", "store")
     if unit == "":
-        return (f"Repair: delete the store and re-run the command that wrote the {kind} "
-                "(CLI: --overwrite).")
-    return (f"Repair: roll back to before {unit} with mothlab.store.rollback(path, {unit!r}) "
-            f"and resume the {kind} (run the same command again), or delete the store and re-run "
-            "it (CLI: --overwrite).")
+        return (
+            f"Repair: delete the store and re-run the command that wrote the {kind} "
+            "(CLI: --overwrite)."
+        )
+    return (
+        f"Repair: roll back to before {unit} with mothlab.store.rollback(path, {unit!r}) "
+        f"and resume the {kind} (run the same command again), or delete the store and re-run "
+        "it (CLI: --overwrite)."
+    )
 
 
 def verify_store(group_or_path, header: dict | None = None) -> int:
@@ -736,8 +820,9 @@ def verify_store(group_or_path, header: dict | None = None) -> int:
         manifest = _manifest(header)
         checked = 0
         problem = unit = None
-        for u, record in sorted(manifest.items(), key=lambda kv: kv[1].get("seq", 0)
-                                if isinstance(kv[1], dict) else 0):
+        for u, record in sorted(
+            manifest.items(), key=lambda kv: kv[1].get("seq", 0) if isinstance(kv[1], dict) else 0
+        ):
             problem = _check_unit(root, u, record, group)
             if problem:
                 unit = u
@@ -750,8 +835,12 @@ def verify_store(group_or_path, header: dict | None = None) -> int:
         time.sleep(0.05)
         if read_header(group) == header:
             break
-    raise StoreDamaged(root, unit or "", f"damaged {header.get('kind', 'mothlab')} store: "
-                       f"{problem}", _repair_hint(header, unit or ""))
+    raise StoreDamaged(
+        root,
+        unit or "",
+        f"damaged {header.get('kind', 'mothlab')} store: {problem}",
+        _repair_hint(header, unit or ""),
+    )
 
 
 def rollback(path, unit: str) -> dict:
@@ -766,8 +855,9 @@ def rollback(path, unit: str) -> dict:
     manifest = _manifest(header)
     unit = _norm(unit)
     if unit not in manifest:
-        raise ValueError(f"{path} has no sealed unit {unit!r}; sealed: "
-                         f"{', '.join(sorted(manifest)) or 'none'}.")
+        raise ValueError(
+            f"{path} has no sealed unit {unit!r}; sealed: {', '.join(sorted(manifest)) or 'none'}."
+        )
     seq = manifest[unit].get("seq", 0)
     before = dict(manifest[unit].get("before") or {})
     keep = {u: r for u, r in manifest.items() if r.get("seq", 0) < seq}
@@ -871,7 +961,11 @@ def is_shipped(path) -> bool:
 def _refuse_assets(path: Path, action: str) -> None:
     if os.environ.get(ALLOW_ASSET_WRITES_ENV) == "1" or not is_shipped(path):
         return
-    raise StoreError(path, f"refusing to {action} a shipped asset (mothlab's assets folder "
-                     f"{assets_path()} is read-only)", "Write results beside it in your own "
-                     "experiments folder instead (e.g. copy the store there first); set "
-                     f"{ALLOW_ASSET_WRITES_ENV}=1 only to regenerate the shipped assets.")
+    raise StoreError(
+        path,
+        f"refusing to {action} a shipped asset (mothlab's assets folder "
+        f"{assets_path()} is read-only)",
+        "Write results beside it in your own "
+        "experiments folder instead (e.g. copy the store there first); set "
+        f"{ALLOW_ASSET_WRITES_ENV}=1 only to regenerate the shipped assets.",
+    )

@@ -56,11 +56,16 @@ def _check_session_document(served_app):
         titles = [t.title for t in doc.select({"type": TabPanel})]
         for title in ("Flight", "Train & prune", "Sparsity explorer", "Motifs"):
             assert title in titles, titles
-        classes = {c for m in doc.roots for sub in m.references()
-                   for c in (getattr(sub, "css_classes", None) or [])}
+        classes = {
+            c
+            for m in doc.roots
+            for sub in m.references()
+            for c in (getattr(sub, "css_classes", None) or [])
+        }
         assert "mothlab-moth" in classes and "mothlab-loss" in classes
-        sheets = [s.url for m in doc.roots for s in m.references()
-                  if isinstance(s, ImportedStyleSheet)]
+        sheets = [
+            s.url for m in doc.roots for s in m.references() if isinstance(s, ImportedStyleSheet)
+        ]
         assert sheets and not [u for u in sheets if u.startswith(("http:", "https:", "//"))]
 
 

@@ -10,8 +10,9 @@ from mothlab.analysis.motifs import count_motifs
 from mothlab.bench.motifs import IGRAPH_SHAPES, igraph_counts, igraph_graph, pruned_network
 
 
-@pytest.mark.parametrize("widths, sparsity, seed", [((10, 40, 40, 40, 8, 7), 0.8, 0),
-                                                    ((6, 12, 12, 5), 0.5, 1)])
+@pytest.mark.parametrize(
+    "widths, sparsity, seed", [((10, 40, 40, 40, 8, 7), 0.8, 0), ((6, 12, 12, 5), 0.5, 1)]
+)
 def test_igraph_census_equals_raw_counts(widths, sparsity, seed):
     pytest.importorskip("igraph")
     masks = pruned_network(widths, sparsity, seed)
@@ -26,11 +27,31 @@ def test_igraph_census_equals_raw_counts(widths, sparsity, seed):
 def test_readme_section_rebuilt_from_records(tmp_path):
     from mothlab.bench.readme import replace_section, section
 
-    rec = {"bench": "motifs", "command": "mothlab bench motifs", "date": "2026-12-01 22:00 UTC",
-           "device": "cpu (cpu)", "cpu": "x", "cores": 2, "memory_gib": 24, "load_start": [1.0],
-           "load_end": [2.0], "versions": {"jax": "0"}, "gpu": "not measured",
-           "table": [dict(task="exact counts", mothlab_s=0.005, other_s=0.3, ratio=60.0,
-                          target="", note="loops")], "summary": "summary: ok", "figures": {}}
+    rec = {
+        "bench": "motifs",
+        "command": "mothlab bench motifs",
+        "date": "2026-12-01 22:00 UTC",
+        "device": "cpu (cpu)",
+        "cpu": "x",
+        "cores": 2,
+        "memory_gib": 24,
+        "load_start": [1.0],
+        "load_end": [2.0],
+        "versions": {"jax": "0"},
+        "gpu": "not measured",
+        "table": [
+            dict(
+                task="exact counts",
+                mothlab_s=0.005,
+                other_s=0.3,
+                ratio=60.0,
+                target="",
+                note="loops",
+            )
+        ],
+        "summary": "summary: ok",
+        "figures": {},
+    }
     (tmp_path / "motifs.json").write_text(json.dumps(rec))
     from mothlab.bench import read_records
 
@@ -38,5 +59,7 @@ def test_readme_section_rebuilt_from_records(tmp_path):
     assert "| exact counts | 0.005 | 0.30 | 60× |" in text and "load average at start 1.0" in text
     readme = "# x\n\n## Performance\n\nOLD TEXT\n\n## Development\n\nkeep\n"
     new = replace_section(readme, text)
-    assert "OLD TEXT" not in new and new.endswith("## Development\n\nkeep\n") and "summary: ok" in new
+    assert (
+        "OLD TEXT" not in new and new.endswith("## Development\n\nkeep\n") and "summary: ok" in new
+    )
     assert np.isfinite(rec["table"][0]["ratio"])

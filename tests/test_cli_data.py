@@ -27,8 +27,23 @@ def _read_csv(text):
 
 
 def test_simulate_flags_to_stdout_csv(capsys):
-    rc = main(["simulate", "--xd", "100", "--theta", "0.8", "--phi", "3.9", "--F", "3000",
-               "--alpha", "1.2", "--tau", "-50"])
+    rc = main(
+        [
+            "simulate",
+            "--xd",
+            "100",
+            "--theta",
+            "0.8",
+            "--phi",
+            "3.9",
+            "--F",
+            "3000",
+            "--alpha",
+            "1.2",
+            "--tau",
+            "-50",
+        ]
+    )
     assert rc == 0
     rows = _read_csv(capsys.readouterr().out)
     assert [r["t"] for r in rows] == ["0.0", "0.02"]
@@ -47,14 +62,21 @@ def test_simulate_csv_batch_to_json(tmp_path, capsys, monkeypatch):
     # simulate the batch one flight per call: the real integrator, without compiling for a
     # second batch shape (the batch handling itself is the CLI's, and is what is tested here)
     real = mothlab.moth.simulate
-    monkeypatch.setattr(mothlab.moth, "simulate", lambda s0, u, *a, **k: np.concatenate(
-        [real(s0[i:i + 1], u[i:i + 1], *a, **k) for i in range(len(s0))]))
+    monkeypatch.setattr(
+        mothlab.moth,
+        "simulate",
+        lambda s0, u, *a, **k: np.concatenate(
+            [real(s0[i : i + 1], u[i : i + 1], *a, **k) for i in range(len(s0))]
+        ),
+    )
     src = tmp_path / "flights.csv"
     # x and y left out (default 0); columns in any order
     # (with the byte-order mark spreadsheets write)
-    src.write_text("\ufeffF,alpha,tau,xd,yd,theta,thetad,phi,phid\n"
-                   "2600,1.5708,0,0,0,0,0,3.14159,0\n"
-                   "0,0,0,10,-20,1,2,4,3\n")
+    src.write_text(
+        "\ufeffF,alpha,tau,xd,yd,theta,thetad,phi,phid\n"
+        "2600,1.5708,0,0,0,0,0,3.14159,0\n"
+        "0,0,0,10,-20,1,2,4,3\n"
+    )
     out = tmp_path / "result.json"
     assert main(["simulate", "--csv", str(src), "--out", str(out)]) == 0
     data = json.loads(out.read_text())
@@ -65,8 +87,9 @@ def test_simulate_csv_batch_to_json(tmp_path, capsys, monkeypatch):
     assert second["state0"]["x"] == 0.0 and second["state0"]["yd"] == -20.0
     assert second["controls"] == {"F": 0.0, "alpha": 0.0, "tau": 0.0}
     s0 = np.array([[0, 10, 0, -20, 1, 2, 4, 3]])
-    np.testing.assert_array_equal(np.float32(second["states"][-1]),
-                                  real(s0, np.zeros((1, 3)))[0, -1])
+    np.testing.assert_array_equal(
+        np.float32(second["states"][-1]), real(s0, np.zeros((1, 3)))[0, -1]
+    )
     # free fall with no thrust: the body moves downward
     assert second["states"][-1][3] < -20.0
     # the same batch as CSV on stdout
@@ -86,8 +109,23 @@ def test_simulate_options_reach_the_simulator(monkeypatch, tmp_path):
 
     monkeypatch.setattr(mothlab.moth, "simulate", fake)
     out = tmp_path / "o.csv"
-    assert main(["simulate", "--moth-preset", "scaled", "--t-end", "0.1", "--n-times", "11",
-                 "--precise", "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "simulate",
+                "--moth-preset",
+                "scaled",
+                "--t-end",
+                "0.1",
+                "--n-times",
+                "11",
+                "--precise",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert seen["params"].s == 1.3 and seen["precise"] is True
     np.testing.assert_allclose(seen["t"], np.linspace(0, 0.1, 11))
     # defaults: a straight body at rest (φ = θ + π)
@@ -96,27 +134,35 @@ def test_simulate_options_reach_the_simulator(monkeypatch, tmp_path):
     assert main(["simulate", "--s", "0.8"]) == 0 and seen["params"].s == 0.8
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["--t-end", "0"], "--t-end must be a positive"),
-    (["--n-times", "1"], "--n-times must be at least 2"),
-    (["--s", "-1"], "--s must be a positive"),
-    (["--moth-preset", "bee"], "Unknown moth preset 'bee'"),
-    (["--xd", "nan"], "--xd must be a finite"),
-    (["--csv", "missing.csv"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--t-end", "0"], "--t-end must be a positive"),
+        (["--n-times", "1"], "--n-times must be at least 2"),
+        (["--s", "-1"], "--s must be a positive"),
+        (["--moth-preset", "bee"], "Unknown moth preset 'bee'"),
+        (["--xd", "nan"], "--xd must be a finite"),
+        (["--csv", "missing.csv"], "does not exist"),
+    ],
+)
 def test_simulate_bad_flags(argv, match, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(["simulate", *argv]) == 2
     assert match in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("text, match", [
-    ("xd,yd\n1,2\n", "missing column(s) theta"),
-    ("speed\n1\n", "unknown column(s) speed"),
-    (",".join(STATE_NAMES + CONTROL_NAMES) + "\n", "no rows"),
-    (",".join(STATE_NAMES + CONTROL_NAMES) + "\n" + ",".join(["1"] * 10 + ["fast"]) + "\n",
-     "row 1, column tau: 'fast' is not a number"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("xd,yd\n1,2\n", "missing column(s) theta"),
+        ("speed\n1\n", "unknown column(s) speed"),
+        (",".join(STATE_NAMES + CONTROL_NAMES) + "\n", "no rows"),
+        (
+            ",".join(STATE_NAMES + CONTROL_NAMES) + "\n" + ",".join(["1"] * 10 + ["fast"]) + "\n",
+            "row 1, column tau: 'fast' is not a number",
+        ),
+    ],
+)
 def test_simulate_bad_csv(text, match, tmp_path, capsys):
     src = tmp_path / "bad.csv"
     src.write_text(text)
@@ -138,6 +184,7 @@ def test_dataset_command_resumes_and_summarises(tmp_path, capsys, monkeypatch):
             progress(event)
             if event.payload.get("stored") == 2:
                 raise KeyboardInterrupt
+
         return real(*args, progress=stop, **kwargs)
 
     import mothlab.data
@@ -166,7 +213,11 @@ def test_dataset_command_resumes_and_summarises(tmp_path, capsys, monkeypatch):
     assert "n: store has 4, requested 5" in capsys.readouterr().err
 
     # the command in a real process (python -m mothlab: no dependence on PATH): a complete store is reported, not redone
-    proc = subprocess.run([sys.executable, "-m", "mothlab", *argv, "--no-progress"], capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mothlab", *argv, "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "already complete (4 trajectories" in proc.stdout

@@ -51,9 +51,20 @@ def ds(tmp_path_factory):
 
 # --- sampling -------------------------------------------------------------------------------
 
+
 def test_names_and_labels():
-    assert INPUT_NAMES == ("xd0", "yd0", "phi0", "theta0", "phid0", "thetad0", "x_f", "y_f",
-                           "phi_f", "theta_f")
+    assert INPUT_NAMES == (
+        "xd0",
+        "yd0",
+        "phi0",
+        "theta0",
+        "phid0",
+        "thetad0",
+        "x_f",
+        "y_f",
+        "phi_f",
+        "theta_f",
+    )
     assert OUTPUT_NAMES == ("Fx", "Fy", "tau", "xd_f", "yd_f", "phid_f", "thetad_f")
     assert len(INPUT_LABELS) == 10 and len(OUTPUT_LABELS) == 7
 
@@ -63,8 +74,17 @@ def test_sample_respects_ranges_and_seed():
     s0, u = r.sample(2000, seed=1)
     assert s0.shape == (2000, 8) and u.shape == (2000, 3) and s0.dtype == np.float64
     assert np.all(s0[:, [0, 2]] == 0.0)
-    cols = {"xd": s0[:, 1], "yd": s0[:, 3], "theta": s0[:, 4], "thetad": s0[:, 5],
-            "phi": s0[:, 6], "phid": s0[:, 7], "F": u[:, 0], "alpha": u[:, 1], "tau": u[:, 2]}
+    cols = {
+        "xd": s0[:, 1],
+        "yd": s0[:, 3],
+        "theta": s0[:, 4],
+        "thetad": s0[:, 5],
+        "phi": s0[:, 6],
+        "phid": s0[:, 7],
+        "F": u[:, 0],
+        "alpha": u[:, 1],
+        "tau": u[:, 2],
+    }
     for name, values in cols.items():
         lo, hi = getattr(r, name)
         assert lo <= values.min() and values.max() <= hi, name
@@ -85,12 +105,15 @@ def test_degenerate_range_fixes_a_value():
     assert np.all(u[:, 0] == 100.0)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"F": (10.0, 1.0)}, r"min 10 > max 1 dyn"),
-    ({"F": (-5.0, 1.0)}, r"outside the allowed bounds \[0, 1e\+06\] dyn"),
-    ({"xd": (float("nan"), 1.0)}, "finite"),
-    ({"tau": (1.0,)}, r"\(min, max\) pair"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"F": (10.0, 1.0)}, r"min 10 > max 1 dyn"),
+        ({"F": (-5.0, 1.0)}, r"outside the allowed bounds \[0, 1e\+06\] dyn"),
+        ({"xd": (float("nan"), 1.0)}, "finite"),
+        ({"tau": (1.0,)}, r"\(min, max\) pair"),
+    ],
+)
 def test_bad_ranges_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):
         SamplingRanges(**kwargs)
@@ -121,6 +144,7 @@ def test_ranges_dict_round_trip():
 
 # --- features -------------------------------------------------------------------------------
 
+
 def test_features_match_an_independent_reference():
     rng = np.random.default_rng(0)
     s0, u, sf = rng.normal(size=(5, 8)), rng.normal(size=(5, 3)), rng.normal(size=(5, 8))
@@ -137,13 +161,19 @@ def test_features_match_an_independent_reference():
         np.testing.assert_allclose(Y[:, j], ref[name], rtol=1e-6)
 
 
-@pytest.mark.parametrize("args, match", [
-    ((np.zeros((3, 7)), np.zeros((3, 3)), np.zeros((3, 8))), r"state0 must have shape \(n, 8\)"),
-    ((np.zeros((3, 8)), np.zeros(3), np.zeros((3, 8))), r"controls must have shape \(n, 3\)"),
-    ((np.zeros((3, 8)), np.zeros((3, 3)), np.zeros((3, 2, 8))), "state_f must have shape"),
-    ((np.zeros((3, 8)), np.zeros((2, 3)), np.zeros((3, 8))), "same number of rows"),
-    ((np.full((3, 8), np.nan), np.zeros((3, 3)), np.zeros((3, 8))), r"NaN .*index \(0, 0\)"),
-])
+@pytest.mark.parametrize(
+    "args, match",
+    [
+        (
+            (np.zeros((3, 7)), np.zeros((3, 3)), np.zeros((3, 8))),
+            r"state0 must have shape \(n, 8\)",
+        ),
+        ((np.zeros((3, 8)), np.zeros(3), np.zeros((3, 8))), r"controls must have shape \(n, 3\)"),
+        ((np.zeros((3, 8)), np.zeros((3, 3)), np.zeros((3, 2, 8))), "state_f must have shape"),
+        ((np.zeros((3, 8)), np.zeros((2, 3)), np.zeros((3, 8))), "same number of rows"),
+        ((np.full((3, 8), np.nan), np.zeros((3, 3)), np.zeros((3, 8))), r"NaN .*index \(0, 0\)"),
+    ],
+)
 def test_features_bad_input(args, match):
     with pytest.raises(ValueError, match=match):
         features(*args)
@@ -155,8 +185,13 @@ finite = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False, width=64)
 
 
 @settings(max_examples=60, deadline=None)
-@given(hnp.arrays(np.float64, hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=12),
-                  elements=finite))
+@given(
+    hnp.arrays(
+        np.float64,
+        hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=12),
+        elements=finite,
+    )
+)
 def test_scaler_round_trip(A):
     s = MinMaxScaler().fit(A)
     Z = s.transform(A)
@@ -168,8 +203,9 @@ def test_scaler_round_trip(A):
     np.testing.assert_allclose(Z.min(axis=0)[varying], -0.5, atol=1e-12)
     np.testing.assert_allclose(Z.max(axis=0)[varying], 0.5, atol=1e-12)
     np.testing.assert_array_equal(Z[:, ~varying], 0.0)
-    np.testing.assert_allclose(s.inverse_transform(Z), A, rtol=1e-12,
-                               atol=1e-9 * max(1.0, np.abs(A).max()))
+    np.testing.assert_allclose(
+        s.inverse_transform(Z), A, rtol=1e-12, atol=1e-9 * max(1.0, np.abs(A).max())
+    )
     again = MinMaxScaler.from_dict(json.loads(json.dumps(s.to_dict())))
     np.testing.assert_array_equal(again.transform(A), Z)
 
@@ -180,8 +216,9 @@ def test_scaler_float32_round_trip(A):
     s = MinMaxScaler().fit(A)
     Z = s.transform(A)
     assert Z.dtype == np.float32
-    np.testing.assert_allclose(s.inverse_transform(Z), A, rtol=1e-5,
-                               atol=1e-6 * max(1.0, float(np.abs(A).max())))
+    np.testing.assert_allclose(
+        s.inverse_transform(Z), A, rtol=1e-5, atol=1e-6 * max(1.0, float(np.abs(A).max()))
+    )
 
 
 def test_scaler_errors():
@@ -204,9 +241,14 @@ def test_scaler_errors():
 
 # --- splits ---------------------------------------------------------------------------------
 
+
 @settings(max_examples=40, deadline=None)
-@given(st.integers(3, 500), st.integers(0, 2**32), st.sampled_from([0.0, 0.1, 0.2, 0.5]),
-       st.sampled_from([0.0, 0.2, 0.25]))
+@given(
+    st.integers(3, 500),
+    st.integers(0, 2**32),
+    st.sampled_from([0.0, 0.1, 0.2, 0.5]),
+    st.sampled_from([0.0, 0.2, 0.25]),
+)
 def test_splits_partition(n, seed, test, val):
     s = split_indices(n, seed=seed, test=test, val=val)
     allidx = np.concatenate([s["train"], s["val"], s["test"]])
@@ -215,8 +257,10 @@ def test_splits_partition(n, seed, test, val):
         assert v.dtype == np.int64 and np.all(np.diff(v) > 0)
     assert len(s["test"]) == round(test * n)
     assert len(s["val"]) == round(val * (n - round(test * n)))
-    assert all(np.array_equal(a, b) for a, b in zip(
-        s.values(), split_indices(n, seed=seed, test=test, val=val).values()))
+    assert all(
+        np.array_equal(a, b)
+        for a, b in zip(s.values(), split_indices(n, seed=seed, test=test, val=val).values())
+    )
 
 
 def test_paper_split_sizes():
@@ -230,6 +274,7 @@ def test_paper_split_sizes():
 
 
 # --- datasets -------------------------------------------------------------------------------
+
 
 def test_dataset_pipeline(ds):
     assert ds.n == N and len(ds) == N
@@ -297,12 +342,16 @@ def test_resume_after_interruption_is_bit_identical(ds, tmp_path):
         return [e.payload["stored"] for e in events if "stored" in e.payload]
 
     with pytest.raises(Cancelled, match="after 2 of 6"):
-        generate_dataset(path, n, seed=SEED, chunk=1, progress=events.append,
-                         cancel=lambda: len(stored()) >= 2)
+        generate_dataset(
+            path, n, seed=SEED, chunk=1, progress=events.append, cancel=lambda: len(stored()) >= 2
+        )
     group, header = store.open_store(path, "dataset")
     assert header["chunks_done"] == 2 and not store.is_complete(group)
-    with pytest.raises(ValueError, match=r"incomplete.*after 2 of 6.*Resume it with `mothlab "
-                                         r"dataset --n 6 --seed 7 --chunk 1"):
+    with pytest.raises(
+        ValueError,
+        match=r"incomplete.*after 2 of 6.*Resume it with `mothlab "
+        r"dataset --n 6 --seed 7 --chunk 1",
+    ):
         open_dataset(path)
     # other settings cannot resume it
     with pytest.raises(ValueError, match="seed: store has 7, requested 8"):
@@ -317,8 +366,10 @@ def test_resume_after_interruption_is_bit_identical(ds, tmp_path):
     for name in ("state0", "controls", "state_f"):
         np.testing.assert_array_equal(getattr(done, name)[:], getattr(ds, name)[:n])
     # a complete store is simply reopened; overwrite starts afresh
-    assert generate_dataset(path, n, seed=SEED, chunk=1).header["completed"] == \
-        done.header["completed"]
+    assert (
+        generate_dataset(path, n, seed=SEED, chunk=1).header["completed"]
+        == done.header["completed"]
+    )
     fresh = generate_dataset(path, 2, seed=SEED, chunk=1, overwrite=True)
     assert fresh.n == 2
 
@@ -351,9 +402,14 @@ def test_cancel_between_chunks(ds, tmp_path):
     path = tmp_path / "c.zarr"
     done = []
     with pytest.raises(Cancelled, match="after 3 of 5 trajectories.*resumes"):
-        generate_dataset(path, 5, seed=SEED, chunk=1,
-                         progress=lambda e: done.append(1) if "stored" in e.payload else None,
-                         cancel=lambda: len(done) >= 3)
+        generate_dataset(
+            path,
+            5,
+            seed=SEED,
+            chunk=1,
+            progress=lambda e: done.append(1) if "stored" in e.payload else None,
+            cancel=lambda: len(done) >= 3,
+        )
     with pytest.raises(ValueError, match="incomplete"):
         open_dataset(path)
     again = generate_dataset(path, 5, seed=SEED, chunk=1, cancel=lambda: False)
@@ -378,8 +434,8 @@ def test_content_does_not_depend_on_chunk_or_n(ds, tmp_path):
     r = SamplingRanges()
     s_all, c_all = sample_rows(r, 3, 0, 2 * SAMPLE_BLOCK)
     s_mid, c_mid = sample_rows(r, 3, SAMPLE_BLOCK - 2, SAMPLE_BLOCK + 3)
-    np.testing.assert_array_equal(s_mid, s_all[SAMPLE_BLOCK - 2: SAMPLE_BLOCK + 3])
-    np.testing.assert_array_equal(c_mid, c_all[SAMPLE_BLOCK - 2: SAMPLE_BLOCK + 3])
+    np.testing.assert_array_equal(s_mid, s_all[SAMPLE_BLOCK - 2 : SAMPLE_BLOCK + 3])
+    np.testing.assert_array_equal(c_mid, c_all[SAMPLE_BLOCK - 2 : SAMPLE_BLOCK + 3])
 
 
 def test_store_from_before_block_sampling(ds, tmp_path):
@@ -403,8 +459,11 @@ def test_store_from_before_block_sampling(ds, tmp_path):
 def test_nan_from_simulator_is_not_stored_as_done(tmp_path, monkeypatch):
     import mothlab.moth
 
-    monkeypatch.setattr(mothlab.moth, "simulate",
-                        lambda s0, u, *a, **k: np.full((len(s0), 2, 8), np.nan, np.float32))
+    monkeypatch.setattr(
+        mothlab.moth,
+        "simulate",
+        lambda s0, u, *a, **k: np.full((len(s0), 2, 8), np.nan, np.float32),
+    )
     path = tmp_path / "nan.zarr"
     with pytest.raises(RuntimeError, match="NaN"):
         generate_dataset(path, 2, seed=1, chunk=1)
@@ -412,15 +471,18 @@ def test_nan_from_simulator_is_not_stored_as_done(tmp_path, monkeypatch):
         open_dataset(path)
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    ({"n": 0}, "n must be at least 1"),
-    ({"n": -5}, "n must be at least 1"),
-    ({"n": 4, "chunk": 0}, "chunk must be at least 1"),
-    ({"n": 4, "seed": -1}, "seed must be an integer >= 0"),
-    ({"n": 4, "ranges": {"F": [5, 1]}}, "min 5 > max 1"),
-    ({"n": 4, "ranges": "wide"}, "ranges must be"),
-    ({"n": 4, "params": {"L3": 5.0}}, "L3"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"n": 0}, "n must be at least 1"),
+        ({"n": -5}, "n must be at least 1"),
+        ({"n": 4, "chunk": 0}, "chunk must be at least 1"),
+        ({"n": 4, "seed": -1}, "seed must be an integer >= 0"),
+        ({"n": 4, "ranges": {"F": [5, 1]}}, "min 5 > max 1"),
+        ({"n": 4, "ranges": "wide"}, "ranges must be"),
+        ({"n": 4, "params": {"L3": 5.0}}, "L3"),
+    ],
+)
 def test_generate_bad_arguments(tmp_path, kwargs, match):
     n = kwargs.pop("n")
     with pytest.raises(ValueError, match=match):

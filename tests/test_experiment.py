@@ -28,10 +28,23 @@ DATA = {"train": _split(300, 0), "val": _split(80, 1), "test": _split(100, 2)}
 
 def _config(**kw):
     # a warm-up + cosine schedule continued across levels: resume must restore its step count
-    base = dict(widths=[6, 5], n_networks=3, schedule=[0.0, 0.5, 0.8], learning_rate=1e-2,
-                batch_size=16, chunk_steps=20, es_window=20, es_every=10, max_steps_per_level=60,
-                eval_batch=64, train_eval_samples=100, threshold=0.02,
-                lr_schedule="warmup_cosine", lr_warmup_steps=10, lr_restart="continued")
+    base = dict(
+        widths=[6, 5],
+        n_networks=3,
+        schedule=[0.0, 0.5, 0.8],
+        learning_rate=1e-2,
+        batch_size=16,
+        chunk_steps=20,
+        es_window=20,
+        es_every=10,
+        max_steps_per_level=60,
+        eval_batch=64,
+        train_eval_samples=100,
+        threshold=0.02,
+        lr_schedule="warmup_cosine",
+        lr_warmup_steps=10,
+        lr_restart="continued",
+    )
     base.update(kw)
     return ExperimentConfig(**base)
 
@@ -78,7 +91,7 @@ def test_cancel_then_resume_equals_uninterrupted(full, tmp_path):
         run_experiment(_config(), out, data=DATA, cancel=cancel)
     part = load_experiment(out)
     assert not part.complete and 0 < part.levels_done < 3
-    assert np.isnan(part.test_loss[part.levels_done:]).all()
+    assert np.isnan(part.test_loss[part.levels_done :]).all()
     with pytest.raises(ValueError, match="not done yet"):
         part.masks(2)
     with pytest.raises(ValueError, match="different config"):
@@ -92,13 +105,16 @@ def test_cancel_then_resume_equals_uninterrupted(full, tmp_path):
             np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(widths=[]), "at least one hidden layer"),
-    (dict(schedule=[0.0, 0.5, 0.3]), "strictly increasing"),
-    (dict(schedule=[0.0, 1.0]), r"outside \[0, 1\)"),
-    (dict(schedule=[-0.1, 0.5]), r"outside \[0, 1\)"),
-    (dict(threshold=0.0), "threshold must be > 0"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(widths=[]), "at least one hidden layer"),
+        (dict(schedule=[0.0, 0.5, 0.3]), "strictly increasing"),
+        (dict(schedule=[0.0, 1.0]), r"outside \[0, 1\)"),
+        (dict(schedule=[-0.1, 0.5]), r"outside \[0, 1\)"),
+        (dict(threshold=0.0), "threshold must be > 0"),
+    ],
+)
 def test_bad_configs_refused(kw, match, tmp_path):
     with pytest.raises(ValueError, match=match):
         run_experiment(_config(**kw), tmp_path / "x.zarr", data=DATA)
@@ -111,11 +127,15 @@ def test_mismatched_dataset_refused(tmp_path):
 
 
 def test_optimal_level_rules():
-    losses = np.array([[1e-4, 1e-4, 1e-4, 2e-3],
-                       [1e-4, 2e-3, 1e-4, 1e-4],
-                       [1e-4, 1e-4, 2e-3, 1e-4],
-                       [1e-4, np.nan, 1e-4, 1e-4],
-                       [2e-3, 1e-4, 1e-4, 1e-4]]).T  # (L=4 levels, 5 networks)
+    losses = np.array(
+        [
+            [1e-4, 1e-4, 1e-4, 2e-3],
+            [1e-4, 2e-3, 1e-4, 1e-4],
+            [1e-4, 1e-4, 2e-3, 1e-4],
+            [1e-4, np.nan, 1e-4, 1e-4],
+            [2e-3, 1e-4, 1e-4, 1e-4],
+        ]
+    ).T  # (L=4 levels, 5 networks)
     assert optimal_level_from(losses, 1e-3).tolist() == [2, 0, 1, 0, -1]
     # the original rule (defect 5): the last level under threshold, whatever came before
     assert optimal_level_from(losses, 1e-3, rule="last").tolist() == [2, 3, 3, 3, 3]
@@ -130,13 +150,15 @@ def test_presets_validate():
     with pytest.raises(ValueError, match="unknown preset"):
         ExperimentConfig.preset("huge")
     cfg = ExperimentConfig.preset("tiny")
-    assert ExperimentConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))).to_dict() == \
-        cfg.to_dict()
+    assert (
+        ExperimentConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))).to_dict() == cfg.to_dict()
+    )
 
 
 def test_as_published_flag_in_header(tmp_path):
-    exp = run_experiment(_config(as_published=True, schedule=[0.0, 0.5]), tmp_path / "p.zarr",
-                         data=DATA)
+    exp = run_experiment(
+        _config(as_published=True, schedule=[0.0, 0.5]), tmp_path / "p.zarr", data=DATA
+    )
     assert exp.as_published and exp.header["as_published"] is True
     assert len(exp.header["published_defects"]) == 6 and "AS PUBLISHED" in repr(exp)
 
@@ -148,14 +170,16 @@ def test_sharded_over_four_cpu_devices(full, tmp_path):
         assert len(jax.local_devices()) == 4, jax.local_devices()
         from test_experiment import DATA, _config
         from mothlab.nets import run_experiment
-        exp = run_experiment(_config(), {str(tmp_path / 'sharded.zarr')!r}, data=DATA)
-        np.save({str(tmp_path / 'loss.npy')!r}, exp.test_loss)
+        exp = run_experiment(_config(), {str(tmp_path / "sharded.zarr")!r}, data=DATA)
+        np.save({str(tmp_path / "loss.npy")!r}, exp.test_loss)
         print(exp.header["n_padded"], exp.header["device"]["n_devices"])
     """)
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
-               JAX_PLATFORMS="cpu")
-    r = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True,
-                       timeout=300)
+    env = dict(
+        os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4", JAX_PLATFORMS="cpu"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert r.stdout.split()[-2:] == ["4", "4"]  # 3 networks padded to 4, on 4 devices
     loss = np.load(tmp_path / "loss.npy")
@@ -172,16 +196,32 @@ def test_cli_config_from_preset_flags_and_file(tmp_path):
     cfg_file = tmp_path / "c.json"
     cfg_file.write_text(json.dumps({"widths": [20, 10], "n_networks": 5}))
     p = build_parser()
-    a = p.parse_args(["train", "--preset", "small", "--out", "x.zarr", "--n-networks", "48",
-                      "--schedule", "0,0.5,0.9", "--widths", "30-30-8"])
+    a = p.parse_args(
+        [
+            "train",
+            "--preset",
+            "small",
+            "--out",
+            "x.zarr",
+            "--n-networks",
+            "48",
+            "--schedule",
+            "0,0.5,0.9",
+            "--widths",
+            "30-30-8",
+        ]
+    )
     cfg = build_config(a)
     assert cfg.n_networks == 48 and cfg.schedule == [0.0, 0.5, 0.9] and cfg.widths == [30, 30, 8]
     assert cfg.learning_rate == ExperimentConfig.preset("small").learning_rate
     cfg = build_config(p.parse_args(["train", "--config", str(cfg_file), "--out", "y.zarr"]))
     assert cfg.widths == [20, 10] and cfg.n_networks == 5
     with pytest.raises(ValueError, match="strictly increasing"):
-        build_config(p.parse_args(["train", "--preset", "tiny", "--out", "z.zarr",
-                                   "--schedule", "0,0.5,0.5"]))
+        build_config(
+            p.parse_args(
+                ["train", "--preset", "tiny", "--out", "z.zarr", "--schedule", "0,0.5,0.5"]
+            )
+        )
 
 
 def test_progress_events_capped_networks_and_the_split_api(tmp_path):
@@ -197,8 +237,17 @@ def test_progress_events_capped_networks_and_the_split_api(tmp_path):
     fr = [e.fraction for e in events]
     assert all(b >= a for a, b in zip(fr, fr[1:])), fr
     chunks = [e.payload for e in events if e.payload.get("losses") is not None]
-    assert {"level", "n_levels", "sparsity", "step", "losses", "train_losses", "stopped",
-            "eta_s", "capped"} <= set(chunks[0])
+    assert {
+        "level",
+        "n_levels",
+        "sparsity",
+        "step",
+        "losses",
+        "train_losses",
+        "stopped",
+        "eta_s",
+        "capped",
+    } <= set(chunks[0])
     assert all(c["eta_s"] is None for c in chunks if c["level"] == 0)  # no honest ETA yet
     assert all(c["eta_s"] is not None for c in chunks if c["level"] == 1)
     assert exp.capped.shape == (2, 3) and exp.capped.all()
@@ -209,28 +258,31 @@ def test_progress_events_capped_networks_and_the_split_api(tmp_path):
     for i in range(run.n_levels):
         write_level(run, train_level(run, i))
     assert run.levels_done == 2
-    np.testing.assert_array_equal(load_experiment(tmp_path / "parts.zarr").test_loss,
-                                  exp.test_loss)
+    np.testing.assert_array_equal(load_experiment(tmp_path / "parts.zarr").test_loss, exp.test_loss)
     assert "opt" not in exp._g["levels/1"] and "opt" not in exp._g["levels/0"]
 
 
 def test_as_published_keeps_biases_at_the_dense_level(tmp_path):
-    exp = run_experiment(_config(as_published=True, schedule=[0.0, 0.15]), tmp_path / "b.zarr",
-                         data=DATA)
+    exp = run_experiment(
+        _config(as_published=True, schedule=[0.0, 0.15]), tmp_path / "b.zarr", data=DATA
+    )
     assert all(m.all() for m in exp.bias_masks(0)) and all(m.all() for m in exp.masks(0))
     for m in exp.masks(1):  # the original's cutoff keeps one weight fewer than the exact rule
         assert (m.sum((1, 2)) <= n_kept(m.shape[1] * m.shape[2], 0.15) - 1).all()
 
 
-@pytest.mark.parametrize("argv, match", [
-    (["--widths=-5"], "widths"),
-    (["--widths", "50-0"], "at least 1"),
-    (["--learning-rate", "inf"], "learning_rate must be a finite number"),
-    (["--learning-rate", "nan"], "learning_rate must be a finite number"),
-    (["--learning-rate", "0"], "learning_rate must be more than 0"),
-    (["--n-networks", "2.5"], "n_networks must be a whole number"),
-    (["--es-rule", "sometimes"], "invalid choice"),
-])
+@pytest.mark.parametrize(
+    "argv, match",
+    [
+        (["--widths=-5"], "widths"),
+        (["--widths", "50-0"], "at least 1"),
+        (["--learning-rate", "inf"], "learning_rate must be a finite number"),
+        (["--learning-rate", "nan"], "learning_rate must be a finite number"),
+        (["--learning-rate", "0"], "learning_rate must be more than 0"),
+        (["--n-networks", "2.5"], "n_networks must be a whole number"),
+        (["--es-rule", "sometimes"], "invalid choice"),
+    ],
+)
 def test_cli_flags_refuse_bad_values(argv, match, capsys):
     from mothlab.cli import build_parser
 
@@ -240,18 +292,34 @@ def test_cli_flags_refuse_bad_values(argv, match, capsys):
     assert re.search(match, capsys.readouterr().err)
 
 
-@pytest.mark.parametrize("content, match", [
-    ("[1, 2]", "must hold a JSON object.*got a list"),
-    ('{"n_networks": 4, "colour": "red"}', r"unknown fields \['colour'\]"),
-    ("{bad json", "not valid JSON"),
-    ('{"learning_rate": "fast"}', "invalid configuration.*learning_rate"),
-])
+@pytest.mark.parametrize(
+    "content, match",
+    [
+        ("[1, 2]", "must hold a JSON object.*got a list"),
+        ('{"n_networks": 4, "colour": "red"}', r"unknown fields \['colour'\]"),
+        ("{bad json", "not valid JSON"),
+        ('{"learning_rate": "fast"}', "invalid configuration.*learning_rate"),
+    ],
+)
 def test_cli_config_file_refused_in_one_line(content, match, tmp_path):
     f = tmp_path / "c.json"
     f.write_text(content)
-    r = subprocess.run([sys.executable, "-m", "mothlab", "train", "--config", str(f), "--out",
-                        str(tmp_path / "o.zarr")], capture_output=True, text=True, timeout=120,
-                       env=dict(os.environ, PYTHONPATH=os.getcwd()))
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mothlab",
+            "train",
+            "--config",
+            str(f),
+            "--out",
+            str(tmp_path / "o.zarr"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=dict(os.environ, PYTHONPATH=os.getcwd()),
+    )
     assert r.returncode == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and re.search(match, r.stderr), r.stderr
 

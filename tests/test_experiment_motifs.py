@@ -30,12 +30,19 @@ class FakeExperiment:
         self.n_networks = n_networks
         self.layer_sizes = list(widths)
         self.levels_done = len(levels)
-        self._m = [[rng.random((n_networks, a, b)) >= s for a, b in zip(widths[:-1], widths[1:])]
-                   for s in levels]
+        self._m = [
+            [rng.random((n_networks, a, b)) >= s for a, b in zip(widths[:-1], widths[1:])]
+            for s in levels
+        ]
         self._b = [[np.ones((n_networks, b), bool) for b in widths[1:]] for _ in levels]
         # paper's rule: network 0 → level 1, network 1 → level 2, network 2 → level 1
-        self.test_loss = np.array([[1e-4] * n_networks, [5e-4] * n_networks,
-                                   [[2e-3, 5e-4, 2e-3][i % 3] for i in range(n_networks)]])
+        self.test_loss = np.array(
+            [
+                [1e-4] * n_networks,
+                [5e-4] * n_networks,
+                [[2e-3, 5e-4, 2e-3][i % 3] for i in range(n_networks)],
+            ]
+        )
 
     def masks(self, level):
         return self._m[level]
@@ -91,8 +98,9 @@ def test_cancel_raises_cancelled_leaves_prefix_and_resume_completes_it(tmp_path)
         return any(e.payload.get("level") == 1 for e in events)
 
     with pytest.raises(Cancelled, match="resume"):
-        analyse_experiment(exp, null="live_nodes", n_random=20, progress=events.append,
-                           cancel=cancel)
+        analyse_experiment(
+            exp, null="live_nodes", n_random=20, progress=events.append, cancel=cancel
+        )
     res = load_motif_results(exp, "live_nodes")
     assert res.done.tolist() == [True, False, False]
     seen = []
@@ -125,10 +133,12 @@ def test_old_store_layout_reads_as_edges_live_nodes(tmp_path):
     for f in ("counts", "mean", "sd", "z", "ci_low", "ci_high", "undefined", "done"):
         src = root[f"motifs/edges_live_nodes/{f}"]
         old.create_array(f, data=np.asarray(src[...]))
-    old.attrs["mothlab_motifs"] = {"schema_version": 1, "motifs": list(MOTIFS),
-                                   "settings": {"null": "edges", "analytic": True,
-                                                "chains": "paths"},
-                                   "sparsity_levels": [0.0, 0.5, 0.8]}
+    old.attrs["mothlab_motifs"] = {
+        "schema_version": 1,
+        "motifs": list(MOTIFS),
+        "settings": {"null": "edges", "analytic": True, "chains": "paths"},
+        "sparsity_levels": [0.0, 0.5, 0.8],
+    }
     del root["motifs/edges_live_nodes"]
     got = load_motif_results(exp, "edges_live_nodes")
     assert got is not None and got.null == "edges_live_nodes"
@@ -186,9 +196,9 @@ def test_figures_from_fake_experiment(tmp_path):
 
     exp = FakeExperiment(tmp_path / "exp.zarr")
     res = analyse_experiment(exp, null="edges_live_nodes")
-    f2 = plots.render(plots.zscore_distributions(res, None,
-                                                 sparsity_result=sparsity_result(exp)),
-                      "matplotlib")
+    f2 = plots.render(
+        plots.zscore_distributions(res, None, sparsity_result=sparsity_result(exp)), "matplotlib"
+    )
     f3 = plots.render(plots.zscore_vs_sparsity(res), "matplotlib")
     f2.savefig(tmp_path / "f2.png")
     assert (tmp_path / "f2.png").stat().st_size > 1000 and len(f3.axes) == 1
@@ -198,9 +208,22 @@ def test_cli_on_real_tiny_experiment(tiny_experiment, tmp_path, capsys):
     tiny_experiment = Path(shutil.copytree(tiny_experiment, tmp_path / "tiny.zarr"))
     from mothlab.cli import main
 
-    rc = main(["motifs", str(tiny_experiment), "--null", "edges_live_nodes", "degrees",
-               "--n-random", "20", "--no-progress", "--min-networks", "1",
-               "--figures", str(tmp_path)])
+    rc = main(
+        [
+            "motifs",
+            str(tiny_experiment),
+            "--null",
+            "edges_live_nodes",
+            "degrees",
+            "--n-random",
+            "20",
+            "--no-progress",
+            "--min-networks",
+            "1",
+            "--figures",
+            str(tmp_path),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0 and "null 'degrees'" in out and "bifan" in out
     assert "networks have an optimal level under the 'paper' rule" in out

@@ -24,8 +24,9 @@ def other_experiment(tmp_path_factory):
     from mothlab.nets import ExperimentConfig, run_experiment
 
     out = tmp_path_factory.mktemp("other") / "other.zarr"
-    cfg = ExperimentConfig.preset("tiny", widths=[6, 5], seed=7, schedule=[0.0, 0.3, 0.6, 0.8],
-                                  threshold=2e-3)
+    cfg = ExperimentConfig.preset(
+        "tiny", widths=[6, 5], seed=7, schedule=[0.0, 0.3, 0.6, 0.8], threshold=2e-3
+    )
     run_experiment(cfg, out, data=synthetic_splits(seed=3))
     return out
 
@@ -51,14 +52,21 @@ def _truth(path):
 
 # -- plots -----------------------------------------------------------------------------------
 
+
 def _fake_result(threshold=2.5e-3):
     loss = np.array([[5e-4, 6e-4, 8e-4], [2e-3, 9e-4, 7e-4], [4e-2, 3e-3, 2e-3]])
     conn = np.array([[3, 0, 1], [0, 0, 0]])
-    return SimpleNamespace(sparsity=np.array([0.0, 0.5, 0.9]), levels_done=3,
-                           threshold=threshold, loss=loss, n_networks=3,
-                           layer_sizes=(2, 4, 1), optimal_counts=lambda rule: np.array([1, 1, 1]),
-                           optimal_level=lambda rule: np.array([0, 1, 2]),
-                           input_connectivity=lambda level: conn)
+    return SimpleNamespace(
+        sparsity=np.array([0.0, 0.5, 0.9]),
+        levels_done=3,
+        threshold=threshold,
+        loss=loss,
+        n_networks=3,
+        layer_sizes=(2, 4, 1),
+        optimal_counts=lambda rule: np.array([1, 1, 1]),
+        optimal_level=lambda rule: np.array([0, 1, 2]),
+        input_connectivity=lambda level: conn,
+    )
 
 
 def _threshold_curve(el):
@@ -110,6 +118,7 @@ def test_every_colour_comes_from_the_one_palette():
 
 # -- the explorer ------------------------------------------------------------------------------
 
+
 def test_graph_data_against_masks():
     from mothlab.ui.explorer import graph_data
 
@@ -148,8 +157,9 @@ def test_explorer_opens_where_the_story_is(two_experiments):
     level, network = truth.level_to_show("paper")
     assert (view.level, view.network) == (level, f"network {network}")
     assert truth.caption(level, network, "paper") in view.caption.object.replace("&#x27;", "'")
-    assert len(view.src_edges.data["x0"]) == sum(int(m[network].sum())
-                                                 for m in truth.experiment.masks(level))
+    assert len(view.src_edges.data["x0"]) == sum(
+        int(m[network].sum()) for m in truth.experiment.masks(level)
+    )
 
 
 def test_switching_experiments_never_mixes_them(two_experiments):
@@ -211,8 +221,7 @@ def test_a_new_threshold_recounts_the_optimal_levels(two_experiments):
     view.threshold = 5e-2
     truth = A.sparsity_result(two_experiments / "other.zarr", threshold=5e-2)
     bars = view.losses.hist.object
-    assert f"{int(truth.optimal_counts('paper').sum())} of {truth.n_networks}" in \
-        bars.title.text
+    assert f"{int(truth.optimal_counts('paper').sum())} of {truth.n_networks}" in bars.title.text
     assert view.shown.opened.result.threshold == 5e-2
     view.experiment = "tiny"  # another experiment opens at its own threshold
     assert view.threshold == _truth(two_experiments / "tiny.zarr").threshold
@@ -234,8 +243,9 @@ def test_explorer_corrupted_experiment_is_a_message(two_experiments):
 
     broken = two_experiments / "broken.zarr"
     shutil.copytree(two_experiments / "tiny.zarr", broken)
-    chunk = next(p for p in sorted((broken / "levels" / "0").rglob("*"))
-                 if p.is_file() and "/c/" in str(p))
+    chunk = next(
+        p for p in sorted((broken / "levels" / "0").rglob("*")) if p.is_file() and "/c/" in str(p)
+    )
     chunk.unlink()  # a missing chunk: the store's manifest refuses it on open
     view = ExplorerView()
     view.experiment = "broken"
@@ -246,6 +256,7 @@ def test_explorer_corrupted_experiment_is_a_message(two_experiments):
 
 
 # -- the motifs tab ----------------------------------------------------------------------------
+
 
 @pytest.fixture
 def shipped(tmp_path, monkeypatch, tiny_experiment):
@@ -314,8 +325,11 @@ def test_analysis_of_a_shipped_store_goes_beside_it_never_into_it(shipped):
     assert panel._entries[panel.experiment] == str(asset)
 
     def files():  # the session's tiny experiment may carry results of earlier tests: compare
-        return {p.relative_to(asset): (p.stat().st_size, p.stat().st_mtime_ns)
-                for p in asset.rglob("*") if p.is_file()}
+        return {
+            p.relative_to(asset): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in asset.rglob("*")
+            if p.is_file()
+        }
 
     before = files()
     job = panel.start_analysis()
@@ -358,14 +372,17 @@ def test_a_running_analysis_is_cancelled_by_its_owner_only(two_experiments):
 
 # -- the report --------------------------------------------------------------------------------
 
-def test_report_draws_the_experiments_threshold_and_names_both_rules(other_experiment, tmp_path,
-                                                                     monkeypatch):
+
+def test_report_draws_the_experiments_threshold_and_names_both_rules(
+    other_experiment, tmp_path, monkeypatch
+):
     from mothlab import report
 
     drawn = []
     render = plots.render
-    monkeypatch.setattr(plots, "render", lambda el, *a, **k: drawn.append(el) or render(el, *a,
-                                                                                        **k))
+    monkeypatch.setattr(
+        plots, "render", lambda el, *a, **k: drawn.append(el) or render(el, *a, **k)
+    )
     index = report.build_report(other_experiment, tmp_path / "rep", rule="sparsest")
     text = index.read_text()
     truth = _truth(other_experiment)

@@ -25,6 +25,7 @@ from mothlab import store
 
 ROOT = Path(__file__).resolve().parents[1]
 
+
 class Killed(BaseException):
     """What an in-process run raises at its phase instead of SIGKILL (not an Exception: nothing
     catches it on the way out, like a kill)."""
@@ -54,8 +55,11 @@ def install(kind: str, out, phase: str, at: int, die, patch) -> None:
         return meta["attributes"]["mothlab"].get(field) == at + 1
 
     def finish_pending(group):  # after the seal, before the clean-up
-        if phase == "before_clean_up" and sealed() and store.read_header(group).get(
-                "pending_deletions"):
+        if (
+            phase == "before_clean_up"
+            and sealed()
+            and store.read_header(group).get("pending_deletions")
+        ):
             die()
         return finish(group)
 
@@ -73,8 +77,10 @@ def install(kind: str, out, phase: str, at: int, die, patch) -> None:
 
     def counting_setitem(self, key, value):  # in the middle of the unit's array writes
         setitem(self, key, value)
-        if phase == "mid_write" and store.read_header(
-                zarr.open_group(str(out), mode="r")).get(field) == at:
+        if (
+            phase == "mid_write"
+            and store.read_header(zarr.open_group(str(out), mode="r")).get(field) == at
+        ):
             writes[0] += 1
             if writes[0] == 2:
                 die()
@@ -92,11 +98,18 @@ def run_store(kind: str, out) -> str:
         from mothlab.nets import ExperimentConfig, run_experiment
 
         rng = np.random.default_rng(0)
-        data = {k: (rng.uniform(-1, 1, (m, 10)), rng.uniform(-1, 1, (m, 7)))
-                for k, m in (("train", 256), ("val", 64), ("test", 64))}
-        cfg = ExperimentConfig.preset("tiny", n_networks=2, widths=[6, 6],
-                                      schedule=[0.0, 0.3, 0.5, 0.7, 0.9],
-                                      max_steps_per_level=40, batch_size=32)
+        data = {
+            k: (rng.uniform(-1, 1, (m, 10)), rng.uniform(-1, 1, (m, 7)))
+            for k, m in (("train", 256), ("val", 64), ("test", 64))
+        }
+        cfg = ExperimentConfig.preset(
+            "tiny",
+            n_networks=2,
+            widths=[6, 6],
+            schedule=[0.0, 0.3, 0.5, 0.7, 0.9],
+            max_steps_per_level=40,
+            batch_size=32,
+        )
         return f"complete {run_experiment(cfg, out, data=data).complete}"
     from mothlab.data import generate_dataset
 
@@ -117,11 +130,18 @@ def main(argv) -> None:
 
 def _run_killed(tmp_path, kind, out, phase, at):
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
-    code = ("import importlib.util, sys; spec = importlib.util.spec_from_file_location("
-            f"'faults', {__file__!r}); m = importlib.util.module_from_spec(spec); "
-            "spec.loader.exec_module(m); m.main(sys.argv[1:])")
-    return subprocess.run([sys.executable, "-c", code, kind, str(out), phase, str(at)],
-                          capture_output=True, text=True, timeout=300, env=env)
+    code = (
+        "import importlib.util, sys; spec = importlib.util.spec_from_file_location("
+        f"'faults', {__file__!r}); m = importlib.util.module_from_spec(spec); "
+        "spec.loader.exec_module(m); m.main(sys.argv[1:])"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, kind, str(out), phase, str(at)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
 
 
 def _run_in_process(monkeypatch, kind, out, phase, at):
@@ -137,8 +157,8 @@ def _run_in_process(monkeypatch, kind, out, phase, at):
 def _arrays(path: Path) -> dict[str, np.ndarray]:
     g = zarr.open_group(str(path), mode="r")
     return {name: np.asarray(a[...]) for name, a in g.arrays()} | {
-        f"{gname}/{name}": np.asarray(a[...])
-        for gname, sub in g.groups() for name, a in _walk(sub)}
+        f"{gname}/{name}": np.asarray(a[...]) for gname, sub in g.groups() for name, a in _walk(sub)
+    }
 
 
 def _walk(group, prefix=""):
@@ -173,8 +193,13 @@ def reference(tmp_path_factory):
 
 
 # (phase, level): chained, each resume continues from the previous kill
-EXPERIMENT_PHASES = [("mid_write", 1), ("before_seal", 2), ("before_clean_up", 3),
-                     ("mid_clean_up", 4), ("before_complete", -1)]
+EXPERIMENT_PHASES = [
+    ("mid_write", 1),
+    ("before_seal", 2),
+    ("before_clean_up", 3),
+    ("mid_clean_up", 4),
+    ("before_complete", -1),
+]
 DATASET_PHASES = [("mid_write", 1), ("before_seal", 2), ("before_complete", -1)]
 
 
@@ -210,10 +235,12 @@ def _check_resumed(out: Path, ref: Path, kind: str) -> None:
     assert _assert_identical(out, ref) >= (20 if kind == "experiment" else 3)
 
 
-@pytest.mark.parametrize("kind, phases", [("experiment", EXPERIMENT_PHASES),
-                                          ("dataset", DATASET_PHASES)])
+@pytest.mark.parametrize(
+    "kind, phases", [("experiment", EXPERIMENT_PHASES), ("dataset", DATASET_PHASES)]
+)
 def test_killed_at_every_phase_refuses_to_load_and_resumes_bit_identically(
-        kind, phases, tmp_path, reference, monkeypatch):
+    kind, phases, tmp_path, reference, monkeypatch
+):
     out = tmp_path / f"{kind}.zarr"
     for phase, at in phases:
         _run_in_process(monkeypatch, kind, out, phase, at)
@@ -222,8 +249,9 @@ def test_killed_at_every_phase_refuses_to_load_and_resumes_bit_identically(
     _check_resumed(out, reference / ("e.zarr" if kind == "experiment" else "d.zarr"), kind)
 
 
-@pytest.mark.parametrize("kind, phase, at", [("experiment", "mid_clean_up", 2),
-                                             ("dataset", "mid_write", 1)])
+@pytest.mark.parametrize(
+    "kind, phase, at", [("experiment", "mid_clean_up", 2), ("dataset", "mid_write", 1)]
+)
 def test_kill_9_of_a_real_process(kind, phase, at, tmp_path, reference):
     """The same with a real SIGKILL (no unwinding at all), at the most delicate phase."""
     out = tmp_path / f"{kind}.zarr"
@@ -239,9 +267,25 @@ def test_ctrl_c_stops_at_a_chunk_boundary_and_exits_130(tmp_path):
     store and exits 130 (no traceback, no segfault at exit)."""
     out = tmp_path / "d.zarr"
     env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
-    p = subprocess.Popen([sys.executable, "-m", "mothlab", "dataset", "--n", "400000",
-                          "--chunk", "2000", "--out", str(out), "--no-progress"],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mothlab",
+            "dataset",
+            "--n",
+            "400000",
+            "--chunk",
+            "2000",
+            "--out",
+            str(out),
+            "--no-progress",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         import time
 

@@ -11,8 +11,23 @@ from mothlab import jobs
 from mothlab.jobs import JobRunner
 from mothlab.progress import Cancelled, Progress, check_cancel, report
 
-SNAPSHOT_KEYS = {"id", "name", "kind", "owner", "state", "fraction", "message", "payload",
-                 "elapsed_s", "eta_s", "error", "meta", "created", "started", "finished"}
+SNAPSHOT_KEYS = {
+    "id",
+    "name",
+    "kind",
+    "owner",
+    "state",
+    "fraction",
+    "message",
+    "payload",
+    "elapsed_s",
+    "eta_s",
+    "error",
+    "meta",
+    "created",
+    "started",
+    "finished",
+}
 
 
 def wait_until(cond, timeout=10.0):
@@ -27,7 +42,7 @@ def test_done_result_snapshot_fields_and_history():
     r = JobRunner()
 
     def fn(progress, cancel):
-        report(progress, 0.0, "preparing", losses=None)          # not a loss payload
+        report(progress, 0.0, "preparing", losses=None)  # not a loss payload
         for i in range(4):
             report(progress, (i + 1) / 4, f"level {i}", level=i, losses=np.full(3, 0.1 * i))
         return "ok"
@@ -51,8 +66,9 @@ def test_done_result_snapshot_fields_and_history():
 
 def test_only_progress_events_are_accepted():
     r = JobRunner()
-    job = r.submit(lambda progress, cancel: progress({"done": 1, "total": 2}), name="dict",
-                   kind="x", owner="a")
+    job = r.submit(
+        lambda progress, cancel: progress({"done": 1, "total": 2}), name="dict", kind="x", owner="a"
+    )
     assert job.wait(10) and job.state == "failed" and "Progress" in job.error
 
 
@@ -132,9 +148,10 @@ def test_two_pools_do_not_starve_each_other():
     gate = threading.Event()
     train = r.submit(lambda progress, cancel: gate.wait(10), name="t", kind="train", owner="s")
     queued = r.submit(lambda progress, cancel: 1, name="t2", kind="train", owner="s")
-    motifs = r.submit(lambda progress, cancel: "z", name="m", kind="motifs", owner="s",
-                      pool="analysis")
-    assert motifs.wait(10) and motifs.result == "z"     # ran while training holds its pool
+    motifs = r.submit(
+        lambda progress, cancel: "z", name="m", kind="motifs", owner="s", pool="analysis"
+    )
+    assert motifs.wait(10) and motifs.result == "z"  # ran while training holds its pool
     assert train.state == "running" and queued.state == "queued"
     gate.set()
     assert queued.wait(10) and queued.state == "done"
@@ -235,13 +252,14 @@ def test_process_exits_promptly_with_a_running_job():
     import subprocess
     import sys
 
-    code = ("import time\nfrom mothlab import jobs\nfrom mothlab.progress import check_cancel\n"
-            "def fn(progress, cancel):\n    for _ in range(100000):\n"
-            "        check_cancel(cancel); time.sleep(0.01)\n"
-            "job = jobs.runner().submit(fn, name='long', kind='train', owner='cli')\n"
-            "time.sleep(0.2)\nprint(job.state)\n")
+    code = (
+        "import time\nfrom mothlab import jobs\nfrom mothlab.progress import check_cancel\n"
+        "def fn(progress, cancel):\n    for _ in range(100000):\n"
+        "        check_cancel(cancel); time.sleep(0.01)\n"
+        "job = jobs.runner().submit(fn, name='long', kind='train', owner='cli')\n"
+        "time.sleep(0.2)\nprint(job.state)\n"
+    )
     t0 = time.time()
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=60)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "running" and time.time() - t0 < 30  # the job alone: 1000 s

@@ -31,6 +31,7 @@ def s3_samples(n, seed):
 
 # --- parameters -------------------------------------------------------------------------------
 
+
 def test_derived_quantities_match_s2():
     p = MothParams()
     assert p.m1 == pytest.approx(0.848, abs=5e-4)
@@ -49,8 +50,9 @@ def test_scale_multiplies_lengths_only():
     assert MothParams.preset("scaled").s == 1.3
 
 
-@pytest.mark.parametrize("name, value", [("bhead", -0.1), ("rho_butt", 0.0), ("L1", -1.0),
-                                         ("s", 0.0), ("c", -5.0)])
+@pytest.mark.parametrize(
+    "name, value", [("bhead", -0.1), ("rho_butt", 0.0), ("L1", -1.0), ("s", 0.0), ("c", -5.0)]
+)
 def test_nonphysical_values_refused(name, value):
     with pytest.raises(ValueError, match=name):
         MothParams(**{name: value})
@@ -75,6 +77,7 @@ def test_params_round_trip_and_unknown_preset():
 
 # --- dynamics ---------------------------------------------------------------------------------
 
+
 @settings(max_examples=40, deadline=None)
 @given(st.lists(st.floats(-1, 1), min_size=11, max_size=11))
 def test_closed_form_dynamics_equals_generic_solve(z):
@@ -93,8 +96,9 @@ def test_damper_eigenvalue_is_the_stiff_mode():
     p = MothParams()
     y, u = np.array([0, 10, 0, -20, 1.0, 2.0, 1.0 + np.pi, -3.0]), np.array([1000.0, 0.3, 50.0])
     eps = 1e-4
-    jac = np.array([(rhs(0, y + eps * e, u, p) - rhs(0, y - eps * e, u, p)) / (2 * eps)
-                    for e in np.eye(8)]).T
+    jac = np.array(
+        [(rhs(0, y + eps * e, u, p) - rhs(0, y - eps * e, u, p)) / (2 * eps) for e in np.eye(8)]
+    ).T
     stiffest = np.linalg.eigvals(jac).real.min()
     with jax.enable_x64(True):
         _, lam = damper_mode(jnp.float64(1.0), jnp.float64(1.0 + np.pi), p.constants())
@@ -141,6 +145,7 @@ def test_energy_conserved_without_dissipation():
 
 # --- integration against the stiff reference --------------------------------------------------
 
+
 def _rel_err(ours, ref):
     return np.max(np.abs(ours - ref) / S3_SPAN)
 
@@ -171,8 +176,9 @@ def test_free_fall_centre_of_mass_accelerates_at_g():
     y0 = np.array([0, 0, 0, 0, 0.4, 0, 0.4 + np.pi, 0])
     t = np.linspace(0, 0.02, 5)
     ys = simulate(y0, np.zeros(3), p, t=t, precise=True)
-    com_y = (p.m1 * (ys[:, 2] + p.L1 * np.sin(ys[:, 4]))
-             + p.m2 * (ys[:, 2] + p.L2 * np.sin(ys[:, 6]))) / (p.m1 + p.m2)
+    com_y = (
+        p.m1 * (ys[:, 2] + p.L1 * np.sin(ys[:, 4])) + p.m2 * (ys[:, 2] + p.L2 * np.sin(ys[:, 6]))
+    ) / (p.m1 + p.m2)
     fall = com_y[0] - com_y
     np.testing.assert_allclose(fall, 0.5 * p.g * t**2, rtol=1e-3, atol=1e-12)
     ref = solve_reference(y0, np.zeros(3), p, t=t)
@@ -212,30 +218,36 @@ def test_scaled_body_matches_reference():
 
 # --- API behaviour ----------------------------------------------------------------------------
 
+
 def test_broadcasting_and_chunking_do_not_change_results():
     s, u = s3_samples(10, seed=1)
     whole = simulate(s, u)
     assert whole.shape == (10, 2, 8)
     np.testing.assert_array_equal(simulate(s, u, chunk=4, workers=2), whole)
-    np.testing.assert_array_equal(simulate(s[:4].reshape(2, 2, 8), u[0]),
-                                  simulate(s[:4], np.tile(u[0], (4, 1))).reshape(2, 2, 2, 8))
+    np.testing.assert_array_equal(
+        simulate(s[:4].reshape(2, 2, 8), u[0]),
+        simulate(s[:4], np.tile(u[0], (4, 1))).reshape(2, 2, 2, 8),
+    )
     seen = []
     simulate(s, u, chunk=4, progress=seen.append)
     assert seen[0].fraction == 0.0 and seen[-1].fraction == 1.0
     assert seen[-1].payload == {"done": 10, "total": 10} and len(seen) == 5  # start, 3 chunks, end
 
 
-@pytest.mark.parametrize("state0, controls, t, message", [
-    (np.zeros(7), np.zeros(3), None, r"state0 must have shape \(..., 8\)"),
-    (np.zeros(8), np.zeros((2, 2)), None, r"controls must have shape \(..., 3\)"),
-    (np.full(8, np.nan), np.zeros(3), None, "NaN"),
-    (np.zeros((2, 8)), np.zeros((3, 3)), None, "do not broadcast"),
-    (np.zeros(8), np.zeros(3), [0.01, 0.02], "start at 0"),
-    (np.zeros(8), np.zeros(3), [0, 0.02, 0.01], "increasing"),
-    (np.zeros(8), np.zeros(3), [[0, 0.02]], "1-D"),
-    ("abc", np.zeros(3), None, "numeric"),
-    (np.zeros(8), [-5.0, 0.0, 0.0], None, r"F must be >= 0 .* α \+ π"),
-])
+@pytest.mark.parametrize(
+    "state0, controls, t, message",
+    [
+        (np.zeros(7), np.zeros(3), None, r"state0 must have shape \(..., 8\)"),
+        (np.zeros(8), np.zeros((2, 2)), None, r"controls must have shape \(..., 3\)"),
+        (np.full(8, np.nan), np.zeros(3), None, "NaN"),
+        (np.zeros((2, 8)), np.zeros((3, 3)), None, "do not broadcast"),
+        (np.zeros(8), np.zeros(3), [0.01, 0.02], "start at 0"),
+        (np.zeros(8), np.zeros(3), [0, 0.02, 0.01], "increasing"),
+        (np.zeros(8), np.zeros(3), [[0, 0.02]], "1-D"),
+        ("abc", np.zeros(3), None, "numeric"),
+        (np.zeros(8), [-5.0, 0.0, 0.0], None, r"F must be >= 0 .* α \+ π"),
+    ],
+)
 def test_bad_input_refused_with_clear_message(state0, controls, t, message):
     with pytest.raises(ValueError, match=message):
         simulate(state0, controls, t=t)
@@ -247,26 +259,33 @@ def test_empty_batch():
 
 # --- what simulate refuses (issue 14.2) -----------------------------------------------------------
 
-@pytest.mark.parametrize("kwargs, message", [
-    (dict(t=[0, 1e9]), r"beyond the longest span .*3600 s"),
-    (dict(chunk=-1), r"chunk = -1 is outside \[1, 16777216\]"),
-    (dict(chunk=0), r"chunk = 0 is outside"),
-    (dict(chunk=2.5), r"chunk must be an integer"),
-    (dict(steps=0), r"steps = 0 is outside \[1, 100000\]"),
-    (dict(steps=-3), r"steps = -3 is outside"),
-    (dict(workers=0), r"workers = 0 is outside"),
-])
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(t=[0, 1e9]), r"beyond the longest span .*3600 s"),
+        (dict(chunk=-1), r"chunk = -1 is outside \[1, 16777216\]"),
+        (dict(chunk=0), r"chunk = 0 is outside"),
+        (dict(chunk=2.5), r"chunk must be an integer"),
+        (dict(steps=0), r"steps = 0 is outside \[1, 100000\]"),
+        (dict(steps=-3), r"steps = -3 is outside"),
+        (dict(workers=0), r"workers = 0 is outside"),
+    ],
+)
 def test_bad_numeric_arguments_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         simulate(np.zeros(8), np.zeros(3), **kwargs)
 
 
-@pytest.mark.parametrize("column, value, message", [
-    (8, 1e30, r"F = 1e\+30 dyn at index \(2,\) is outside \[0, 200000\]"),
-    (10, 1e12, r"tau = 1e\+12 dyn·cm at index \(2,\) is outside \[-1e\+06, 1e\+06\]"),
-    (5, 1e6, r"thetad = 1e\+06 rad/s at index \(2,\) is outside \[-1000, 1000\]"),
-    (1, 1e300, r"xd = 1e\+300 cm/s at index \(2,\)"),
-])
+@pytest.mark.parametrize(
+    "column, value, message",
+    [
+        (8, 1e30, r"F = 1e\+30 dyn at index \(2,\) is outside \[0, 200000\]"),
+        (10, 1e12, r"tau = 1e\+12 dyn·cm at index \(2,\) is outside \[-1e\+06, 1e\+06\]"),
+        (5, 1e6, r"thetad = 1e\+06 rad/s at index \(2,\) is outside \[-1000, 1000\]"),
+        (1, 1e300, r"xd = 1e\+300 cm/s at index \(2,\)"),
+    ],
+)
 def test_inputs_beyond_the_accurate_range_refused(column, value, message):
     s, u = np.zeros((3, 8)), np.zeros((3, 3))
     s[:, 6] = np.pi
@@ -288,8 +307,11 @@ def test_non_finite_result_names_the_first_bad_flight():
     out[2, 1, 3] = np.nan
     out[3, 1, 0] = np.inf
     s0, u0 = np.zeros((4, 8)), np.zeros((4, 3))
-    with pytest.raises(ValueError, match=r"non-finite values for flight \(1, 0\) .* t = 0.02 s "
-                                         r"\(2 flights in all\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"non-finite values for flight \(1, 0\) .* t = 0.02 s "
+        r"\(2 flights in all\)",
+    ):
         _check_result(out, np.array([0, 0.02]), np.array([0.02 / 24]), s0, u0, (2, 2))
 
 
@@ -299,8 +321,14 @@ def test_spinning_flight_refused_with_the_steps_it_needs():
     out = np.zeros((1, 2, 8))
     out[0, 1, 5] = 2000.0  # rad/s: 1.7 rad per step at 24 steps per 20 ms
     with pytest.raises(ValueError, match=r"spins at 2e\+03 rad/s .* steps >= 160"):
-        _check_result(out, np.array([0, 0.02]), np.array([0.02 / 24]), np.zeros((1, 8)),
-                      np.zeros((1, 3)), (1,))
+        _check_result(
+            out,
+            np.array([0, 0.02]),
+            np.array([0.02 / 24]),
+            np.zeros((1, 8)),
+            np.zeros((1, 3)),
+            (1,),
+        )
 
 
 def test_long_span_reports_progress_in_several_calls(monkeypatch):

@@ -45,9 +45,14 @@ def to_graph(masks, biases=None):
 def brute_prune(g, n_layers):
     g = g.copy()
     while True:
-        gone = [v for v in g if v[0] == "n" and 0 < v[1] < n_layers
-                and (g.in_degree(v) == 0 or g.out_degree(v) == 0)
-                and (g.in_degree(v) + g.out_degree(v) > 0)]
+        gone = [
+            v
+            for v in g
+            if v[0] == "n"
+            and 0 < v[1] < n_layers
+            and (g.in_degree(v) == 0 or g.out_degree(v) == 0)
+            and (g.in_degree(v) + g.out_degree(v) > 0)
+        ]
         if not gone:
             return g
         for v in gone:
@@ -62,8 +67,9 @@ def brute_counts(g, chains="paths", converging3="exact"):
         c["diverging2"] += len(list(itertools.combinations(succ, 2)))
         c["diverging3"] += len(list(itertools.combinations(succ, 3)))
         c["converging2"] += len(list(itertools.combinations(pred, 2)))
-        c["converging3"] += len(list(itertools.combinations(pred, 2 if converging3 == "published"
-                                                            else 3)))
+        c["converging3"] += len(
+            list(itertools.combinations(pred, 2 if converging3 == "published" else 3))
+        )
     p2 = [(a, b, d) for a, b in g.edges for d in g.successors(b)]
     p3 = [(a, b, d, e) for a, b, d in p2 for e in g.successors(d)]
     if chains == "paths":
@@ -94,13 +100,16 @@ def layered(draw, max_layers=4, max_width=5):
     return masks, biases
 
 
-SETTINGS = settings(max_examples=150, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS
-@given(net=layered(), chains=st.sampled_from(["paths", "pairs"]),
-       conv=st.sampled_from(["exact", "published"]), prune=st.booleans())
+@given(
+    net=layered(),
+    chains=st.sampled_from(["paths", "pairs"]),
+    conv=st.sampled_from(["exact", "published"]),
+    prune=st.booleans(),
+)
 def test_counts_equal_brute_force(net, chains, conv, prune):
     masks, biases = net
     got = count_motifs(masks, biases, chains=chains, converging3=conv, remove_ghost_dead=prune)
@@ -110,8 +119,10 @@ def test_counts_equal_brute_force(net, chains, conv, prune):
     assert got == brute_counts(g, chains, conv)
     # the compressed live form (what the null models sample) has the same counts
     pm, pb = prune_ghost_dead(masks, biases) if prune else (masks, biases)
-    live = live_canonical([np.asarray(m, bool)[None] for m in pm],
-                          None if pb is None else [np.asarray(b, bool)[None] for b in pb])
+    live = live_canonical(
+        [np.asarray(m, bool)[None] for m in pm],
+        None if pb is None else [np.asarray(b, bool)[None] for b in pb],
+    )
     lc = count_canonical(live, chains, conv)
     assert {k: int(v[0]) for k, v in lc.items()} == got
     if prune:
@@ -143,11 +154,12 @@ def test_batched_numpy_jax_and_live_forms_agree():
                 assert batch[k].dtype == np.int64
                 assert (jx[k] == batch[k]).all(), k
             for i in (0, 7):
-                one = count_motifs([m[i] for m in masks], [b[i] for b in biases], chains=chains,
-                                   converging3=conv)
+                one = count_motifs(
+                    [m[i] for m in masks], [b[i] for b in biases], chains=chains, converging3=conv
+                )
                 assert all(isinstance(v, int) for v in one.values())
                 assert one == {k: int(v[i]) for k, v in batch.items()}
-                live = live_canonical([m[i:i + 1] for m in pm], [b[i:i + 1] for b in pb])
+                live = live_canonical([m[i : i + 1] for m in pm], [b[i : i + 1] for b in pb])
                 lc = count_canonical(live, chains, conv)
                 assert {k: int(v[0]) for k, v in lc.items()} == one
                 # every live row and column holds an edge
@@ -180,13 +192,16 @@ def test_quirk_options_are_the_published_ones():
     assert pub["chain2"] == 3 * 5 and exact["chain2"] == 3 * 4 * 5
 
 
-@pytest.mark.parametrize("bad, match", [
-    (np.ones((3, 3)), "list"),
-    ([np.ones((2, 3)), np.ones((4, 2))], "chain"),
-    ([np.full((2, 2), 0.5)], "only 0 and 1"),
-    ([np.ones((2, 2, 2)), np.ones((3, 2, 2))], "networks"),
-    ([], "empty"),
-])
+@pytest.mark.parametrize(
+    "bad, match",
+    [
+        (np.ones((3, 3)), "list"),
+        ([np.ones((2, 3)), np.ones((4, 2))], "chain"),
+        ([np.full((2, 2), 0.5)], "only 0 and 1"),
+        ([np.ones((2, 2, 2)), np.ones((3, 2, 2))], "networks"),
+        ([], "empty"),
+    ],
+)
 def test_bad_input_raises_clear_valueerror(bad, match):
     with pytest.raises(ValueError, match=match):
         count_motifs(bad)

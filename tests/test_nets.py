@@ -50,12 +50,10 @@ def test_forward_matches_numpy_reference_with_masks():
             h = h @ (p["w"][l] * m["w"][l]) + p["b"][l] * m["b"][l]
             if l < 2:
                 h = np.arctan(h)
-        got = mlp.forward(_take(params, i),
-                          _take(masks, i), x)
+        got = mlp.forward(_take(params, i), _take(masks, i), x)
         np.testing.assert_allclose(np.asarray(got), h, rtol=1e-5, atol=1e-6)
         # the gradient of a pruned weight is exactly zero
-        g = jax.grad(mlp.mse)(_take(params, i),
-                              _take(masks, i), x, jnp.zeros((5, 7)))
+        g = jax.grad(mlp.mse)(_take(params, i), _take(masks, i), x, jnp.zeros((5, 7)))
         for gw, mw in zip(g["w"], m["w"]):
             assert (np.asarray(gw)[~mw] == 0).all()
 
@@ -99,8 +97,15 @@ def _run_level(ids, s, steps=120, chunk=40, sparsity=0.5):
     return st
 
 
-S = TrainSettings(learning_rate=1e-2, es_window=20, es_every=10, es_min_improvement=0.05,
-                  max_steps=100, batch_size=16, val_batch_size=16)
+S = TrainSettings(
+    learning_rate=1e-2,
+    es_window=20,
+    es_every=10,
+    es_min_improvement=0.05,
+    max_steps=100,
+    batch_size=16,
+    val_batch_size=16,
+)
 
 
 def test_training_keeps_pruned_weights_zero_stops_per_network_and_is_batch_invariant():
@@ -123,8 +128,15 @@ def test_training_keeps_pruned_weights_zero_stops_per_network_and_is_batch_invar
 
 
 def test_stopped_network_is_frozen():
-    s = TrainSettings(learning_rate=1e-2, es_window=20, es_every=10, es_min_improvement=0.05,
-                      max_steps=40, batch_size=16, val_batch_size=16)
+    s = TrainSettings(
+        learning_rate=1e-2,
+        es_window=20,
+        es_every=10,
+        es_min_improvement=0.05,
+        max_steps=40,
+        batch_size=16,
+        val_batch_size=16,
+    )
     st = _run_level([0, 1], s, steps=40, chunk=40, sparsity=0.0)
     assert np.asarray(st["stopped"]).all()
     before = jax.tree.map(np.asarray, st["params"])
@@ -141,8 +153,7 @@ def test_evaluate_matches_direct_mse():
     got = evaluate(params, masks, x, y, "arctan", eval_batch=300)  # 300 does not divide 1000
     for i in range(3):
         p = _take(params, i)
-        ref = float(np.mean((np.asarray(mlp.forward(p, _take(masks, i), x))
-                             - y) ** 2))
+        ref = float(np.mean((np.asarray(mlp.forward(p, _take(masks, i), x)) - y) ** 2))
         assert got[i] == pytest.approx(ref, rel=1e-5)
 
 
@@ -157,15 +168,17 @@ def _ring(series, step):
 @pytest.mark.parametrize("rule", ["noise", "paper"])
 def test_noise_aware_stop_waits_on_noisy_improvement_and_stops_on_flat(rule):
     w, step, n = 1000, 1100, 200
-    s = TrainSettings(es_window=w, es_every=100, es_min_improvement=0.01, es_rule=rule,
-                      es_z=2.0, max_steps=10**6)
+    s = TrainSettings(
+        es_window=w, es_every=100, es_min_improvement=0.01, es_rule=rule, es_z=2.0, max_steps=10**6
+    )
     rng = np.random.default_rng(0)
     t = np.arange(w)
     trend = 1.0 - 0.04 * t / w  # the later half's mean is 2.0 % below the earlier half's
 
     def fired(base, noise):
-        hist = np.stack([_ring(base * (1 + noise * rng.standard_normal(w)), step)
-                         for _ in range(n)])
+        hist = np.stack(
+            [_ring(base * (1 + noise * rng.standard_normal(w)), step) for _ in range(n)]
+        )
         return int(np.asarray(_stop_rule(jnp.asarray(hist), jnp.full((n,), step), s)).sum())
 
     improving = fired(trend, 0.2)  # 20 % batch noise: s.e. of the difference ~1.3 %
@@ -196,11 +209,24 @@ def test_schedules_are_optax_schedules_and_restart():
     with pytest.raises(ValueError, match="schedule"):
         make_schedule("step", 1e-3, 10)
     # the optimizer follows the schedule; restart_schedule resets its count, not Adam's
-    s = TrainSettings(lr_schedule="cosine", lr_decay_steps=50, learning_rate=1e-2,
-                      batch_size=16, val_batch_size=16, max_steps=40, es_window=20, es_every=10)
+    s = TrainSettings(
+        lr_schedule="cosine",
+        lr_decay_steps=50,
+        learning_rate=1e-2,
+        batch_size=16,
+        val_batch_size=16,
+        max_steps=40,
+        es_window=20,
+        es_every=10,
+    )
     st = _run_level([0, 1], s, steps=40, chunk=40, sparsity=0.0)
-    sched = [x for x in jax.tree.leaves(st["opt"], is_leaf=lambda x: isinstance(
-        x, optax.ScaleByScheduleState)) if isinstance(x, optax.ScaleByScheduleState)]
+    sched = [
+        x
+        for x in jax.tree.leaves(
+            st["opt"], is_leaf=lambda x: isinstance(x, optax.ScaleByScheduleState)
+        )
+        if isinstance(x, optax.ScaleByScheduleState)
+    ]
     assert sched and (np.asarray(sched[0].count) == 40).all()
     again = restart_schedule(st["opt"])
     assert (np.asarray(again[1].count) == 0).all() and (np.asarray(again[0].count) == 40).all()

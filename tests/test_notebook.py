@@ -19,8 +19,12 @@ def test_notebook_runs_and_shows_the_app(tmp_path, tiny_experiment, monkeypatch)
     shutil.copytree(tiny_experiment, exp_dir / "tiny.zarr")
     monkeypatch.setenv("MOTHLAB_EXPERIMENTS", str(exp_dir))
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
-                                     resources={"metadata": {"path": str(NOTEBOOK.parent)}})
+    client = nbclient.NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(NOTEBOOK.parent)}},
+    )
     client.execute(env=dict(os.environ))
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
@@ -30,8 +34,9 @@ def test_notebook_runs_and_shows_the_app(tmp_path, tiny_experiment, monkeypatch)
     assert "θ̇₀" in text and "networks with an optimal level" in text
     # the last cell renders the app: Panel's model bundle with every tab's title in it
     last = nb.cells[-1]["outputs"]
-    bundles = [o["data"] for o in last if "application/vnd.holoviews_exec.v0+json" in
-               o.get("data", {})]
+    bundles = [
+        o["data"] for o in last if "application/vnd.holoviews_exec.v0+json" in o.get("data", {})
+    ]
     assert bundles, [list(o.get("data", {})) for o in last]
     rendered = "".join(str(v) for o in last for v in o.get("data", {}).values())
     for title in ("Flight", "Sparsity explorer", "Motifs", "Start training", "State versus time"):

@@ -79,12 +79,14 @@ def test_live_nodes_refuses_impossible_layer():
 
 def test_degrees_keep_every_degree_and_are_uniform():
     a = np.array([[1, 1, 0], [1, 0, 0], [0, 1, 1]], bool)
-    support = [m for m in all_layers(3, 3, 5)
-               if (m.sum(0) == a.sum(0)).all() and (m.sum(1) == a.sum(1)).all()]
+    support = [
+        m
+        for m in all_layers(3, 3, 5)
+        if (m.sum(0) == a.sum(0)).all() and (m.sum(1) == a.sum(1)).all()
+    ]
     assert len(support) > 2
     for backend in ("numpy", "jax"):
-        s = degree_layers([a], 2000 if backend == "numpy" else 600, seed=4,
-                          backend=backend)[0]
+        s = degree_layers([a], 2000 if backend == "numpy" else 600, seed=4, backend=backend)[0]
         assert (s.sum(axis=1) == a.sum(0)).all() and (s.sum(axis=2) == a.sum(1)).all()
         assert chi2_uniform(s, support) > 1e-3
     rng = np.random.default_rng(1)
@@ -124,17 +126,25 @@ def exact_moments(shapes):
     res = {}
     for conv in ("exact", "published"):
         cnt = count_canonical(nets, converging3=conv)
-        res[conv] = {k: (Fraction(int(v.sum()), len(v)),
-                         Fraction(int((v.astype(object) ** 2).sum()), len(v))
-                         - Fraction(int(v.sum()), len(v)) ** 2) for k, v in cnt.items()}
+        res[conv] = {
+            k: (
+                Fraction(int(v.sum()), len(v)),
+                Fraction(int((v.astype(object) ** 2).sum()), len(v))
+                - Fraction(int(v.sum()), len(v)) ** 2,
+            )
+            for k, v in cnt.items()
+        }
     return res
 
 
-@pytest.mark.parametrize("shapes", [
-    [(2, 2, 2), (3, 2, 3), (3, 2, 2)],                 # bias rows in layers 1 and 2
-    [(2, 2, 2), (2, 2, 2), (2, 2, 2), (2, 2, 1), (2, 1, 1)],  # five layers: distant chains
-    [(1, 3, 2), (4, 2, 3), (2, 2, 2), (3, 1, 2)],
-])
+@pytest.mark.parametrize(
+    "shapes",
+    [
+        [(2, 2, 2), (3, 2, 3), (3, 2, 2)],  # bias rows in layers 1 and 2
+        [(2, 2, 2), (2, 2, 2), (2, 2, 2), (2, 2, 1), (2, 1, 1)],  # five layers: distant chains
+        [(1, 3, 2), (4, 2, 3), (2, 2, 2), (3, 1, 2)],
+    ],
+)
 def test_edges_moments_equal_exact_enumeration(shapes):
     ex = exact_moments(shapes)
     for conv in ("exact", "published"):
@@ -164,10 +174,12 @@ def test_both_edge_nulls_zscore_moments_equal_enumeration_of_their_support():
     moments used by zscores equal the mean and variance over every network of each support."""
     from mothlab.analysis.zscores import zscores
 
-    m0 = np.array([[1, 1, 0], [1, 0, 0]], bool)        # hidden node 2 has no input: a ghost
-    m1 = np.array([[1, 0], [1, 1], [1, 1]], bool)      # so its two outputs are removed
-    supports = {"edges_live_nodes": [(2, 2, 3), (2, 2, 3)],   # E = 3 and 3 after removal
-                "edges_whole_layer": [(2, 3, 3), (3, 2, 3)]}
+    m0 = np.array([[1, 1, 0], [1, 0, 0]], bool)  # hidden node 2 has no input: a ghost
+    m1 = np.array([[1, 0], [1, 1], [1, 1]], bool)  # so its two outputs are removed
+    supports = {
+        "edges_live_nodes": [(2, 2, 3), (2, 2, 3)],  # E = 3 and 3 after removal
+        "edges_whole_layer": [(2, 3, 3), (3, 2, 3)],
+    }
     for null, shapes in supports.items():
         ex = exact_moments(shapes)["exact"]
         z = zscores([m0, m1], null=null)
@@ -189,8 +201,9 @@ def test_null_names_say_what_they_keep_and_old_name_maps():
     assert set(NULL_LABELS) == set(NULLS)
     assert NULL_LABELS["edges_live_nodes"] == "edges among live nodes"
     assert NULL_LABELS["edges_whole_layer"] == "edges over the whole layer"
-    assert "live nodes" in NULLS["edges_live_nodes"] and "all its cells" in NULLS[
-        "edges_whole_layer"]
+    assert (
+        "live nodes" in NULLS["edges_live_nodes"] and "all its cells" in NULLS["edges_whole_layer"]
+    )
     assert resolve_null("edges") == "edges_live_nodes" == NULL_ALIASES["edges"]
     with pytest.raises(ValueError, match="edges_whole_layer"):
         resolve_null("erdos")

@@ -52,8 +52,9 @@ def test_nested_masks_exact_counts_every_level(mode, seed):
             assert (np.asarray(mb).sum(1) == n_kept(b.shape[1], s)).all()
         masks = new
         # retraining moves the weights between levels; nesting must hold whatever they do
-        params = jax.tree.map(lambda p: p + 0.05 * jnp.asarray(rng.standard_normal(p.shape),
-                                                                 p.dtype), params)
+        params = jax.tree.map(
+            lambda p: p + 0.05 * jnp.asarray(rng.standard_normal(p.shape), p.dtype), params
+        )
 
 
 def test_as_published_masks_not_nested_and_bias_cutoff():
@@ -114,8 +115,10 @@ def test_as_published_biases_survive_the_dense_level_and_mostly_vanish_at_15_per
     params = _random_params(3, n=4, sizes=[10, 40, 30, 7])
     rng = np.random.default_rng(0)
     # trained biases are small next to the weights (N(0, 1)/5): here N(0, 0.02)
-    params = {"w": params["w"], "b": [jnp.asarray(0.02 * rng.standard_normal(b.shape), b.dtype)
-                                      for b in params["b"]]}
+    params = {
+        "w": params["w"],
+        "b": [jnp.asarray(0.02 * rng.standard_normal(b.shape), b.dtype) for b in params["b"]],
+    }
     full = mlp.full_masks(params)
     dense = prune_ensemble(params, full, 0.0, as_published=True)
     assert all(np.asarray(m).all() for m in jax.tree.leaves(dense))

@@ -20,8 +20,18 @@ def _data(n=400, seed=0):
 
 
 def _settings(method, **kw):
-    kw = dict(dict(method=method, learning_rate=5e-3, batch_size=32, update_every=20, zeta=0.3,
-                   rigl_stop=0.75, total_steps=120), **kw)
+    kw = dict(
+        dict(
+            method=method,
+            learning_rate=5e-3,
+            batch_size=32,
+            update_every=20,
+            zeta=0.3,
+            rigl_stop=0.75,
+            total_steps=120,
+        ),
+        **kw,
+    )
     return S.SparseSettings(**kw)
 
 
@@ -39,8 +49,9 @@ def _run(method, ids, n_updates=4, state=None, start=0, **kw):
 
 
 def test_layer_counts_follow_the_pruning_rule_and_er_keeps_the_total():
-    assert S.layer_counts(SIZES, 0.25) == [n_kept(a * b, 0.75) for a, b in
-                                           zip(SIZES[:-1], SIZES[1:])]
+    assert S.layer_counts(SIZES, 0.25) == [
+        n_kept(a * b, 0.75) for a, b in zip(SIZES[:-1], SIZES[1:])
+    ]
     sizes = [64, 32, 32, 10]
     d = S.layer_densities(sizes, 0.2, "erdos-renyi")
     n = np.array([a * b for a, b in zip(sizes[:-1], sizes[1:])])
@@ -119,7 +130,7 @@ def test_regrown_weights_start_at_zero_with_reset_optimizer_state(method):
         mu, nu = np.asarray(new["opt"][0].mu["w"][l]), np.asarray(new["opt"][0].nu["w"][l])
         assert np.all(mu[grown] == 0) and np.all(nu[grown] == 0)
         assert np.all(mu[~nm] == 0) and np.all(nu[~nm] == 0)  # dropped ones too
-        assert np.array_equal(mu[kept], old_mu[l][kept])       # survivors keep their state
+        assert np.array_equal(mu[kept], old_mu[l][kept])  # survivors keep their state
         assert np.all(np.asarray(old_mu[l])[grown] == 0)  # (masked weights never had moments)
     # after one more step a regrown weight moves (it is trainable, from 0)
     after, _ = S.train_steps(new, keys, data, st.update_every, st)
@@ -168,7 +179,7 @@ def test_motif_masks_meet_the_target_and_anti_lies_opposite():
 
     counts = S.layer_counts(MSIZES, 0.3)
     mm = T.motif_masks(MSIZES, counts, 8, seed=0)
-    for m, k in zip(mm.masks, counts):      # exact density
+    for m, k in zip(mm.masks, counts):  # exact density
         assert np.all(m.reshape(8, -1).sum(1) == k)
     # stated tolerance: RMS relative distance of the median z-profile <= 0.6 (random masks: ~1)
     assert mm.distance <= 0.6, mm.median()
@@ -202,8 +213,15 @@ def _runner_data():
 def _runner_config(method="set"):
     from mothlab.nets import ExperimentConfig
 
-    return ExperimentConfig.preset("tiny", method=method, density=0.3, sparse_steps=300,
-                                   update_every=100, chunk_steps=50, n_networks=3)
+    return ExperimentConfig.preset(
+        "tiny",
+        method=method,
+        density=0.3,
+        sparse_steps=300,
+        update_every=100,
+        chunk_steps=50,
+        n_networks=3,
+    )
 
 
 def test_runner_stores_each_topology_update_as_a_level_and_resumes_exactly(tmp_path):
@@ -215,8 +233,10 @@ def test_runner_stores_each_topology_update_as_a_level_and_resumes_exactly(tmp_p
     full = run_experiment(cfg, tmp_path / "full.zarr", data=data)
     counts = S.layer_counts(cfg.layer_sizes, 0.3)
     assert full.levels_done == 3 and np.all(full.steps == 100)
-    assert np.allclose(full.sparsity_levels, 1 - sum(counts) / sum(
-        a * b for a, b in zip(cfg.layer_sizes[:-1], cfg.layer_sizes[1:])))
+    assert np.allclose(
+        full.sparsity_levels,
+        1 - sum(counts) / sum(a * b for a, b in zip(cfg.layer_sizes[:-1], cfg.layer_sizes[1:])),
+    )
     for lv in range(3):
         for m, k in zip(full.masks(lv), counts):
             assert np.all(m.reshape(3, -1).sum(1) == k)

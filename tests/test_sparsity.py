@@ -27,8 +27,9 @@ class FakeExperiment:
         self.as_published = False
         m0 = masks_per_level[0]
         self.layer_sizes = [m0[0].shape[1]] + [m.shape[2] for m in m0]
-        self.config = ExperimentConfig(widths=self.layer_sizes[1:-1], schedule=list(
-            self.sparsity_levels))
+        self.config = ExperimentConfig(
+            widths=self.layer_sizes[1:-1], schedule=list(self.sparsity_levels)
+        )
         self.path = Path("fake.zarr")
         self.header = {"device": {}, "timings": []}
 
@@ -53,9 +54,7 @@ def fake():
     rng = np.random.default_rng(0)
     sizes = [10, 6, 5, 7]
     levels = [_random_masks(rng, sizes, 4, d) for d in (1.0, 0.6, 0.3)]
-    loss = np.array([[5e-4, 6e-4, 4e-4, 2e-3],
-                     [7e-4, 2e-3, 5e-4, 1e-4],
-                     [3e-3, 3e-3, 8e-4, 1e-4]])
+    loss = np.array([[5e-4, 6e-4, 4e-4, 2e-3], [7e-4, 2e-3, 5e-4, 1e-4], [3e-3, 3e-3, 8e-4, 1e-4]])
     return FakeExperiment(levels, loss)
 
 
@@ -94,8 +93,7 @@ def test_input_connectivity_brute_force(fake):
 
 def test_ghost_dead_nodes():
     # hidden layer 1 node 0: no input (ghost); node 1: no output (dead); node 2 fine
-    m = [np.array([[0, 1, 1]], bool), np.array([[1], [0], [1]], bool),
-         np.array([[1]], bool)]
+    m = [np.array([[0, 1, 1]], bool), np.array([[1], [0], [1]], bool), np.array([[1]], bool)]
     m = [x[None] for x in m]
     gd = sp.ghost_dead_nodes(m)
     assert gd["ghost"][0][0].tolist() == [True, False, False]
@@ -105,10 +103,14 @@ def test_ghost_dead_nodes():
 
 def test_both_selection_rules_on_a_hand_made_loss_table():
     t = 1e-3
-    loss = np.array([[5e-4, 2e-3, 5e-4, 5e-4, np.nan],
-                     [2e-3, 5e-4, 5e-4, 5e-4, 5e-4],
-                     [5e-4, 5e-4, 1e-3, 5e-4, 5e-4],   # 1e-3 itself is not under
-                     [2e-3, 2e-3, 2e-3, 5e-4, 5e-4]])
+    loss = np.array(
+        [
+            [5e-4, 2e-3, 5e-4, 5e-4, np.nan],
+            [2e-3, 5e-4, 5e-4, 5e-4, 5e-4],
+            [5e-4, 5e-4, 1e-3, 5e-4, 5e-4],  # 1e-3 itself is not under
+            [2e-3, 2e-3, 2e-3, 5e-4, 5e-4],
+        ]
+    )
     # paper: sparsest level with it and every denser level under the threshold
     assert sp.optimal_levels(loss, t, "paper").tolist() == [0, -1, 1, 3, -1]
     # sparsest: sparsest level under the threshold, whatever came before
@@ -128,17 +130,20 @@ def test_sparsity_result_tables_rules_states_and_caps(fake):
     assert r.optimal_sentence("paper") == (
         "3 of 4 networks have an optimal level under the 'paper' rule (sparsest level with it and "
         "every denser level under the threshold 1e-3), median 45 %; 4 of 4 reach the "
-        "threshold at some level.")
-    assert r.optimal_sentence("sparsest").startswith("4 of 4 networks") and "median 45 %" in \
-        r.optimal_sentence("sparsest")
+        "threshold at some level."
+    )
+    assert r.optimal_sentence("sparsest").startswith(
+        "4 of 4 networks"
+    ) and "median 45 %" in r.optimal_sentence("sparsest")
     assert r.capped.tolist() == [0, 0, 0]  # the store predates caps
     with pytest.raises(ValueError, match="read-only"):
         r.loss[0, 0] = 1.0  # shared by every view: frozen
     fake.capped = np.array([[0, 1, 0, 1], [1, 1, 0, 0], [0, 0, 0, 0]], bool)
     assert sp.sparsity_result(fake).capped.tolist() == [2, 2, 0]
     t1 = r.table1("sparsest")
-    ref = np.array([[fake.masks(lv)[l][i].sum() for l in range(3)]
-                    for i, lv in enumerate([1, 0, 2, 2])])
+    ref = np.array(
+        [[fake.masks(lv)[l][i].sum() for l in range(3)] for i, lv in enumerate([1, 0, 2, 2])]
+    )
     np.testing.assert_array_equal(t1["counts"], ref)
     conn = r.input_connectivity(1)
     assert conn.shape == (10, 4)
@@ -170,7 +175,9 @@ def test_level_to_show_and_caption_are_true(fake):
     assert (level, net) == (1, 0) and "median optimal level" in shown.reason
     left = int(sum(m[0].sum() for m in fake.masks(1)))
     cap = r.caption(level, net)
-    assert cap.startswith(f"network 0 at {100 * fake.sparsity_levels[1]:.4g} %: {left:,} of 125 weights left")
+    assert cap.startswith(
+        f"network 0 at {100 * fake.sparsity_levels[1]:.4g} %: {left:,} of 125 weights left"
+    )
     assert "test loss 7e-4, under the threshold 1e-3" in cap and "its optimal level" in cap
     assert "over the threshold" in r.caption(2, 0)  # 3e-3 at level 2
     # "sparsest": levels [1, 0, 2, 2] → lower median 1
@@ -188,8 +195,11 @@ def test_figures_and_report(fake, tmp_path):
     from mothlab.report import build_report, summary
 
     r = sp.sparsity_result(fake)
-    for el in (plots.loss_vs_sparsity(r), plots.optimal_histogram(r, "paper"),
-               plots.input_heatmap(r, 1, INPUT_LABELS)):
+    for el in (
+        plots.loss_vs_sparsity(r),
+        plots.optimal_histogram(r, "paper"),
+        plots.input_heatmap(r, 1, INPUT_LABELS),
+    ):
         plots.render(el, "matplotlib").savefig(tmp_path / "f.png")
         assert (tmp_path / "f.png").stat().st_size > 1000
     index = build_report(fake, tmp_path / "rep")

@@ -83,12 +83,17 @@ def test_garbage_metadata(tmp_path):
         store.open_store(path, "dataset")
 
 
-@pytest.mark.parametrize("header, match", [
-    ("a string", "corrupted mothlab header"),
-    ({"kind": "dataset"}, "corrupted mothlab header"),
-    ({"kind": "dataset", "schema_version": "one", "mothlab_version": "0", "created": "x"},
-     "schema_version"),
-])
+@pytest.mark.parametrize(
+    "header, match",
+    [
+        ("a string", "corrupted mothlab header"),
+        ({"kind": "dataset"}, "corrupted mothlab header"),
+        (
+            {"kind": "dataset", "schema_version": "one", "mothlab_version": "0", "created": "x"},
+            "schema_version",
+        ),
+    ],
+)
 def test_corrupted_header(tmp_path, header, match):
     path = tmp_path / "c.zarr"
     g = store.create_store(path, "dataset", {})
@@ -137,8 +142,14 @@ def _levels_store(path, n_levels=3, complete=True):
         lv.create_array("m", shape=(5, 4), dtype="bool", fill_value=False)  # all fill: no file
         lv.require_group("opt").create_array("0", shape=(5,), dtype="float32")[...] = 1.0
         g["loss"][i] = rng.random(5)
-        store.seal_level(g, f"levels/{i}", also=["loss"], exclude=[f"levels/{i}/opt"],
-                         delete=[f"levels/{i - 1}/opt"] if i else [], levels_done=i + 1)
+        store.seal_level(
+            g,
+            f"levels/{i}",
+            also=["loss"],
+            exclude=[f"levels/{i}/opt"],
+            delete=[f"levels/{i - 1}/opt"] if i else [],
+            levels_done=i + 1,
+        )
     if complete:
         store.mark_complete(g)
     return g
@@ -150,18 +161,27 @@ def _flip(f):
     f.write_bytes(bytes(b))
 
 
-@pytest.mark.parametrize("damage, match", [
-    (lambda p: (p / "levels/1/w/c/1/0").unlink(), "chunk file levels/1/w/c/1/0 of levels/1 is "
-     "missing"),
-    (lambda p: (p / "loss/c/0/0").unlink(), "row 0 of loss is missing"),
-    (lambda p: _flip(p / "loss/c/0/0"), "loss"),
-    (lambda p: _flip(p / "levels/2/w/c/0/0"), "levels/2/w/c/0/0 of levels/2 was altered"),
-    (lambda p: (p / "levels/0/w/c/2/0").write_bytes((p / "levels/0/w/c/2/0").read_bytes()[:-2]),
-     "levels/0/w/c/2/0 of levels/0 is truncated"),
-    (lambda p: (p / "levels/0/w/c/2/0").write_bytes(b"\0" * 4096), "is longer than written"),
-    (lambda p: __import__("shutil").rmtree(p / "levels/1"), "levels/1 is missing"),
-    (lambda p: (p / "levels/1/w/zarr.json").write_text("{}"), "metadata file levels/1/w/zarr"),
-])
+@pytest.mark.parametrize(
+    "damage, match",
+    [
+        (
+            lambda p: (p / "levels/1/w/c/1/0").unlink(),
+            "chunk file levels/1/w/c/1/0 of levels/1 is missing",
+        ),
+        (lambda p: (p / "loss/c/0/0").unlink(), "row 0 of loss is missing"),
+        (lambda p: _flip(p / "loss/c/0/0"), "loss"),
+        (lambda p: _flip(p / "levels/2/w/c/0/0"), "levels/2/w/c/0/0 of levels/2 was altered"),
+        (
+            lambda p: (p / "levels/0/w/c/2/0").write_bytes(
+                (p / "levels/0/w/c/2/0").read_bytes()[:-2]
+            ),
+            "levels/0/w/c/2/0 of levels/0 is truncated",
+        ),
+        (lambda p: (p / "levels/0/w/c/2/0").write_bytes(b"\0" * 4096), "is longer than written"),
+        (lambda p: __import__("shutil").rmtree(p / "levels/1"), "levels/1 is missing"),
+        (lambda p: (p / "levels/1/w/zarr.json").write_text("{}"), "metadata file levels/1/w/zarr"),
+    ],
+)
 @pytest.mark.parametrize("complete", [True, False])
 def test_damage_is_refused_with_path_problem_and_repair(tmp_path, damage, match, complete):
     path = tmp_path / "s.zarr"
@@ -258,7 +278,10 @@ def test_list_stores_by_kind(tmp_path):
     (tmp_path / "broken.zarr" / "zarr.json").write_text("{")
     found = store.list_stores(tmp_path)
     assert [(s.path.name, s.kind) for s in found] == [
-        ("a.zarr", "experiment"), ("b_dataset_like.zarr", "experiment"), ("c.zarr", "dataset")]
+        ("a.zarr", "experiment"),
+        ("b_dataset_like.zarr", "experiment"),
+        ("c.zarr", "dataset"),
+    ]
     exps = store.list_stores(tmp_path, kind="experiment")
     assert [s.complete for s in exps] == [False, True]
     assert store.list_stores(tmp_path / "missing") == []

@@ -38,12 +38,13 @@ def catalog_dir(tmp_path, monkeypatch, tiny_experiment):
 
 # -- Flight --------------------------------------------------------------------------------------
 
+
 def test_free_fall_matches_gravity(flight):
     flight.preset = "free-fall"
     y = flight.trajectory[:, 2]
     t = flight.times / 1000.0
     # no wing force, no drag at rest: y = −g t²/2 (drag at ≤ 20 cm/s changes it by < 1 %)
-    np.testing.assert_allclose(y, -0.5 * 980.0 * t ** 2, rtol=0.01, atol=1e-6)
+    np.testing.assert_allclose(y, -0.5 * 980.0 * t**2, rtol=0.01, atol=1e-6)
     assert flight.fig_moth.y_range.start < y[-1]
 
 
@@ -57,7 +58,7 @@ def test_hover_stays_put_and_slider_change_redraws(flight):
     after = flight.src_trails.data["ys"][2]
     assert after[-1] > before[-1] + 0.1
     t = flight.times[-1] / 1000.0
-    assert after[-1] - after[0] == pytest.approx(0.5 * 2 * 980.0 * t ** 2, rel=0.05)
+    assert after[-1] - after[0] == pytest.approx(0.5 * 2 * 980.0 * t**2, rel=0.05)
 
 
 def test_frame_moves_the_moth(flight):
@@ -104,6 +105,7 @@ def test_body_change_changes_flight(flight):
 
 # -- Train & prune ---------------------------------------------------------------------------------
 
+
 def _fake_train(gate, n_levels=4, steps=50):
     """A job function shaped like run_experiment: Progress events with level, step and losses
     per network; raises Cancelled when asked."""
@@ -116,17 +118,27 @@ def _fake_train(gate, n_levels=4, steps=50):
                     if cancel():
                         raise Cancelled("cancelled; resume it")
                     frac = (lv + step / steps) / n_levels
-                    report(progress, frac, f"level {lv} step {step}", level=lv,
-                           n_levels=n_levels, sparsity=lv / 10, step=step,
-                           losses=[1.0 / (1 + step + 100 * lv)] * config.n_networks,
-                           eta_s=None if lv == 0 else 12.0, throughput=100.0)
+                    report(
+                        progress,
+                        frac,
+                        f"level {lv} step {step}",
+                        level=lv,
+                        n_levels=n_levels,
+                        sparsity=lv / 10,
+                        step=step,
+                        losses=[1.0 / (1 + step + 100 * lv)] * config.n_networks,
+                        eta_s=None if lv == 0 else 12.0,
+                        throughput=100.0,
+                    )
                     time.sleep(0.002)
                     if lv == 1 and step == 10:
                         gate["go"] = True
                         while gate.get("hold"):
                             time.sleep(0.01)
             return out
+
         return fn
+
     return fake_job
 
 
@@ -252,6 +264,7 @@ def test_partial_experiment_on_disk_can_be_resumed(tmp_path, monkeypatch, tiny_e
         def fn(progress, cancel):
             seen["config"], seen["out"] = config, out
             return out
+
         return fn
 
     monkeypatch.setattr(train, "train_job", recording_job)
@@ -265,8 +278,9 @@ def test_partial_experiment_on_disk_can_be_resumed(tmp_path, monkeypatch, tiny_e
     assert seen["config"].widths == [8, 8]
 
 
-def test_estimate_refuses_what_the_machine_cannot_hold_and_asks_for_long_runs(tmp_path,
-                                                                             monkeypatch):
+def test_estimate_refuses_what_the_machine_cannot_hold_and_asks_for_long_runs(
+    tmp_path, monkeypatch
+):
     from mothlab.nets import ExperimentConfig
     from mothlab.ui import estimate, train
 
@@ -277,13 +291,22 @@ def test_estimate_refuses_what_the_machine_cannot_hold_and_asks_for_long_runs(tm
     view = train.TrainView(runner=jobs.JobRunner(), owner="a")
     view.preset = "paper"
     monkeypatch.setattr(estimate, "available_bytes", lambda: (1e15, "test machine"))
-    monkeypatch.setattr(train, "estimate_run", lambda cfg: estimate.Estimate(
-        seconds=5 * 86400, bytes=1e9, available=1e15, device="CPU (test)", rate=1e9))
+    monkeypatch.setattr(
+        train,
+        "estimate_run",
+        lambda cfg: estimate.Estimate(
+            seconds=5 * 86400, bytes=1e9, available=1e15, device="CPU (test)", rate=1e9
+        ),
+    )
     assert view.start() is None
-    assert "would take about" in view._message.object and view.start_button.label == \
-        "Start anyway"
-    monkeypatch.setattr(train, "estimate_run", lambda cfg: estimate.Estimate(
-        seconds=10, bytes=1e12, available=8e9, device="CPU (test)", rate=1e9))
+    assert "would take about" in view._message.object and view.start_button.label == "Start anyway"
+    monkeypatch.setattr(
+        train,
+        "estimate_run",
+        lambda cfg: estimate.Estimate(
+            seconds=10, bytes=1e12, available=8e9, device="CPU (test)", rate=1e9
+        ),
+    )
     view.run_name = "too-big"
     assert view.start() is None
     assert "needs about" in view._message.object and view._message.alert_type == "danger"
@@ -311,6 +334,7 @@ def test_failing_job_shows_error(tmp_path, monkeypatch):
     def broken(config, out):
         def fn(progress, cancel):
             raise ValueError("dataset is corrupted: regenerate it")
+
         return fn
 
     monkeypatch.setattr(train, "train_job", broken)
@@ -331,10 +355,12 @@ def test_real_tiny_training_job_appears_in_explorer(catalog_dir, monkeypatch):
 
     def job_on_synthetic(config, out):  # the real runner, minus dataset generation
         def fn(progress, cancel):
-            run_experiment(config, out, progress=progress, cancel=cancel,
-                           data=synthetic_splits(seed=1))
+            run_experiment(
+                config, out, progress=progress, cancel=cancel, data=synthetic_splits(seed=1)
+            )
             common.catalog().add(out)
             return out
+
         return fn
 
     monkeypatch.setattr(train, "train_job", job_on_synthetic)
@@ -368,8 +394,13 @@ def test_mothlab_composes_tabs_and_builds_the_others_when_shown(catalog_dir):
 
     lab = MothLab()
     layout = lab.__panel__()
-    assert [t for t in lab._tabs._names] == ["Flight", "Train & prune", "Sparsity explorer",
-                                            "Motifs", "Fly"]
+    assert [t for t in lab._tabs._names] == [
+        "Flight",
+        "Train & prune",
+        "Sparsity explorer",
+        "Motifs",
+        "Fly",
+    ]
     assert layout is not None and lab._views == {}  # only Flight and Train built at first
     lab.active = 2
     assert isinstance(lab._views.get("Sparsity explorer"), ExplorerView)

@@ -81,12 +81,15 @@ def test_pairs_chains_are_sampled_under_analytic_null():
     assert z.method["chain2"] == "sampled" and z.method["bifan"] == "analytic"
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(null="uniform"), "null"),
-    (dict(n_random=1, null="live_nodes"), "n_random"),
-    (dict(confidence=1.5), "confidence"),
-    (dict(chains="x"), "chains"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(null="uniform"), "null"),
+        (dict(n_random=1, null="live_nodes"), "n_random"),
+        (dict(confidence=1.5), "confidence"),
+        (dict(chains="x"), "chains"),
+    ],
+)
 def test_bad_arguments(kw, match):
     masks, biases = net(n=1)
     with pytest.raises(ValueError, match=match):

@@ -34,8 +34,15 @@ from mothlab.analysis.sparsity import SELECTION_RULES, format_loss, load, sparsi
 from mothlab.analysis.zscores import ZScores, network_seed, zscores
 from mothlab.progress import Cancelled, Progress, check_cancel, report, span
 
-__all__ = ["MotifResult", "analyse_experiment", "load_motif_results",
-           "motif_result", "motif_summary", "MIN_NETWORKS", "KIND"]
+__all__ = [
+    "MotifResult",
+    "analyse_experiment",
+    "load_motif_results",
+    "motif_result",
+    "motif_summary",
+    "MIN_NETWORKS",
+    "KIND",
+]
 
 KIND = "motifs"
 """Store kind of a motif analysis (a child group of an experiment store)."""
@@ -89,16 +96,27 @@ class MotifResult:
             return np.stack([d[k][level] for k in self.motifs], axis=1)
 
         exact = self.null in ANALYTIC_NULLS and self.settings.get("analytic")
-        method = {k: "analytic" if exact and not (k.startswith("chain")
-                                                  and self.settings.get("chains") == "pairs")
-                  else "sampled" for k in self.motifs}
-        return ZScores(motifs=self.motifs, null=self.null,
-                       n_random=int(self.settings.get("n_random", 0)),
-                       counts=stack(self.counts), mean=stack(self.mean), sd=stack(self.sd),
-                       z=stack(self.z), ci_low=stack(self.ci_low), ci_high=stack(self.ci_high),
-                       undefined=stack(self.undefined), method=method,
-                       confidence=float(self.settings.get("confidence", 0.95)),
-                       settings=dict(self.settings))
+        method = {
+            k: "analytic"
+            if exact and not (k.startswith("chain") and self.settings.get("chains") == "pairs")
+            else "sampled"
+            for k in self.motifs
+        }
+        return ZScores(
+            motifs=self.motifs,
+            null=self.null,
+            n_random=int(self.settings.get("n_random", 0)),
+            counts=stack(self.counts),
+            mean=stack(self.mean),
+            sd=stack(self.sd),
+            z=stack(self.z),
+            ci_low=stack(self.ci_low),
+            ci_high=stack(self.ci_high),
+            undefined=stack(self.undefined),
+            method=method,
+            confidence=float(self.settings.get("confidence", 0.95)),
+            settings=dict(self.settings),
+        )
 
     def at_optimal(self, optimal_level) -> dict:
         """z-scores of each network at its own level: dict motif → (n_networks,) (NaN where the
@@ -114,13 +132,31 @@ class MotifResult:
         return out
 
 
-def _settings(null, n_random, seed, chains, converging3, use_biases, remove_ghost_dead, analytic,
-              confidence, swaps_per_edge):
+def _settings(
+    null,
+    n_random,
+    seed,
+    chains,
+    converging3,
+    use_biases,
+    remove_ghost_dead,
+    analytic,
+    confidence,
+    swaps_per_edge,
+):
     exact = null in ANALYTIC_NULLS and analytic and chains == "paths"
-    return {"null": null, "n_random": 0 if exact else int(n_random), "seed": int(seed),
-            "chains": chains, "converging3": converging3, "biases": bool(use_biases),
-            "remove_ghost_dead": bool(remove_ghost_dead), "analytic": bool(analytic),
-            "confidence": float(confidence), "swaps_per_edge": float(swaps_per_edge)}
+    return {
+        "null": null,
+        "n_random": 0 if exact else int(n_random),
+        "seed": int(seed),
+        "chains": chains,
+        "converging3": converging3,
+        "biases": bool(use_biases),
+        "remove_ghost_dead": bool(remove_ghost_dead),
+        "analytic": bool(analytic),
+        "confidence": float(confidence),
+        "swaps_per_edge": float(swaps_per_edge),
+    }
 
 
 def _open_group(exp, null, settings, overwrite, resume):
@@ -131,14 +167,24 @@ def _open_group(exp, null, settings, overwrite, resume):
     if found is not None and not overwrite and resume:
         g, meta = found
         if meta.get("settings") != settings or meta.get("motifs") != list(MOTIFS):
-            raise ValueError(f"{exp.path} already holds motif results for null {null!r} computed "
-                             f"with other settings ({meta.get('settings')}); pass overwrite=True "
-                             "(CLI: --overwrite) to recompute them")
+            raise ValueError(
+                f"{exp.path} already holds motif results for null {null!r} computed "
+                f"with other settings ({meta.get('settings')}); pass overwrite=True "
+                "(CLI: --overwrite) to recompute them"
+            )
         return g
-    g = store.create_subgroup(root, name, KIND, {
-        "motifs": list(MOTIFS), "settings": settings,
-        "sparsity_levels": [float(s) for s in exp.sparsity_levels], "timings_s": [None] * L},
-        overwrite=True)
+    g = store.create_subgroup(
+        root,
+        name,
+        KIND,
+        {
+            "motifs": list(MOTIFS),
+            "settings": settings,
+            "sparsity_levels": [float(s) for s in exp.sparsity_levels],
+            "timings_s": [None] * L,
+        },
+        overwrite=True,
+    )
     for f in _FIELDS:
         dtype = {"counts": "int64", "undefined": "bool"}.get(f, "float64")
         fill = {"counts": 0, "undefined": False}.get(f, math.nan)
@@ -147,12 +193,24 @@ def _open_group(exp, null, settings, overwrite, resume):
     return g
 
 
-def analyse_experiment(exp_or_path, null: str = "edges_live_nodes", n_random: int = 1000,
-                       seed: int = 0, *, chains: str = "paths", converging3: str = "exact",
-                       use_biases: bool = True, remove_ghost_dead: bool = True,
-                       analytic: bool = True, confidence: float = 0.95,
-                       swaps_per_edge: float = 10.0, progress=None, cancel=None,
-                       resume: bool = True, overwrite: bool = False) -> MotifResult:
+def analyse_experiment(
+    exp_or_path,
+    null: str = "edges_live_nodes",
+    n_random: int = 1000,
+    seed: int = 0,
+    *,
+    chains: str = "paths",
+    converging3: str = "exact",
+    use_biases: bool = True,
+    remove_ghost_dead: bool = True,
+    analytic: bool = True,
+    confidence: float = 0.95,
+    swaps_per_edge: float = 10.0,
+    progress=None,
+    cancel=None,
+    resume: bool = True,
+    overwrite: bool = False,
+) -> MotifResult:
     """Count motifs and z-scores of every network at every finished level; store them.
 
     Parameters
@@ -173,8 +231,18 @@ def analyse_experiment(exp_or_path, null: str = "edges_live_nodes", n_random: in
     """
     null = resolve_null(null)
     exp = load(exp_or_path)
-    settings = _settings(null, n_random, seed, chains, converging3, use_biases, remove_ghost_dead,
-                         analytic, confidence, swaps_per_edge)
+    settings = _settings(
+        null,
+        n_random,
+        seed,
+        chains,
+        converging3,
+        use_biases,
+        remove_ghost_dead,
+        analytic,
+        confidence,
+        swaps_per_edge,
+    )
     report(progress, 0.0, f"motif analysis ({null}): opening {exp.path}")
     g = _open_group(exp, null, settings, overwrite, resume)
     L = len(exp.sparsity_levels)
@@ -190,20 +258,36 @@ def analyse_experiment(exp_or_path, null: str = "edges_live_nodes", n_random: in
 
         def prog(ev, level=level, sparsity=sparsity, sub=sub):
             if sub is not None:
-                sub(Progress(ev.fraction, f"level {level + 1}/{L} ({100 * sparsity:g} %): "
-                             f"{ev.message}", dict(ev.payload, level=level, n_levels=L,
-                                                   sparsity=sparsity)))
+                sub(
+                    Progress(
+                        ev.fraction,
+                        f"level {level + 1}/{L} ({100 * sparsity:g} %): {ev.message}",
+                        dict(ev.payload, level=level, n_levels=L, sparsity=sparsity),
+                    )
+                )
 
         try:
-            zs = zscores(masks, biases, null=null, n_random=n_random,
-                         seed=network_seed(seed, 10_000 + level), chains=chains,
-                         converging3=converging3, remove_ghost_dead=remove_ghost_dead,
-                         analytic=analytic, confidence=confidence,
-                         swaps_per_edge=swaps_per_edge, progress=prog, cancel=cancel)
+            zs = zscores(
+                masks,
+                biases,
+                null=null,
+                n_random=n_random,
+                seed=network_seed(seed, 10_000 + level),
+                chains=chains,
+                converging3=converging3,
+                remove_ghost_dead=remove_ghost_dead,
+                analytic=analytic,
+                confidence=confidence,
+                swaps_per_edge=swaps_per_edge,
+                progress=prog,
+                cancel=cancel,
+            )
         except Cancelled:
-            raise Cancelled(f"motif analysis cancelled at level {level}; the {int(done.sum())} "
-                            "levels done are stored; run it again with the same settings to "
-                            "resume") from None
+            raise Cancelled(
+                f"motif analysis cancelled at level {level}; the {int(done.sum())} "
+                "levels done are stored; run it again with the same settings to "
+                "resume"
+            ) from None
         for f in _FIELDS:
             g[f][level] = getattr(zs, f)
         timings = list(store.read_header(g)["timings_s"])
@@ -211,8 +295,13 @@ def analyse_experiment(exp_or_path, null: str = "edges_live_nodes", n_random: in
         done[level] = True
         g["done"][...] = done  # marks the level complete last
         # the level's chunks and the done flags are checked whenever the results are opened
-        store.seal_level(g, f"levels/{level}", also=["done"], timings_s=timings,
-                         paths=store.chunk_paths(g, list(_FIELDS), level, level + 1))
+        store.seal_level(
+            g,
+            f"levels/{level}",
+            also=["done"],
+            timings_s=timings,
+            paths=store.chunk_paths(g, list(_FIELDS), level, level + 1),
+        )
     if done[: int(exp.levels_done)].all() and int(exp.levels_done) == L:
         store.mark_complete(g)
     report(progress, 1.0, f"motif analysis ({null}): {int(done.sum())}/{L} levels")
@@ -226,11 +315,15 @@ def _read_group(g, meta, null) -> MotifResult:
     def split(a):
         return {k: a[:, :, j] for j, k in enumerate(motifs)}
 
-    return MotifResult(null=null, motifs=motifs,
-                       sparsity_levels=np.asarray(meta["sparsity_levels"], float),
-                       done=np.asarray(g["done"][...]), settings=dict(meta["settings"]),
-                       timings_s=list(meta.get("timings_s", [])),
-                       **{f: split(arrays[f]) for f in _FIELDS})
+    return MotifResult(
+        null=null,
+        motifs=motifs,
+        sparsity_levels=np.asarray(meta["sparsity_levels"], float),
+        done=np.asarray(g["done"][...]),
+        settings=dict(meta["settings"]),
+        timings_s=list(meta.get("timings_s", [])),
+        **{f: split(arrays[f]) for f in _FIELDS},
+    )
 
 
 def load_motif_results(exp_or_path, null: str = "edges_live_nodes") -> MotifResult | None:
@@ -250,9 +343,11 @@ def load_motif_results(exp_or_path, null: str = "edges_live_nodes") -> MotifResu
             g = root[f"motifs/{name}"]
             meta = dict(g.attrs.get(_LEGACY_ATTR, {}))
             if meta.get("schema_version", 0) > 1:
-                raise ValueError(f"motif results in {path} use schema "
-                                 f"{meta.get('schema_version')}; this mothlab reads <= 1. "
-                                 "Upgrade mothlab.")
+                raise ValueError(
+                    f"motif results in {path} use schema "
+                    f"{meta.get('schema_version')}; this mothlab reads <= 1. "
+                    "Upgrade mothlab."
+                )
             if meta:
                 return _read_group(g, meta, null)
     return None
@@ -266,8 +361,13 @@ def motif_result(exp_or_path, null: str) -> MotifResult | None:
     return load_motif_results(exp_or_path, null)
 
 
-def motif_summary(exp_or_path, null: str, rule: str = "paper",
-                  min_networks: int = MIN_NETWORKS, threshold: float | None = None) -> list[dict]:
+def motif_summary(
+    exp_or_path,
+    null: str,
+    rule: str = "paper",
+    min_networks: int = MIN_NETWORKS,
+    threshold: float | None = None,
+) -> list[dict]:
     """Per motif, z-scores at each network's optimal level under ``rule``.
 
     One row per motif: ``motif``, ``n_networks`` (networks with an analysed optimal level: what
@@ -288,8 +388,10 @@ def motif_summary(exp_or_path, null: str, rule: str = "paper",
     exp = load(exp_or_path)
     res = load_motif_results(exp, null)
     if res is None:
-        raise ValueError(f"{exp.path} holds no motif analysis under null {null!r}; run "
-                         f"`mothlab motifs {exp.path} --null {null}` first")
+        raise ValueError(
+            f"{exp.path} holds no motif analysis under null {null!r}; run "
+            f"`mothlab motifs {exp.path} --null {null}` first"
+        )
     sr = sparsity_result(exp, threshold)
     opt = sr.optimal_level(rule)
     zo = res.at_optimal(opt)
@@ -301,16 +403,28 @@ def motif_summary(exp_or_path, null: str, rule: str = "paper",
             f"only {n_ok} of {exp.n_networks} networks have an analysed optimal level under the "
             f"{rule!r} rule ({SELECTION_RULES[rule]}, threshold {format_loss(sr.threshold)}; "
             f"{n_opt} with an optimal level at all); a motif summary needs at least {min_networks}. Train more "
-            "networks or longer, analyse the missing levels, or pass a smaller min_networks.")
+            "networks or longer, analyse the missing levels, or pass a smaller min_networks."
+        )
     levels = sorted({int(v) for v in opt[analysed]})
-    basis = (f"{n_ok} of {exp.n_networks} networks, each at its optimal level under the {rule!r} "
-             f"rule ({SELECTION_RULES[rule]}, test loss < {format_loss(sr.threshold)})")
+    basis = (
+        f"{n_ok} of {exp.n_networks} networks, each at its optimal level under the {rule!r} "
+        f"rule ({SELECTION_RULES[rule]}, test loss < {format_loss(sr.threshold)})"
+    )
     rows = []
     for k in res.motifs:
         v = zo[k][np.isfinite(zo[k])]
-        rows.append({"motif": k, "n_networks": n_ok, "n_defined": int(v.size),
-                     "median_z": float(np.median(v)) if v.size else math.nan,
-                     "frac_positive": float(np.mean(v > 0)) if v.size else math.nan,
-                     "frac_negative": float(np.mean(v < 0)) if v.size else math.nan,
-                     "levels": levels, "rule": rule, "null": null, "basis": basis})
+        rows.append(
+            {
+                "motif": k,
+                "n_networks": n_ok,
+                "n_defined": int(v.size),
+                "median_z": float(np.median(v)) if v.size else math.nan,
+                "frac_positive": float(np.mean(v > 0)) if v.size else math.nan,
+                "frac_negative": float(np.mean(v < 0)) if v.size else math.nan,
+                "levels": levels,
+                "rule": rule,
+                "null": null,
+                "basis": basis,
+            }
+        )
     return rows

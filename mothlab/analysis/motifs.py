@@ -47,42 +47,75 @@ import numpy as np
 # JAX is imported inside the JAX counters only: `import jax` costs ~1.2 s (measured on this
 # machine, `python -c "import jax"` with load 2), and sparsity tables never need it.
 
-__all__ = ["MOTIFS", "MOTIF_LABELS", "CHAINS", "CONVERGING3", "count_motifs", "prune_ghost_dead",
-           "normalise_masks", "prune_batched", "canonical", "live_canonical", "count_canonical",
-           "count_canonical_jax", "count_batch", "dense_closed_forms"]
+__all__ = [
+    "MOTIFS",
+    "MOTIF_LABELS",
+    "CHAINS",
+    "CONVERGING3",
+    "count_motifs",
+    "prune_ghost_dead",
+    "normalise_masks",
+    "prune_batched",
+    "canonical",
+    "live_canonical",
+    "count_canonical",
+    "count_canonical_jax",
+    "count_batch",
+    "dense_closed_forms",
+]
 
-MOTIFS = ("edges", "diverging2", "converging2", "chain2", "diverging3", "converging3", "chain3",
-          "bifan", "biparallel")
+MOTIFS = (
+    "edges",
+    "diverging2",
+    "converging2",
+    "chain2",
+    "diverging3",
+    "converging3",
+    "chain3",
+    "bifan",
+    "biparallel",
+)
 """The motif keys, in the papers' order (1st, 2nd, 3rd order)."""
 
 MOTIF_LABELS = {
-    "edges": "edge", "diverging2": "2nd diverging", "converging2": "2nd converging",
-    "chain2": "2nd chain", "diverging3": "3rd diverging", "converging3": "3rd converging",
-    "chain3": "3rd chain", "bifan": "bi-fan", "biparallel": "bi-parallel",
+    "edges": "edge",
+    "diverging2": "2nd diverging",
+    "converging2": "2nd converging",
+    "chain2": "2nd chain",
+    "diverging3": "3rd diverging",
+    "converging3": "3rd converging",
+    "chain3": "3rd chain",
+    "bifan": "bi-fan",
+    "biparallel": "bi-parallel",
 }
 
 CHAINS = ("paths", "pairs")
 CONVERGING3 = ("exact", "published")
 
-_F32_EXACT = 2 ** 24
-_F64_EXACT = 2 ** 53
+_F32_EXACT = 2**24
+_F64_EXACT = 2**53
 
 
 # --------------------------------------------------------------------------------------------------
 # input handling
 # --------------------------------------------------------------------------------------------------
 
+
 def _as_binary(a, what: str) -> np.ndarray:
     arr = np.asarray(a)
     if arr.dtype == bool:
         return arr
     if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)):
-        raise ValueError(f"{what} must be a 0/1 (or bool) array, got dtype {arr.dtype}; "
-                         "pass masks such as `weights != 0`.")
+        raise ValueError(
+            f"{what} must be a 0/1 (or bool) array, got dtype {arr.dtype}; "
+            "pass masks such as `weights != 0`."
+        )
     ok = (arr == 0) | (arr == 1)
     if not np.all(ok):
-        raise ValueError(f"{what} must contain only 0 and 1 (binary mask), found values such as "
-                         f"{arr[~ok].ravel()[:3].tolist()}; pass `mask != 0` instead of weights.")
+        raise ValueError(
+            f"{what} must contain only 0 and 1 (binary mask), found values such as "
+            f"{arr[~ok].ravel()[:3].tolist()}; pass `mask != 0` instead of weights."
+        )
     return arr.astype(bool)
 
 
@@ -91,32 +124,42 @@ def normalise_masks(masks, biases=None):
     None, batched flag): the batched form every counter and null works on. Raises ValueError
     saying what is wrong with the input and how to fix it."""
     if isinstance(masks, np.ndarray) or not isinstance(masks, (list, tuple)):
-        raise ValueError("masks must be a list (one entry per weight layer) of 0/1 arrays of shape "
-                         "(n_in, n_out) or (n_networks, n_in, n_out)")
+        raise ValueError(
+            "masks must be a list (one entry per weight layer) of 0/1 arrays of shape "
+            "(n_in, n_out) or (n_networks, n_in, n_out)"
+        )
     if len(masks) == 0:
         raise ValueError("masks is empty: give at least one weight layer")
     ms = [_as_binary(m, f"masks[{i}]") for i, m in enumerate(masks)]
     nd = {m.ndim for m in ms}
     if len(nd) != 1 or nd.pop() not in (2, 3):
-        raise ValueError("every mask must have shape (n_in, n_out) or (n_networks, n_in, n_out), all "
-                         f"with the same number of dimensions; got shapes {[m.shape for m in ms]}")
+        raise ValueError(
+            "every mask must have shape (n_in, n_out) or (n_networks, n_in, n_out), all "
+            f"with the same number of dimensions; got shapes {[m.shape for m in ms]}"
+        )
     batched = ms[0].ndim == 3
     if not batched:
         ms = [m[None] for m in ms]
     b = ms[0].shape[0]
     for i, m in enumerate(ms):
         if m.shape[0] != b:
-            raise ValueError(f"masks[{i}] has {m.shape[0]} networks but masks[0] has {b}; every layer "
-                             "needs the same leading network axis")
+            raise ValueError(
+                f"masks[{i}] has {m.shape[0]} networks but masks[0] has {b}; every layer "
+                "needs the same leading network axis"
+            )
         if i and m.shape[1] != ms[i - 1].shape[2]:
-            raise ValueError(f"masks[{i}] has {m.shape[1]} rows but masks[{i - 1}] has "
-                             f"{ms[i - 1].shape[2]} columns; consecutive layers must chain "
-                             "(n_out of one = n_in of the next)")
+            raise ValueError(
+                f"masks[{i}] has {m.shape[1]} rows but masks[{i - 1}] has "
+                f"{ms[i - 1].shape[2]} columns; consecutive layers must chain "
+                "(n_out of one = n_in of the next)"
+            )
     bs = None
     if biases is not None:
         if len(biases) != len(ms):
-            raise ValueError(f"biases has {len(biases)} entries but masks has {len(ms)}; give one "
-                             "bias mask per weight layer (bias of the layer it feeds) or None")
+            raise ValueError(
+                f"biases has {len(biases)} entries but masks has {len(ms)}; give one "
+                "bias mask per weight layer (bias of the layer it feeds) or None"
+            )
         bs = []
         for i, (bv, m) in enumerate(zip(biases, ms)):
             bv = _as_binary(bv, f"biases[{i}]")
@@ -124,8 +167,10 @@ def normalise_masks(masks, biases=None):
                 bv = bv[None]
             if bv.shape != (b, m.shape[2]):
                 want = (b, m.shape[2]) if batched else (m.shape[2],)
-                raise ValueError(f"biases[{i}] has shape {bv.shape if batched else bv.shape[1:]}, "
-                                 f"expected {want} (one entry per target node of masks[{i}])")
+                raise ValueError(
+                    f"biases[{i}] has shape {bv.shape if batched else bv.shape[1:]}, "
+                    f"expected {want} (one entry per target node of masks[{i}])"
+                )
             bs.append(bv)
     return ms, bs, batched
 
@@ -133,6 +178,7 @@ def normalise_masks(masks, biases=None):
 # --------------------------------------------------------------------------------------------------
 # ghost and dead nodes
 # --------------------------------------------------------------------------------------------------
+
 
 def prune_batched(ms, bs):
     """Ghost/dead removal to a fixed point on the batched form of :func:`normalise_masks`
@@ -148,8 +194,9 @@ def prune_batched(ms, bs):
             has_out = ms[l].any(axis=2)
             gone = ~(has_in & has_out)
             # remove a node only if it still has an edge to remove (keeps the fixed point check exact)
-            touch = gone & (ms[l - 1].any(axis=1) | has_out
-                            | (bs[l - 1] if bs is not None else False))
+            touch = gone & (
+                ms[l - 1].any(axis=1) | has_out | (bs[l - 1] if bs is not None else False)
+            )
             if touch.any():
                 changed = True
                 ms[l - 1] &= ~gone[:, None, :]
@@ -198,6 +245,7 @@ def prune_ghost_dead(masks, biases=None):
 # canonical form
 # --------------------------------------------------------------------------------------------------
 
+
 def canonical(ms, bs=None):
     """Bool layer list (B, n_l, n_{l+1}) (+ biases (B, n_{l+1})) → canonical form (bias rows appended).
 
@@ -227,8 +275,12 @@ def live_canonical(ms, bs=None):
         else:
             # rows must stay aligned with the previous layer's kept columns; a node with outputs
             # but no input (possible only without pruning) becomes a source-only row
-            node_rows = np.concatenate([np.flatnonzero(keep_cols[l - 1]),
-                                        np.flatnonzero(~keep_cols[l - 1] & has_out[:n_nodes])])
+            node_rows = np.concatenate(
+                [
+                    np.flatnonzero(keep_cols[l - 1]),
+                    np.flatnonzero(~keep_cols[l - 1] & has_out[:n_nodes]),
+                ]
+            )
         rows = np.concatenate([node_rows, n_nodes + np.flatnonzero(has_out[n_nodes:])])
         out.append(a[np.ix_(rows, np.flatnonzero(keep_cols[l]))][None])
     return out
@@ -237,6 +289,7 @@ def live_canonical(ms, bs=None):
 # --------------------------------------------------------------------------------------------------
 # counting on the canonical form
 # --------------------------------------------------------------------------------------------------
+
 
 def _comb2(x: np.ndarray) -> np.ndarray:
     x = x.astype(np.int64)
@@ -303,8 +356,8 @@ def count_canonical(aug, chains="paths", converging3="exact") -> dict[str, np.nd
     B = aug[0].shape[0]
     shapes = [a.shape[1:] for a in aug]
     f = [np.asarray(a, dtype=np.float32) for a in aug]
-    rows = [a.sum(axis=2, dtype=np.int64) for a in f]   # out-degree of every source row
-    cols = [a.sum(axis=1, dtype=np.int64) for a in f]   # in-degree of every target
+    rows = [a.sum(axis=2, dtype=np.int64) for a in f]  # out-degree of every source row
+    cols = [a.sum(axis=1, dtype=np.int64) for a in f]  # in-degree of every target
     z = np.zeros(B, dtype=np.int64)
     out = {k: z.copy() for k in MOTIFS}
     c3 = _comb2 if converging3 == "published" else _comb3
@@ -366,9 +419,9 @@ def count_canonical(aug, chains="paths", converging3="exact") -> dict[str, np.nd
     for l in range(L - 1):
         nb = shapes[l][1]
         if par[l]:
-            g = gram("col", l)                      # (nb, nb): common sources of b, b'
-            h = gram("row", l + 1)[:, :nb, :nb]     # (nb, nb): common targets of b, b'
-            sq = (g * h).sum(axis=(1, 2))           # Σ_ad P_ad²
+            g = gram("col", l)  # (nb, nb): common sources of b, b'
+            h = gram("row", l + 1)[:, :nb, :nb]  # (nb, nb): common targets of b, b'
+            sq = (g * h).sum(axis=(1, 2))  # Σ_ad P_ad²
             lin = (cols[l] * rows[l + 1][:, :nb]).sum(axis=1)  # Σ_ad P_ad
             out["biparallel"] += (sq - lin) // 2
         else:
@@ -376,8 +429,13 @@ def count_canonical(aug, chains="paths", converging3="exact") -> dict[str, np.nd
     return out
 
 
-def count_motifs(masks, biases=None, chains: str = "paths", converging3: str = "exact",
-                 remove_ghost_dead: bool = True) -> dict:
+def count_motifs(
+    masks,
+    biases=None,
+    chains: str = "paths",
+    converging3: str = "exact",
+    remove_ghost_dead: bool = True,
+) -> dict:
     """Exact motif counts of one network or a batch of networks.
 
     Parameters
@@ -488,8 +546,11 @@ def _jax_partials(aug, chains, converging3, fan, par):
             parts["chain2"].append((mm(aug[l], real(l + 1)) > 0).sum(axis=2, dtype=jnp.int32))
     for l in range(L - 2):
         if chains == "paths":
-            v = jnp.rint(jnp.einsum("bi,bij->bj", cols[l].astype(jnp.float32), real(l + 1),
-                                    precision="highest")).astype(jnp.int32)
+            v = jnp.rint(
+                jnp.einsum(
+                    "bi,bij->bj", cols[l].astype(jnp.float32), real(l + 1), precision="highest"
+                )
+            ).astype(jnp.int32)
             parts["chain3"].append(v * rows[l + 2][:, : shapes[l + 1][1]])
         else:
             p = (jnp.matmul(aug[l], real(l + 1), precision="highest") > 0.5).astype(jnp.float32)
@@ -546,8 +607,11 @@ def count_canonical_jax(aug, chains: str = "paths", converging3: str = "exact", 
     key = (shapes, chains, converging3)
     if key not in _jax_fns:
         # masks travel as bool (4x less to move) and become float32 inside the compiled function
-        _jax_fns[key] = jax.jit(lambda xs: _jax_partials([x.astype(jnp.float32) for x in xs],
-                                                         chains, converging3, fan, par))
+        _jax_fns[key] = jax.jit(
+            lambda xs: _jax_partials(
+                [x.astype(jnp.float32) for x in xs], chains, converging3, fan, par
+            )
+        )
     parts = _jax_fns[key]([jnp.asarray(np.asarray(a) != 0) for a in aug])
     B = aug[0].shape[0]
     if lazy:
@@ -580,10 +644,10 @@ def count_batch(aug, chains="paths", converging3="exact", chunk: int = 32) -> np
     B = aug[0].shape[0]
     out = np.zeros((B, len(MOTIFS)), np.int64)
     for s in range(0, B, chunk):
-        part = [a[s:s + chunk] for a in aug]
+        part = [a[s : s + chunk] for a in aug]
         n = part[0].shape[0]
         if n < chunk and B > chunk:
             part = [np.concatenate([p, np.zeros((chunk - n, *p.shape[1:]), p.dtype)]) for p in part]
         c = count_canonical_jax(part, chains=chains, converging3=converging3)
-        out[s:s + n] = np.stack([c[k][:n] for k in MOTIFS], axis=1)
+        out[s : s + n] = np.stack([c[k][:n] for k in MOTIFS], axis=1)
     return out

@@ -50,29 +50,43 @@ from functools import lru_cache
 
 import numpy as np
 
-__all__ = ["NULLS", "NULL_LABELS", "NULL_ALIASES", "ANALYTIC_NULLS", "resolve_null",
-           "sample_null", "uniform_layers", "live_node_layer", "live_node_layers",
-           "as_published_layers", "degree_layers", "edges_moments"]
+__all__ = [
+    "NULLS",
+    "NULL_LABELS",
+    "NULL_ALIASES",
+    "ANALYTIC_NULLS",
+    "resolve_null",
+    "sample_null",
+    "uniform_layers",
+    "live_node_layer",
+    "live_node_layers",
+    "as_published_layers",
+    "degree_layers",
+    "edges_moments",
+]
 
 # JAX is imported inside the samplers that use it: `import jax` costs ~1.2 s (measured,
 # `python -c "import jax"` under load 2) and the exact moments and numpy samplers do not need it.
 
 NULLS = {
     "edges_live_nodes": "edges among live nodes: each layer's edge count, placed uniformly among "
-                        "the network's live nodes (exact moments)",
+    "the network's live nodes (exact moments)",
     "edges_whole_layer": "edges over the whole layer: each layer's edge count, placed uniformly "
-                         "over all its cells (layered Erdős–Rényi; exact moments)",
+    "over all its cells (layered Erdős–Rényi; exact moments)",
     "live_nodes": "edge counts and live nodes: each layer's edge count, every live node keeping "
-                  "at least one edge (the papers' null, sampled uniformly)",
+    "at least one edge (the papers' null, sampled uniformly)",
     "degrees": "degrees: every node's in- and out-degree in each layer (edge swaps, sampled)",
     "as_published": "as published: the authors' ad hoc generator (not uniform; for comparison)",
 }
 """Null models: name → what the null keeps (one line, for tables and menus)."""
 
-NULL_LABELS = {"edges_live_nodes": "edges among live nodes",
-               "edges_whole_layer": "edges over the whole layer",
-               "live_nodes": "edge counts + live nodes", "degrees": "degrees",
-               "as_published": "as published"}
+NULL_LABELS = {
+    "edges_live_nodes": "edges among live nodes",
+    "edges_whole_layer": "edges over the whole layer",
+    "live_nodes": "edge counts + live nodes",
+    "degrees": "degrees",
+    "as_published": "as published",
+}
 """Short labels of the nulls for plots and legends."""
 
 NULL_ALIASES = {"edges": "edges_live_nodes"}
@@ -88,14 +102,17 @@ def resolve_null(null: str) -> str:
     unknown, listing the names."""
     name = NULL_ALIASES.get(null, null)
     if name not in NULLS:
-        raise ValueError(f"null must be one of {list(NULLS)} (old name 'edges' = "
-                         f"'edges_live_nodes'), got {null!r}")
+        raise ValueError(
+            f"null must be one of {list(NULLS)} (old name 'edges' = "
+            f"'edges_live_nodes'), got {null!r}"
+        )
     return name
 
 
 # --------------------------------------------------------------------------------------------------
 # uniform E-subsets (null a) in JAX
 # --------------------------------------------------------------------------------------------------
+
 
 def _bucket(x: int) -> int:
     """Round up to 1, 2, 3, 4, 6, 8, 12, 16, ... (≤ 1.5× waste) so shapes repeat and jit caches."""
@@ -164,8 +181,9 @@ def _backend(backend: str) -> str:
     return backend
 
 
-def _uniform_layer(rng: np.random.Generator, n_samples: int, r: int, c: int, e: int,
-                   backend: str = "auto") -> np.ndarray:
+def _uniform_layer(
+    rng: np.random.Generator, n_samples: int, r: int, c: int, e: int, backend: str = "auto"
+) -> np.ndarray:
     """Bool (n_samples, r, c), each a uniformly random e-subset of the r·c cells."""
     n = r * c
     if e <= 0 or e >= n:
@@ -201,6 +219,7 @@ def uniform_layers(shapes_edges, n_samples: int, seed: int = 0, backend: str = "
 # --------------------------------------------------------------------------------------------------
 # null (b): edge counts and live nodes (exact rejection)
 # --------------------------------------------------------------------------------------------------
+
 
 def _log_comb(n, k):
     return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
@@ -253,12 +272,21 @@ def _column_cover(rng: np.random.Generator, n: int, r: int, c: int, e: int) -> n
     return rank < sizes[:, None, :]
 
 
-def live_node_layer(rng: np.random.Generator, n: int, r: int, c: int, e: int,
-                    max_tries: int = 200, backend: str = "auto"):
+def live_node_layer(
+    rng: np.random.Generator,
+    n: int,
+    r: int,
+    c: int,
+    e: int,
+    max_tries: int = 200,
+    backend: str = "auto",
+):
     """n exact uniform samples of r×c 0/1 matrices with e ones, no empty row and no empty column."""
     if e < max(r, c) or e > r * c:
-        raise ValueError(f"a {r}x{c} layer cannot have {e} edges with every node live "
-                         f"(need max(r, c) <= edges <= r*c)")
+        raise ValueError(
+            f"a {r}x{c} layer cannot have {e} edges with every node live "
+            f"(need max(r, c) <= edges <= r*c)"
+        )
     exp_empty_rows = r * _p_empty(r, c, e)
     exp_empty_cols = c * _p_empty(c, r, e)
     out = []
@@ -267,11 +295,14 @@ def live_node_layer(rng: np.random.Generator, n: int, r: int, c: int, e: int,
     while got < n:
         tries += 1
         if tries > max_tries:
-            raise ValueError(f"null 'live_nodes': rejection sampling of a {r}x{c} layer with {e} "
-                             f"edges accepts too rarely; use null='degrees' or 'edges_live_nodes' for it")
+            raise ValueError(
+                f"null 'live_nodes': rejection sampling of a {r}x{c} layer with {e} "
+                f"edges accepts too rarely; use null='degrees' or 'edges_live_nodes' for it"
+            )
         plain = exp_empty_rows + exp_empty_cols < 0.5
-        acc = math.exp(-(exp_empty_rows + exp_empty_cols) if plain
-                       else -min(exp_empty_rows, exp_empty_cols))
+        acc = math.exp(
+            -(exp_empty_rows + exp_empty_cols) if plain else -min(exp_empty_rows, exp_empty_cols)
+        )
         want = int((n - got) / max(acc, 0.01) * 1.05) + 8
         if plain:
             cand = _uniform_layer(rng, want, r, c, e, backend)
@@ -320,6 +351,7 @@ def as_published_layers(shapes_edges, n_samples: int, seed: int = 0):
 # --------------------------------------------------------------------------------------------------
 # null (c): degree-preserving swaps
 # --------------------------------------------------------------------------------------------------
+
 
 def _swap_chain(key, dense, src, dst, n_steps: int):
     """Run checkerboard-swap chains. dense: bool (B, r, c); src, dst: int32 (B, E) edge lists."""
@@ -381,8 +413,9 @@ def _swap_numpy(rng: np.random.Generator, a: np.ndarray, n_samples: int, n_steps
 _swap_jit = None
 
 
-def degree_layers(layers, n_samples: int, seed: int = 0, swaps_per_edge: float = 10.0,
-                  backend: str = "auto"):
+def degree_layers(
+    layers, n_samples: int, seed: int = 0, swaps_per_edge: float = 10.0, backend: str = "auto"
+):
     """Null (c) sampler: list of bool (n_samples, r_l, c_l) with every row and column sum of each
     layer equal to the real layer's (``layers``: list of 0/1 (r_l, c_l) arrays)."""
     import jax
@@ -437,8 +470,10 @@ def sample_null(null: str, layers, n_samples: int, seed: int = 0, swaps_per_edge
     if null == "live_nodes":
         for l, a in enumerate(layers):
             if not (a.any(axis=0).all() and a.any(axis=1).all()):
-                raise ValueError(f"layer {l} has nodes without edges; null 'live_nodes' needs the "
-                                 "network compressed to its live nodes (motifs.live_canonical)")
+                raise ValueError(
+                    f"layer {l} has nodes without edges; null 'live_nodes' needs the "
+                    "network compressed to its live nodes (motifs.live_canonical)"
+                )
         return live_node_layers(se, n_samples, seed)
     if null == "degrees":
         return degree_layers(layers, n_samples, seed, swaps_per_edge)
@@ -448,6 +483,7 @@ def sample_null(null: str, layers, n_samples: int, seed: int = 0, swaps_per_edge
 # --------------------------------------------------------------------------------------------------
 # exact moments under the edge nulls (a uniform E-subset of each layer's cells)
 # --------------------------------------------------------------------------------------------------
+
 
 def _comb(n, k):
     return math.comb(n, k) if 0 <= k <= n else 0
@@ -480,8 +516,7 @@ def _degree_sum_moments(L: _Layer, k: int, by_row: bool):
     n_nodes, m = (L.r, L.c) if by_row else (L.c, L.r)
     ck = _comb(m, k)
     mean = n_nodes * ck * L.p(k)
-    sq_same = sum(ck * _comb(k, j) * _comb(m - k, k - j) * L.p(2 * k - j)
-                  for j in range(k + 1))
+    sq_same = sum(ck * _comb(k, j) * _comb(m - k, k - j) * L.p(2 * k - j) for j in range(k + 1))
     second = n_nodes * sq_same + n_nodes * (n_nodes - 1) * ck * ck * L.p(2 * k)
     return mean, second - mean * mean
 
@@ -555,8 +590,9 @@ def _path_cross(Ls, s1, k1, s2, k2):
 def _path_total_moments(Ls, length):
     starts = range(len(Ls) - length + 1)
     mean = sum((_path_mean(Ls, s, length) for s in starts), Fraction(0))
-    second = sum((_path_cross(Ls, s, length, t, length) for s in starts for t in starts),
-                 Fraction(0))
+    second = sum(
+        (_path_cross(Ls, s, length, t, length) for s in starts for t in starts), Fraction(0)
+    )
     return mean, second - mean * mean
 
 
@@ -575,7 +611,7 @@ def _biparallel_moments(Ls):
                 cnt_a = na if ea else na * (na - 1)
                 for ed in (0, 1):
                     cnt_d = nd if ed else nd * (nd - 1)
-                    second += (cnt_a * cnt_d * npair * A.p(4 - ea * s) * Bm.p(4 - ed * s))
+                    second += cnt_a * cnt_d * npair * A.p(4 - ea * s) * Bm.p(4 - ed * s)
         var += second - means[-1] ** 2
     for l in range(L - 2):
         A, Bm, C = Ls[l], Ls[l + 1], Ls[l + 2]
@@ -592,9 +628,12 @@ def _edges_moments_cached(shapes_edges, converging3):
     Ls = [_Layer(r, c, e) for r, c, e in shapes_edges]
     out = {}
     out["edges"] = (Fraction(sum(e for _, _, e in shapes_edges)), Fraction(0))
-    for name, k, by_row in (("diverging2", 2, True), ("diverging3", 3, True),
-                            ("converging2", 2, False),
-                            ("converging3", 2 if converging3 == "published" else 3, False)):
+    for name, k, by_row in (
+        ("diverging2", 2, True),
+        ("diverging3", 3, True),
+        ("converging2", 2, False),
+        ("converging3", 2 if converging3 == "published" else 3, False),
+    ):
         mv = [_degree_sum_moments(L, k, by_row) for L in Ls]
         out[name] = (sum((m for m, _ in mv), Fraction(0)), sum((v for _, v in mv), Fraction(0)))
     mv = [_bifan_moments(L) for L in Ls]

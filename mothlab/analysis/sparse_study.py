@@ -38,14 +38,23 @@ TASKS = ("moth", "digits")
 
 #: Study defaults per task (small widths: a shared 2-core CPU; measured in the README).
 TASK_DEFAULTS = {
-    "moth": dict(widths=[32, 32, 32, 8], learning_rate=5e-3, batch_size=128, loss="mse",
-                 n_samples=30_000),
+    "moth": dict(
+        widths=[32, 32, 32, 8], learning_rate=5e-3, batch_size=128, loss="mse", n_samples=30_000
+    ),
     "digits": dict(widths=[64, 32], learning_rate=3e-3, batch_size=64, loss="xent"),
 }
 
 
-def load_task(task: str, *, dataset=None, out_dir=None, n_samples: int | None = None,
-              seed: int = 0, progress=None, cancel=None) -> dict:
+def load_task(
+    task: str,
+    *,
+    dataset=None,
+    out_dir=None,
+    n_samples: int | None = None,
+    seed: int = 0,
+    progress=None,
+    cancel=None,
+) -> dict:
     """``{"train": (X, Y), "test": (X, Y), "n_in", "n_out", "loss", "source"}`` (float32).
 
     ``moth``: the dataset store ``dataset`` or one generated (resumably) at
@@ -62,8 +71,14 @@ def load_task(task: str, *, dataset=None, out_dir=None, n_samples: int | None = 
         perm = np.random.default_rng(seed).permutation(len(x))
         n_test = int(round(0.3 * len(x)))
         te, tr = perm[:n_test], perm[n_test:]
-        return {"train": (x[tr], y[tr]), "test": (x[te], y[te]), "n_in": 64, "n_out": 10,
-                "loss": "xent", "source": f"sklearn load_digits, 70/30 split seed {seed}"}
+        return {
+            "train": (x[tr], y[tr]),
+            "test": (x[te], y[te]),
+            "n_in": 64,
+            "n_out": 10,
+            "loss": "xent",
+            "source": f"sklearn load_digits, 70/30 split seed {seed}",
+        }
     if task != "moth":
         raise ValueError(f"task must be one of {TASKS}, got {task!r}.")
     from mothlab.data import generate_dataset, open_dataset
@@ -93,6 +108,7 @@ def _evaluate(params, masks, x, y, activation, loss):
     global _EVAL
     if _EVAL is None:
         import jax
+
         _EVAL = jax.jit(_eval_impl, static_argnames=("activation", "loss"))
     lo, acc = _EVAL(params, masks, x, y, activation=activation, loss=loss)
     return np.asarray(lo, float), np.asarray(acc, float)
@@ -115,12 +131,27 @@ def _eval_impl(params, masks, x, y, activation, loss):
     return jax.vmap(one)(params, masks)
 
 
-def run_method(method: str, data: dict, *, density: float, n_networks: int = 16,
-               widths=None, steps: int = 3000, update_every: int = 250, zeta: float = 0.3,
-               rigl_stop: float = 0.75, seed: int = 0, learning_rate: float | None = None,
-               batch_size: int | None = None, activation: str = "arctan", init: str = "paper",
-               target: dict | None = None, task: str = "moth", progress=None,
-               cancel=None) -> list[dict]:
+def run_method(
+    method: str,
+    data: dict,
+    *,
+    density: float,
+    n_networks: int = 16,
+    widths=None,
+    steps: int = 3000,
+    update_every: int = 250,
+    zeta: float = 0.3,
+    rigl_stop: float = 0.75,
+    seed: int = 0,
+    learning_rate: float | None = None,
+    batch_size: int | None = None,
+    activation: str = "arctan",
+    init: str = "paper",
+    target: dict | None = None,
+    task: str = "moth",
+    progress=None,
+    cancel=None,
+) -> list[dict]:
     """Train ``n_networks`` networks with ``method``; one result row per network."""
     import jax
 
@@ -137,12 +168,18 @@ def run_method(method: str, data: dict, *, density: float, n_networks: int = 16,
     sizes = [data["n_in"], *widths, data["n_out"]]
     counts = S.layer_counts(sizes, density)
     total = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
-    st = S.SparseSettings(method=method if method in S.DYNAMIC else "static",
-                          activation=activation, optimizer="adam",
-                          learning_rate=float(learning_rate or d["learning_rate"]),
-                          batch_size=int(batch_size or d["batch_size"]), loss=data["loss"],
-                          update_every=int(update_every), zeta=float(zeta),
-                          rigl_stop=float(rigl_stop), total_steps=int(steps))
+    st = S.SparseSettings(
+        method=method if method in S.DYNAMIC else "static",
+        activation=activation,
+        optimizer="adam",
+        learning_rate=float(learning_rate or d["learning_rate"]),
+        batch_size=int(batch_size or d["batch_size"]),
+        loss=data["loss"],
+        update_every=int(update_every),
+        zeta=float(zeta),
+        rigl_stop=float(rigl_stop),
+        total_steps=int(steps),
+    )
     keys = network_keys(int(seed), range(n_networks))
     train = (jax.numpy.asarray(data["train"][0]), jax.numpy.asarray(data["train"][1]))
     t0 = time.perf_counter()
@@ -153,8 +190,9 @@ def run_method(method: str, data: dict, *, density: float, n_networks: int = 16,
         init_masks = gen.masks
     elif method == "prune":
         init_masks = [np.ones((n_networks, a, b), bool) for a, b in zip(sizes[:-1], sizes[1:])]
-    state = S.sparse_init(keys, sizes, st, total if method == "prune" else counts, init,
-                          initial_masks=init_masks)
+    state = S.sparse_init(
+        keys, sizes, st, total if method == "prune" else counts, init, initial_masks=init_masks
+    )
     flops = np.zeros(n_networks)
     n_chunks = steps // update_every
     plan = [("train", update_every, total)] * n_chunks
@@ -169,41 +207,55 @@ def run_method(method: str, data: dict, *, density: float, n_networks: int = 16,
         check_cancel(cancel, "the study resumes from its CSV (finished methods are kept)")
         if kind == "prune":
             s = float(arg) if arg < 1 - density else 1.0 - density  # exact last level
-            masks = prune_ensemble(state["params"], state["masks"], s, mode="layerwise",
-                                   bias_pruning="none")
+            masks = prune_ensemble(
+                state["params"], state["masks"], s, mode="layerwise", bias_pruning="none"
+            )
             from mothlab.nets import mlp
-            state = dict(state, masks=masks, params=mlp.apply_masks(state["params"], masks),
-                         opt=reset_pruned_state(st.opt, state["opt"], masks))
+
+            state = dict(
+                state,
+                masks=masks,
+                params=mlp.apply_masks(state["params"], masks),
+                opt=reset_pruned_state(st.opt, state["opt"], masks),
+            )
             live = [int(np.asarray(m[0]).sum()) for m in masks["w"]]
             continue
         state, _ = S.train_steps(state, keys, train, int(arg), st)
         flops += S.training_flops(sizes, live, st.batch_size, int(arg))
         # SET: update after every chunk but the last; RigL: while its cosine fraction is > 0
         last = c >= n_chunks - 1
-        rigl_on = method == "rigl" and float(S.rigl_fraction(
-            int(state["step"][0]), steps, zeta, rigl_stop)) > 0
+        rigl_on = (
+            method == "rigl"
+            and float(S.rigl_fraction(int(state["step"][0]), steps, zeta, rigl_stop)) > 0
+        )
         if not last and (method == "set" or rigl_on):
             state, _ = S.topology_update(state, keys, train, st)
             n_updates += 1
             if method == "rigl":
-                flops += S.training_flops(sizes, live, st.batch_size, 0, method="rigl",
-                                          n_updates=1)
+                flops += S.training_flops(sizes, live, st.batch_size, 0, method="rigl", n_updates=1)
         report(progress, (c + 1) / len(plan), f"{task} {method}: chunk {c + 1}/{len(plan)}")
     masks = [np.asarray(m) for m in state["masks"]["w"]]
     for m, k in zip(masks, counts):
         if not np.all(m.reshape(n_networks, -1).sum(1) == k):
             raise RuntimeError(f"{method} ended with a density other than requested (bug).")
-    loss, acc = _evaluate(state["params"], state["masks"], *data["test"], activation,
-                          data["loss"])
+    loss, acc = _evaluate(state["params"], state["masks"], *data["test"], activation, data["loss"])
     z = profile_of(masks)
     secs = time.perf_counter() - t0
     rows = []
     for i in range(n_networks):
-        row = {"task": task, "method": method, "density": density, "network": i,
-               "weights": int(sum(counts)), "test_loss": loss[i],
-               "test_accuracy": acc[i] if data["loss"] == "xent" else "",
-               "train_gflops": flops[i] / 1e9, "steps": int(state["step"][i]),
-               "n_updates": n_updates, "seconds": round(secs / n_networks, 3)}
+        row = {
+            "task": task,
+            "method": method,
+            "density": density,
+            "network": i,
+            "weights": int(sum(counts)),
+            "test_loss": loss[i],
+            "test_accuracy": acc[i] if data["loss"] == "xent" else "",
+            "train_gflops": flops[i] / 1e9,
+            "steps": int(state["step"][i]),
+            "n_updates": n_updates,
+            "seconds": round(secs / n_networks, 3),
+        }
         row.update({f"z_{k}": z[i, j] for j, k in enumerate(MATCHED)})
         if gen is not None:
             row["generator_distance"] = gen.distance
@@ -211,9 +263,23 @@ def run_method(method: str, data: dict, *, density: float, n_networks: int = 16,
     return rows
 
 
-FIELDS = (["task", "method", "density", "network", "weights", "test_loss", "test_accuracy",
-           "train_gflops", "steps", "n_updates", "seconds"] + [f"z_{k}" for k in MATCHED]
-          + ["generator_distance"])
+FIELDS = (
+    [
+        "task",
+        "method",
+        "density",
+        "network",
+        "weights",
+        "test_loss",
+        "test_accuracy",
+        "train_gflops",
+        "steps",
+        "n_updates",
+        "seconds",
+    ]
+    + [f"z_{k}" for k in MATCHED]
+    + ["generator_distance"]
+)
 
 
 def read_rows(path) -> list[dict]:
@@ -224,9 +290,21 @@ def read_rows(path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def compare(out, *, tasks=TASKS, methods=None, densities=(0.1,), n_networks: int = 16,
-            steps: int = 3000, update_every: int = 250, seed: int = 0, dataset=None,
-            n_samples: int | None = None, progress=None, cancel=None) -> list[dict]:
+def compare(
+    out,
+    *,
+    tasks=TASKS,
+    methods=None,
+    densities=(0.1,),
+    n_networks: int = 16,
+    steps: int = 3000,
+    update_every: int = 250,
+    seed: int = 0,
+    dataset=None,
+    n_samples: int | None = None,
+    progress=None,
+    cancel=None,
+) -> list[dict]:
     """Run the study; append each finished (task, density, method) group to ``out`` (CSV) and
     skip the groups already there (resume). Returns all rows (as read back from the CSV)."""
     from mothlab.nets import sparse as S
@@ -236,24 +314,43 @@ def compare(out, *, tasks=TASKS, methods=None, densities=(0.1,), n_networks: int
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {(r["task"], float(r["density"]), r["method"]) for r in read_rows(out)}
     groups = [(t, d, m) for t in tasks for d in densities for m in methods]
-    report(progress, 0.0, f"{len(groups)} groups of {n_networks} networks "
-                          f"({len(done & set(groups))} already in {out.name})")
+    report(
+        progress,
+        0.0,
+        f"{len(groups)} groups of {n_networks} networks "
+        f"({len(done & set(groups))} already in {out.name})",
+    )
     datas = {}
     for g, (task, dens, method) in enumerate(groups):
         if (task, float(dens), method) in done:
             continue
         if task not in datas:
-            datas[task] = load_task(task, dataset=dataset, out_dir=out.parent,
-                                    n_samples=n_samples, seed=seed, cancel=cancel)
+            datas[task] = load_task(
+                task,
+                dataset=dataset,
+                out_dir=out.parent,
+                n_samples=n_samples,
+                seed=seed,
+                cancel=cancel,
+            )
         lo, hi = g / len(groups), (g + 1) / len(groups)
 
         def sub(ev, lo=lo, hi=hi):
             if progress is not None and ev.fraction is not None:
                 report(progress, lo + ev.fraction * (hi - lo), ev.message)
 
-        rows = run_method(method, datas[task], density=float(dens), n_networks=n_networks,
-                          steps=steps, update_every=update_every, seed=seed, task=task,
-                          progress=sub, cancel=cancel)
+        rows = run_method(
+            method,
+            datas[task],
+            density=float(dens),
+            n_networks=n_networks,
+            steps=steps,
+            update_every=update_every,
+            seed=seed,
+            task=task,
+            progress=sub,
+            cancel=cancel,
+        )
         new = not out.exists()
         with out.open("a", newline="", encoding="utf-8") as f:
             w = csv.DictWriter(f, fieldnames=FIELDS)
@@ -273,15 +370,25 @@ def summary(rows) -> list[dict]:
     out = []
     for (task, dens, method), rs in groups.items():
         loss = np.array([float(r["test_loss"]) for r in rs])
-        acc = np.array([float(r["test_accuracy"]) if r["test_accuracy"] not in ("", None)
-                        else np.nan for r in rs])
+        acc = np.array(
+            [
+                float(r["test_accuracy"]) if r["test_accuracy"] not in ("", None) else np.nan
+                for r in rs
+            ]
+        )
         fl = np.array([float(r["train_gflops"]) for r in rs])
-        row = {"task": task, "density": dens, "method": method, "n": len(rs),
-               "weights": int(rs[0]["weights"]),
-               "median_loss": float(np.median(loss)), "q25_loss": float(np.quantile(loss, .25)),
-               "q75_loss": float(np.quantile(loss, .75)),
-               "median_accuracy": float(np.median(acc)) if np.isfinite(acc).any() else None,
-               "median_gflops": float(np.median(fl))}
+        row = {
+            "task": task,
+            "density": dens,
+            "method": method,
+            "n": len(rs),
+            "weights": int(rs[0]["weights"]),
+            "median_loss": float(np.median(loss)),
+            "q25_loss": float(np.quantile(loss, 0.25)),
+            "q75_loss": float(np.quantile(loss, 0.75)),
+            "median_accuracy": float(np.median(acc)) if np.isfinite(acc).any() else None,
+            "median_gflops": float(np.median(fl)),
+        }
         for k in MATCHED:
             with np.errstate(all="ignore"):
                 row[f"median_z_{k}"] = float(np.nanmedian([float(r[f"z_{k}"]) for r in rs]))

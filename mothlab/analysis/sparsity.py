@@ -28,10 +28,30 @@ import numpy as np
 
 from mothlab.analysis.motifs import prune_ghost_dead
 
-__all__ = ["SELECTION_RULES", "NODE_STATES", "LIVE", "GHOST", "DEAD", "REMOVED", "INPUT",
-           "OUTPUT", "SparsityResult", "Shown", "sparsity_result", "optimal_levels", "format_loss",
-           "node_states", "load", "threshold_of", "loss_table", "optimal_counts",
-           "remaining_weights", "input_connectivity", "ghost_dead_nodes", "breakdown_level"]
+__all__ = [
+    "SELECTION_RULES",
+    "NODE_STATES",
+    "LIVE",
+    "GHOST",
+    "DEAD",
+    "REMOVED",
+    "INPUT",
+    "OUTPUT",
+    "SparsityResult",
+    "Shown",
+    "sparsity_result",
+    "optimal_levels",
+    "format_loss",
+    "node_states",
+    "load",
+    "threshold_of",
+    "loss_table",
+    "optimal_counts",
+    "remaining_weights",
+    "input_connectivity",
+    "ghost_dead_nodes",
+    "breakdown_level",
+]
 
 SELECTION_RULES = {
     "paper": "sparsest level with it and every denser level under the threshold",
@@ -46,6 +66,7 @@ LIVE, GHOST, DEAD, REMOVED, INPUT, OUTPUT = range(6)
 
 # ------------------------------------------------------------------------------ small helpers
 
+
 def load(exp_or_path):
     """An :class:`~mothlab.nets.Experiment` from itself or from the path of its store."""
     if isinstance(exp_or_path, (str, Path)):
@@ -54,8 +75,10 @@ def load(exp_or_path):
         return load_experiment(exp_or_path)
     for attr in ("masks", "sparsity_levels", "n_networks", "test_loss"):
         if not hasattr(exp_or_path, attr):
-            raise ValueError(f"expected an Experiment (or the path of its store); "
-                             f"{type(exp_or_path).__name__} has no {attr!r}")
+            raise ValueError(
+                f"expected an Experiment (or the path of its store); "
+                f"{type(exp_or_path).__name__} has no {attr!r}"
+            )
     return exp_or_path
 
 
@@ -66,8 +89,9 @@ def threshold_of(exp, threshold: float | None = None) -> float:
         t = getattr(getattr(exp, "config", None), "threshold", None) or 1e-3
     t = float(t)
     if not t > 0 or not math.isfinite(t):
-        raise ValueError(f"threshold must be a finite number > 0 (a scaled MSE, paper: 1e-3), "
-                         f"got {threshold!r}.")
+        raise ValueError(
+            f"threshold must be a finite number > 0 (a scaled MSE, paper: 1e-3), got {threshold!r}."
+        )
     return t
 
 
@@ -157,6 +181,7 @@ class Shown(tuple):
 
 # ------------------------------------------------------------------------------ the result
 
+
 @dataclasses.dataclass(frozen=True)
 class SparsityResult:
     """Loss versus sparsity of an experiment and everything read off it.
@@ -208,11 +233,15 @@ class SparsityResult:
         (the median is the lower one, the level :meth:`level_to_show` opens on)."""
         opt = self.optimal_level(rule)
         have = int((opt >= 0).sum())
-        head = (f"{have} of {self.n_networks} networks have an optimal level under the {rule!r} "
-                f"rule ({SELECTION_RULES[rule]} {format_loss(self.threshold)})")
+        head = (
+            f"{have} of {self.n_networks} networks have an optimal level under the {rule!r} "
+            f"rule ({SELECTION_RULES[rule]} {format_loss(self.threshold)})"
+        )
         if have:
             head += f", median {_pct(self.sparsity[int(np.sort(opt[opt >= 0])[(have - 1) // 2])])}"
-        return f"{head}; {self.n_reaching()} of {self.n_networks} reach the threshold at some level."
+        return (
+            f"{head}; {self.n_reaching()} of {self.n_networks} reach the threshold at some level."
+        )
 
     def breakdown_level(self) -> int:
         """The first level after the level of lowest median loss whose median loss is at or above
@@ -223,7 +252,7 @@ class SparsityResult:
         if not np.isfinite(med).any():
             return -1
         best = int(np.nanargmin(med))
-        bad = np.flatnonzero(~(med[best + 1:] < self.threshold))
+        bad = np.flatnonzero(~(med[best + 1 :] < self.threshold))
         return int(best + 1 + bad[0]) if bad.size else -1
 
     # -- per-level tables -------------------------------------------------------------------
@@ -235,13 +264,16 @@ class SparsityResult:
         if np.ndim(level) == 0:
             lv = int(level)
             if not 0 <= lv < self.levels_done:
-                raise ValueError(f"level must be in [0, {self.levels_done}) (levels done), "
-                                 f"got {level!r}")
+                raise ValueError(
+                    f"level must be in [0, {self.levels_done}) (levels done), got {level!r}"
+                )
             return np.full(n, lv)
         lv = np.asarray(level, int)
         if lv.shape != (n,):
-            raise ValueError(f"levels must be an int, a rule name or an array of {n} levels, "
-                             f"got shape {lv.shape}")
+            raise ValueError(
+                f"levels must be an int, a rule name or an array of {n} levels, "
+                f"got shape {lv.shape}"
+            )
         return lv
 
     def table1(self, rule: str = "paper") -> dict:
@@ -271,8 +303,10 @@ class SparsityResult:
     def weights_left(self, level: int, network: int) -> tuple[int, int]:
         """(weights left, weights in all) of one network at one level (biases not counted)."""
         masks = self.experiment.masks(int(self._levels(level)[0]))
-        return (int(sum(int(m[int(network)].sum()) for m in masks)),
-                int(sum(m.shape[1] * m.shape[2] for m in masks)))
+        return (
+            int(sum(int(m[int(network)].sum()) for m in masks)),
+            int(sum(m.shape[1] * m.shape[2] for m in masks)),
+        )
 
     # -- what to show -------------------------------------------------------------------------
     def level_to_show(self, rule: str = "paper") -> Shown:
@@ -291,17 +325,21 @@ class SparsityResult:
         if (opt >= 0).any():
             lv = int(np.sort(opt[opt >= 0])[((opt >= 0).sum() - 1) // 2])
             cand = np.flatnonzero(opt == lv)
-            reason = (f"the median optimal level under the {rule!r} rule "
-                      f"({SELECTION_RULES[rule]}), over {int((opt >= 0).sum())} of "
-                      f"{self.n_networks} networks")
+            reason = (
+                f"the median optimal level under the {rule!r} rule "
+                f"({SELECTION_RULES[rule]}), over {int((opt >= 0).sum())} of "
+                f"{self.n_networks} networks"
+            )
         else:
             med = self.median[: self.levels_done]
             if not np.isfinite(med).any():
                 return Shown(0, 0, "no level has a finite loss yet")
             lv = int(np.nanargmin(med))
             cand = np.flatnonzero(np.isfinite(logl[lv]))
-            reason = (f"no network reaches the threshold {format_loss(self.threshold)} under the {rule!r} "
-                      "rule: showing the level of lowest median loss instead")
+            reason = (
+                f"no network reaches the threshold {format_loss(self.threshold)} under the {rule!r} "
+                "rule: showing the level of lowest median loss instead"
+            )
         target = np.median(logl[lv, cand])
         net = int(cand[np.argmin(np.abs(logl[lv, cand] - target))])
         return Shown(lv, net, reason)
@@ -313,9 +351,14 @@ class SparsityResult:
         lv, net = int(level), int(network)
         left, total = self.weights_left(lv, net)
         x = float(self.loss[lv, net])
-        where = ("not evaluated" if not math.isfinite(x) else
-                 "under" if x < self.threshold else "over")
-        side = "" if where == "not evaluated" else f", {where} the threshold {format_loss(self.threshold)}"
+        where = (
+            "not evaluated" if not math.isfinite(x) else "under" if x < self.threshold else "over"
+        )
+        side = (
+            ""
+            if where == "not evaluated"
+            else f", {where} the threshold {format_loss(self.threshold)}"
+        )
         opt = int(self.optimal_level(rule)[net])
         if opt == lv:
             tail = f" (its optimal level, {rule!r} rule)"
@@ -323,12 +366,15 @@ class SparsityResult:
             tail = f" (it has no optimal level under the {rule!r} rule)"
         else:
             tail = f" (its optimal level under the {rule!r} rule is {_pct(self.sparsity[opt])})"
-        return (f"network {net} at {_pct(self.sparsity[lv])}: {left:,} of {total:,} weights left, "
-                f"{self.which} loss {format_loss(x)}{side}{tail}")
+        return (
+            f"network {net} at {_pct(self.sparsity[lv])}: {left:,} of {total:,} weights left, "
+            f"{self.which} loss {format_loss(x)}{side}{tail}"
+        )
 
 
-def sparsity_result(exp_or_path, threshold: float | None = None,
-                    which: str = "test") -> SparsityResult:
+def sparsity_result(
+    exp_or_path, threshold: float | None = None, which: str = "test"
+) -> SparsityResult:
     """The :class:`SparsityResult` of an experiment (or the path of its store).
 
     ``threshold``: None → the experiment's own (``config.threshold``, paper 1e-3). ``which``:
@@ -340,18 +386,31 @@ def sparsity_result(exp_or_path, threshold: float | None = None,
     tab = loss_table(exp, which)
     L = len(tab["sparsity"])
     capped = getattr(exp, "capped", None)
-    capped = (np.zeros(L, np.int64) if capped is None
-              else np.asarray(capped).reshape(L, -1).astype(np.int64).sum(axis=1))
+    capped = (
+        np.zeros(L, np.int64)
+        if capped is None
+        else np.asarray(capped).reshape(L, -1).astype(np.int64).sum(axis=1)
+    )
     for a in (tab["sparsity"], tab["loss"], tab["median"], tab["q25"], tab["q75"], capped):
         a.flags.writeable = False  # a result is shared by views and sessions: never edited
-    return SparsityResult(experiment=exp, sparsity=tab["sparsity"],
-                          levels_done=int(tab["levels_done"]), threshold=t, which=which,
-                          loss=tab["loss"], median=tab["median"], q25=tab["q25"],
-                          q75=tab["q75"], capped=capped, n_networks=int(exp.n_networks),
-                          layer_sizes=tuple(int(s) for s in exp.layer_sizes))
+    return SparsityResult(
+        experiment=exp,
+        sparsity=tab["sparsity"],
+        levels_done=int(tab["levels_done"]),
+        threshold=t,
+        which=which,
+        loss=tab["loss"],
+        median=tab["median"],
+        q25=tab["q25"],
+        q75=tab["q75"],
+        capped=capped,
+        n_networks=int(exp.n_networks),
+        layer_sizes=tuple(int(s) for s in exp.layer_sizes),
+    )
 
 
 # ------------------------------------------------------------------------------ per-function API
+
 
 def loss_table(exp, which: str = "test") -> dict:
     """Loss versus sparsity: ``{"sparsity" (L,), "loss" (L, n), "median", "q25", "q75", "min",
@@ -360,8 +419,12 @@ def loss_table(exp, which: str = "test") -> dict:
     if which not in ("test", "val", "train"):
         raise ValueError(f"which must be 'test', 'val' or 'train', got {which!r}.")
     loss = np.array(getattr(exp, f"{which}_loss"), float)  # a copy: the caller may freeze it
-    out = {"sparsity": np.array(exp.sparsity_levels, float), "loss": loss, "which": which,
-           "levels_done": int(exp.levels_done)}
+    out = {
+        "sparsity": np.array(exp.sparsity_levels, float),
+        "loss": loss,
+        "which": which,
+        "levels_done": int(exp.levels_done),
+    }
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows: levels not done
         for name, fn in (("median", np.nanmedian), ("min", np.nanmin), ("max", np.nanmax)):
@@ -376,8 +439,14 @@ def optimal_counts(exp, threshold: float | None = None, rule: str = "paper") -> 
     without an optimal level), "optimal_level" (n,), "threshold", "rule"}``."""
     r = sparsity_result(exp, threshold)
     opt = r.optimal_level(rule)
-    return {"sparsity": r.sparsity, "count": r.optimal_counts(rule), "none": int((opt < 0).sum()),
-            "optimal_level": opt, "threshold": r.threshold, "rule": rule}
+    return {
+        "sparsity": r.sparsity,
+        "count": r.optimal_counts(rule),
+        "none": int((opt < 0).sum()),
+        "optimal_level": opt,
+        "threshold": r.threshold,
+        "rule": rule,
+    }
 
 
 def remaining_weights(exp, levels=None, threshold: float | None = None) -> dict:
@@ -411,10 +480,16 @@ def remaining_weights(exp, levels=None, threshold: float | None = None) -> dict:
     def stat(fn):
         return fn(counts, axis=0).astype(float) if len(used) else np.full(n_layers, np.nan)
 
-    return {"layers": [f"{a}→{b}" for a, b in zip(sizes[:-1], sizes[1:])],
-            "total": np.array([a * b for a, b in zip(sizes[:-1], sizes[1:])]),
-            "mean": stat(np.mean), "var": stat(np.var), "min": stat(np.min),
-            "max": stat(np.max), "counts": counts, "networks": used}
+    return {
+        "layers": [f"{a}→{b}" for a, b in zip(sizes[:-1], sizes[1:])],
+        "total": np.array([a * b for a, b in zip(sizes[:-1], sizes[1:])]),
+        "mean": stat(np.mean),
+        "var": stat(np.var),
+        "min": stat(np.min),
+        "max": stat(np.max),
+        "counts": counts,
+        "networks": used,
+    }
 
 
 def input_connectivity(exp, level) -> np.ndarray:

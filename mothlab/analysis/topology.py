@@ -61,8 +61,16 @@ MATCHED = tuple(k for k in _m.MOTIFS if k != "edges")
 #: (40 networks of 10-50-50-50-8-7) at its sparse level with the lowest median test loss (55 %
 #: sparsity; fewer than 5 networks are optimally sparse there), measured with
 #: ``target_profile("assets/default_experiment.zarr")``.
-DEFAULT_TARGET = {"diverging2": 18.3, "converging2": 10.2, "chain2": 2.8, "diverging3": 18.9,
-                  "converging3": 10.8, "chain3": 4.2, "bifan": 18.3, "biparallel": 19.6}
+DEFAULT_TARGET = {
+    "diverging2": 18.3,
+    "converging2": 10.2,
+    "chain2": 2.8,
+    "diverging3": 18.9,
+    "converging3": 10.8,
+    "chain3": 4.2,
+    "bifan": 18.3,
+    "biparallel": 19.6,
+}
 
 _SIGMAS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0)
 _BETAS = (1.0, 3.0, 10.0)
@@ -97,13 +105,17 @@ def target_profile(exp_or_path, min_networks: int = 5, threshold: float | None =
         med = np.nanmedian(exp.test_loss[: exp.levels_done], axis=1)
         sparse = [i for i in range(exp.levels_done) if exp.sparsity_levels[i] > 0]
         if not sparse:
-            raise ValueError(f"{exp.path} has no finished sparse level to take a motif profile "
-                             "from; run more levels first.")
+            raise ValueError(
+                f"{exp.path} has no finished sparse level to take a motif profile "
+                "from; run more levels first."
+            )
         lv = min(sparse, key=lambda i: med[i])
         z = zscores(exp.masks(lv), None, null="edges").z
-        basis = (f"only {len(ok)} networks optimally sparse (< {min_networks}); all "
-                 f"{exp.n_networks} networks at the sparse level with the lowest median test "
-                 f"loss ({exp.sparsity_levels[lv]:.0%} sparsity)")
+        basis = (
+            f"only {len(ok)} networks optimally sparse (< {min_networks}); all "
+            f"{exp.n_networks} networks at the sparse level with the lowest median test "
+            f"loss ({exp.sparsity_levels[lv]:.0%} sparsity)"
+        )
         ok = np.arange(exp.n_networks)
     cols = [_m.MOTIFS.index(k) for k in MATCHED]
     with np.errstate(all="ignore"):
@@ -142,8 +154,9 @@ def _sample_network(rng, layer_sizes, counts, params: dict) -> list[np.ndarray]:
         comm = [rng.integers(0, N_COMMUNITIES, n) for n in sizes]
         sigma, rho, logb = params["sigma"], params["rho"], math.log(params["beta"])
         # a hidden node's fan-out hubness: correlated with its fan-in hubness by rho
-        g_out = [g[0]] + [rho * a + math.sqrt(1.0 - rho * rho) * rng.standard_normal(a.size)
-                          for a in g[1:]]
+        g_out = [g[0]] + [
+            rho * a + math.sqrt(1.0 - rho * rho) * rng.standard_normal(a.size) for a in g[1:]
+        ]
         for l, k in enumerate(counts):
             src = sigma * g_out[l]
             dst = sigma * g[l + 1]
@@ -155,8 +168,9 @@ def _sample_network(rng, layer_sizes, counts, params: dict) -> list[np.ndarray]:
         r, c = sizes[l], sizes[l + 1]
         # balanced degrees, then uniform among the matrices with those degrees (checkerboard
         # swaps of the degree-preserving null): regular margins without the design's pattern
-        bal = degree_layers([_balanced(r, c, int(k), rng)], 1,
-                            seed=int(rng.integers(0, 2**31 - 1)))[0][0]
+        bal = degree_layers(
+            [_balanced(r, c, int(k), rng)], 1, seed=int(rng.integers(0, 2**31 - 1))
+        )[0][0]
         n_bal = int(round(lam * k))
         m = np.zeros((r, c), bool)
         cells = np.flatnonzero(bal)
@@ -195,6 +209,7 @@ class MotifMasks:
     z-scores they have; ``target``: the profile aimed at; ``params``: fitted generator
     parameters; ``distance``: :func:`distance` of ``z`` to ``target``.
     """
+
     masks: list
     z: np.ndarray
     target: dict
@@ -207,8 +222,9 @@ class MotifMasks:
             return {k: float(np.nanmedian(self.z[:, j])) for j, k in enumerate(MATCHED)}
 
 
-def fit_generator(layer_sizes, counts, target: dict, *, anti: bool = False, seed: int = 0,
-                  n_pilot: int = N_PILOT) -> tuple[dict, list]:
+def fit_generator(
+    layer_sizes, counts, target: dict, *, anti: bool = False, seed: int = 0, n_pilot: int = N_PILOT
+) -> tuple[dict, list]:
     """Fit the generator's parameters so that a pilot batch's median z is nearest
     ``target``. Returns ``(params, [(params, distance), ...])``."""
     pilot = [network_seed(seed, 10_000_000 + j) for j in range(n_pilot)]
@@ -234,8 +250,16 @@ def fit_generator(layer_sizes, counts, target: dict, *, anti: bool = False, seed
     return best, tried
 
 
-def motif_masks(layer_sizes, counts, n_networks: int, seed: int = 0, target: dict | None = None,
-                *, anti: bool = False, progress=None) -> MotifMasks:
+def motif_masks(
+    layer_sizes,
+    counts,
+    n_networks: int,
+    seed: int = 0,
+    target: dict | None = None,
+    *,
+    anti: bool = False,
+    progress=None,
+) -> MotifMasks:
     """Masks of ``n_networks`` networks with exactly ``counts[l]`` weights in layer ``l`` whose
     motif z-scores approach ``target`` (default :data:`DEFAULT_TARGET`), or its opposite
     (``anti=True``: the target becomes ``−target``). Network ``i`` draws from
@@ -244,16 +268,19 @@ def motif_masks(layer_sizes, counts, n_networks: int, seed: int = 0, target: dic
 
     sizes = [int(s) for s in layer_sizes]
     if len(counts) != len(sizes) - 1:
-        raise ValueError(f"counts has {len(counts)} entries, the network has {len(sizes) - 1} "
-                         "weight layers.")
+        raise ValueError(
+            f"counts has {len(counts)} entries, the network has {len(sizes) - 1} weight layers."
+        )
     for l, (k, a, b) in enumerate(zip(counts, sizes[:-1], sizes[1:])):
         if not 1 <= int(k) <= a * b:
             raise ValueError(f"layer {l} ({a}×{b}) cannot keep {k} weights; use 1..{a * b}.")
     base = dict(DEFAULT_TARGET if target is None else target)
     missing = set(MATCHED) - set(base)
     if missing:
-        raise ValueError(f"target profile lacks motifs {sorted(missing)}; give a z-score for "
-                         f"each of {list(MATCHED)}.")
+        raise ValueError(
+            f"target profile lacks motifs {sorted(missing)}; give a z-score for "
+            f"each of {list(MATCHED)}."
+        )
     tgt = {k: (-v if anti else v) for k, v in base.items() if k in MATCHED}
     report(progress, 0.0, "fitting the motif generator on a pilot batch")
     params, tried = fit_generator(sizes, counts, tgt, anti=anti, seed=seed)
@@ -261,15 +288,18 @@ def motif_masks(layer_sizes, counts, n_networks: int, seed: int = 0, target: dic
     masks = _batch([network_seed(seed, i) for i in range(n_networks)], sizes, counts, params)
     z = profile_of(masks)
     report(progress, 1.0, "motif masks ready")
-    return MotifMasks(masks=masks, z=z, target=tgt, params=params, distance=distance(z, tgt),
-                      fit=tried)
+    return MotifMasks(
+        masks=masks, z=z, target=tgt, params=params, distance=distance(z, tgt), fit=tried
+    )
 
 
 def mask_fn(target: dict | None = None, anti: bool = False):
     """A ``mask_fn(layer_sizes, counts, n_networks, seed) -> list of bool masks`` for the runner
     (``mothlab.nets.sparse``), so nets gets motif-guided masks without importing analysis."""
+
     def make(layer_sizes, counts, n_networks, seed):
         return motif_masks(layer_sizes, counts, n_networks, seed, target, anti=anti).masks
+
     return make
 
 
@@ -280,6 +310,7 @@ def _provider(config):
 
 def _register():
     from mothlab.nets.sparse import register_mask_provider
+
     register_mask_provider("motif", _provider)
     register_mask_provider("anti-motif", _provider)
 

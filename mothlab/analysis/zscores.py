@@ -84,36 +84,54 @@ class ZScores:
         for k, name in enumerate(self.motifs):
             zk = self.z[:, k]
             ok = ~self.undefined[:, k]
-            rows.append({
-                "motif": name, "method": self.method[name],
-                "median_z": float(np.median(zk[ok])) if ok.any() else math.nan,
-                "frac_positive": float(np.mean(zk[ok] > 0)) if ok.any() else math.nan,
-                "n_undefined": int((~ok).sum()),
-            })
+            rows.append(
+                {
+                    "motif": name,
+                    "method": self.method[name],
+                    "median_z": float(np.median(zk[ok])) if ok.any() else math.nan,
+                    "frac_positive": float(np.mean(zk[ok] > 0)) if ok.any() else math.nan,
+                    "n_undefined": int((~ok).sum()),
+                }
+            )
         return rows
 
     def __repr__(self) -> str:
-        lines = [f"ZScores(null={self.null!r}, n_networks={self.n_networks}, "
-                 f"n_random={self.n_random})",
-                 f"  {'motif':<12} {'method':<9} {'median z':>10} {'z>0':>6} {'undefined':>10}"]
+        lines = [
+            f"ZScores(null={self.null!r}, n_networks={self.n_networks}, n_random={self.n_random})",
+            f"  {'motif':<12} {'method':<9} {'median z':>10} {'z>0':>6} {'undefined':>10}",
+        ]
         for r in self.summary():
             med = "undefined" if math.isnan(r["median_z"]) else f"{r['median_z']:+.2f}"
             pos = "" if math.isnan(r["frac_positive"]) else f"{r['frac_positive']:.0%}"
-            lines.append(f"  {r['motif']:<12} {r['method']:<9} {med:>10} {pos:>6} "
-                         f"{r['n_undefined']:>10}")
+            lines.append(
+                f"  {r['motif']:<12} {r['method']:<9} {med:>10} {pos:>6} {r['n_undefined']:>10}"
+            )
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
         """JSON-safe dict (lists; NaN kept as None)."""
+
         def clean(a):
-            return [[None if (isinstance(v, float) and math.isnan(v)) else v for v in row]
-                    for row in np.asarray(a).tolist()]
-        return {"motifs": list(self.motifs), "null": self.null, "n_random": self.n_random,
-                "counts": np.asarray(self.counts).tolist(), "mean": clean(self.mean),
-                "sd": clean(self.sd), "z": clean(self.z), "ci_low": clean(self.ci_low),
-                "ci_high": clean(self.ci_high), "undefined": self.undefined.tolist(),
-                "method": dict(self.method), "confidence": self.confidence,
-                "settings": dict(self.settings)}
+            return [
+                [None if (isinstance(v, float) and math.isnan(v)) else v for v in row]
+                for row in np.asarray(a).tolist()
+            ]
+
+        return {
+            "motifs": list(self.motifs),
+            "null": self.null,
+            "n_random": self.n_random,
+            "counts": np.asarray(self.counts).tolist(),
+            "mean": clean(self.mean),
+            "sd": clean(self.sd),
+            "z": clean(self.z),
+            "ci_low": clean(self.ci_low),
+            "ci_high": clean(self.ci_high),
+            "undefined": self.undefined.tolist(),
+            "method": dict(self.method),
+            "confidence": self.confidence,
+            "settings": dict(self.settings),
+        }
 
 
 def network_seed(seed: int, index: int) -> int:
@@ -121,9 +139,18 @@ def network_seed(seed: int, index: int) -> int:
     return int(np.random.SeedSequence([int(seed), int(index)]).generate_state(1)[0] & 0x7FFFFFFF)
 
 
-def null_counts(layers, null: str, n_random: int, seed: int, chains="paths",
-                converging3="exact", batch: int = 250, swaps_per_edge: float = 10.0,
-                progress=None, cancel=None) -> np.ndarray:
+def null_counts(
+    layers,
+    null: str,
+    n_random: int,
+    seed: int,
+    chains="paths",
+    converging3="exact",
+    batch: int = 250,
+    swaps_per_edge: float = 10.0,
+    progress=None,
+    cancel=None,
+) -> np.ndarray:
     """Motif counts of ``n_random`` null networks of one network (canonical form, list of (r, c)).
 
     Returns int64 (n_random, n_motifs), motifs in :data:`MOTIFS` order. ``progress`` gets an
@@ -137,8 +164,13 @@ def null_counts(layers, null: str, n_random: int, seed: int, chains="paths",
     while done < n_random:
         b = min(batch, n_random - done)
         check_cancel(cancel)
-        sample = sample_null(null, layers, b, seed=network_seed(seed, 1_000_000 + part),
-                                swaps_per_edge=swaps_per_edge)
+        sample = sample_null(
+            null,
+            layers,
+            b,
+            seed=network_seed(seed, 1_000_000 + part),
+            swaps_per_edge=swaps_per_edge,
+        )
         if pending is not None:  # the previous batch was counting while this one was sampled
             res = pending()
             out.append(np.stack([res[k] for k in MOTIFS], axis=1))
@@ -166,11 +198,24 @@ def _bootstrap_ci(x, samples, rng, n_boot, confidence):
         return np.nanquantile(zs, a, axis=0), np.nanquantile(zs, 1 - a, axis=0)
 
 
-def zscores(masks, biases=None, null: str = "edges_live_nodes", n_random: int = 1000,
-            seed: int = 0, *, chains: str = "paths", converging3: str = "exact",
-            remove_ghost_dead: bool = True, analytic: bool = True, confidence: float = 0.95,
-            n_boot: int = 200, swaps_per_edge: float = 10.0, batch: int = 250, progress=None,
-            cancel=None) -> ZScores:
+def zscores(
+    masks,
+    biases=None,
+    null: str = "edges_live_nodes",
+    n_random: int = 1000,
+    seed: int = 0,
+    *,
+    chains: str = "paths",
+    converging3: str = "exact",
+    remove_ghost_dead: bool = True,
+    analytic: bool = True,
+    confidence: float = 0.95,
+    n_boot: int = 200,
+    swaps_per_edge: float = 10.0,
+    batch: int = 250,
+    progress=None,
+    cancel=None,
+) -> ZScores:
     """Z-scores of every motif of one network or a batch of networks.
 
     Parameters
@@ -196,7 +241,9 @@ def zscores(masks, biases=None, null: str = "edges_live_nodes", n_random: int = 
     """
     null = resolve_null(null)
     if not (isinstance(n_random, (int, np.integer)) and n_random >= 2):
-        raise ValueError(f"n_random must be an integer >= 2 (sample sd needs two), got {n_random!r}")
+        raise ValueError(
+            f"n_random must be an integer >= 2 (sample sd needs two), got {n_random!r}"
+        )
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     if chains not in CHAINS:
@@ -204,17 +251,19 @@ def zscores(masks, biases=None, null: str = "edges_live_nodes", n_random: int = 
     if converging3 not in CONVERGING3:
         raise ValueError(f"converging3 must be one of {CONVERGING3}, got {converging3!r}")
     if null == "live_nodes" and not remove_ghost_dead:
-        raise ValueError("null 'live_nodes' keeps every live node live, so it needs the ghost and "
-                         "dead nodes removed first: use remove_ghost_dead=True (the default)")
+        raise ValueError(
+            "null 'live_nodes' keeps every live node live, so it needs the ghost and "
+            "dead nodes removed first: use remove_ghost_dead=True (the default)"
+        )
     ms, bs, _ = normalise_masks(masks, biases)
     if remove_ghost_dead:
         ms, bs = prune_batched(ms, bs)
     N, K = ms[0].shape[0], len(MOTIFS)
-    report(progress, 0.0, f"z-scores of {N} networks under null {null!r}", network=0,
-           n_networks=N)
+    report(progress, 0.0, f"z-scores of {N} networks under null {null!r}", network=0, n_networks=N)
     use_analytic = null in ANALYTIC_NULLS and analytic
-    sampled = set(MOTIFS) if not use_analytic else (
-        {"chain2", "chain3"} if chains == "pairs" else set())
+    sampled = (
+        set(MOTIFS) if not use_analytic else ({"chain2", "chain3"} if chains == "pairs" else set())
+    )
     method = {k: ("sampled" if k in sampled else "analytic") for k in MOTIFS}
     aug = canonical(ms, bs)
     counts = count_batch(aug, chains, converging3)
@@ -225,10 +274,11 @@ def zscores(masks, biases=None, null: str = "edges_live_nodes", n_random: int = 
     for i in range(N):
         check_cancel(cancel)
         if null == "edges_whole_layer":
-            layers = [a[i:i + 1] for a in aug]
+            layers = [a[i : i + 1] for a in aug]
         else:
-            layers = live_canonical([m[i:i + 1] for m in ms],
-                                    None if bs is None else [b[i:i + 1] for b in bs])
+            layers = live_canonical(
+                [m[i : i + 1] for m in ms], None if bs is None else [b[i : i + 1] for b in bs]
+            )
         x = counts[i]
         sampled_cols = [j for j, k in enumerate(MOTIFS) if k in sampled]
         if use_analytic:
@@ -239,16 +289,24 @@ def zscores(masks, biases=None, null: str = "edges_live_nodes", n_random: int = 
                     sd[i, j] = math.sqrt(mom[k][1]) if mom[k][1] > 0 else 0.0
                     lo[i, j] = hi[i, j] = np.nan  # filled from z below
         if sampled_cols:
-            s = null_counts([a[0] for a in layers], null, n_random, network_seed(seed, i),
-                            chains=chains, converging3=converging3, batch=batch,
-                            swaps_per_edge=swaps_per_edge,
-                            progress=span(progress, i / N, (i + 1) / N),
-                            cancel=cancel)[:, sampled_cols].astype(np.float64)
+            s = null_counts(
+                [a[0] for a in layers],
+                null,
+                n_random,
+                network_seed(seed, i),
+                chains=chains,
+                converging3=converging3,
+                batch=batch,
+                swaps_per_edge=swaps_per_edge,
+                progress=span(progress, i / N, (i + 1) / N),
+                cancel=cancel,
+            )[:, sampled_cols].astype(np.float64)
             mean[i, sampled_cols] = s.mean(axis=0)
             sd[i, sampled_cols] = s.std(axis=0, ddof=1)
             rng = np.random.default_rng(network_seed(seed, 2_000_000 + i))
             lo[i, sampled_cols], hi[i, sampled_cols] = _bootstrap_ci(
-                x[sampled_cols].astype(np.float64), s, rng, n_boot, confidence)
+                x[sampled_cols].astype(np.float64), s, rng, n_boot, confidence
+            )
         report(progress, (i + 1) / N, f"network {i + 1}/{N}", network=i + 1, n_networks=N)
     undefined = ~(sd > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -258,11 +316,31 @@ def zscores(masks, biases=None, null: str = "edges_live_nodes", n_random: int = 
             lo[:, j] = hi[:, j] = z[:, j]
     lo[undefined] = np.nan
     hi[undefined] = np.nan
-    settings = {"null": null, "n_random": int(n_random), "seed": int(seed), "chains": chains,
-                "converging3": converging3, "remove_ghost_dead": bool(remove_ghost_dead),
-                "analytic": bool(analytic), "confidence": float(confidence),
-                "n_boot": int(n_boot), "swaps_per_edge": float(swaps_per_edge),
-                "biases": biases is not None}
-    return ZScores(motifs=MOTIFS, null=null, n_random=0 if not sampled else int(n_random),
-                   counts=counts, mean=mean, sd=sd, z=z, ci_low=lo, ci_high=hi,
-                   undefined=undefined, method=method, confidence=confidence, settings=settings)
+    settings = {
+        "null": null,
+        "n_random": int(n_random),
+        "seed": int(seed),
+        "chains": chains,
+        "converging3": converging3,
+        "remove_ghost_dead": bool(remove_ghost_dead),
+        "analytic": bool(analytic),
+        "confidence": float(confidence),
+        "n_boot": int(n_boot),
+        "swaps_per_edge": float(swaps_per_edge),
+        "biases": biases is not None,
+    }
+    return ZScores(
+        motifs=MOTIFS,
+        null=null,
+        n_random=0 if not sampled else int(n_random),
+        counts=counts,
+        mean=mean,
+        sd=sd,
+        z=z,
+        ci_low=lo,
+        ci_high=hi,
+        undefined=undefined,
+        method=method,
+        confidence=confidence,
+        settings=settings,
+    )

@@ -49,8 +49,18 @@ def machine() -> dict:
     import jax
 
     versions = {}
-    for pkg in ("mothlab", "jax", "jaxlib", "numpy", "scipy", "optax", "numba", "diffrax",
-                "igraph", "equinox"):
+    for pkg in (
+        "mothlab",
+        "jax",
+        "jaxlib",
+        "numpy",
+        "scipy",
+        "optax",
+        "numba",
+        "diffrax",
+        "igraph",
+        "equinox",
+    ):
         try:
             versions[pkg] = md.version(pkg)
         except md.PackageNotFoundError:
@@ -62,23 +72,39 @@ def machine() -> dict:
         mem = float("nan")
     return {
         "device": f"{dev.platform} ({getattr(dev, 'device_kind', '?')})",
-        "cpu": _cpu_name(), "cores": os.cpu_count(), "memory_gib": round(mem, 1),
+        "cpu": _cpu_name(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(mem, 1),
         "gpu": "not measured" if dev.platform == "cpu" else getattr(dev, "device_kind", "?"),
-        "python": sys.version.split()[0], "versions": versions,
+        "python": sys.version.split()[0],
+        "versions": versions,
     }
 
 
-def write_record(name: str, *, command: str, table: list[dict], summary: str, figures: dict,
-                 started_load: list[float], out: str | Path | None = None) -> Path:
+def write_record(
+    name: str,
+    *,
+    command: str,
+    table: list[dict],
+    summary: str,
+    figures: dict,
+    started_load: list[float],
+    out: str | Path | None = None,
+) -> Path:
     """Write ``assets/bench/<name>.json`` (or ``out``): the run's machine, date, load at start and
     end, command, table rows, summary line and headline figures. Returns the path."""
     path = Path(out) if out else RECORDS / f"{name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     rec = {
-        "bench": name, "command": command,
+        "bench": name,
+        "command": command,
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "load_start": started_load, "load_end": load_average(), **machine(),
-        "table": table, "summary": summary, "figures": figures,
+        "load_start": started_load,
+        "load_end": load_average(),
+        **machine(),
+        "table": table,
+        "summary": summary,
+        "figures": figures,
     }
     path.write_text(json.dumps(rec, indent=1, default=float) + "\n")
     print(f"record written: {path}")

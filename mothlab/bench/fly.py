@@ -15,13 +15,21 @@ import time
 
 
 def register(sub) -> None:
-    p = sub.add_parser("fly", help="closed-loop flights per second vs a Python loop of simulate",
-                       description=__doc__)
-    p.add_argument("--experiment", default=None,
-                   help="experiment store (default: the embedded one)")
+    p = sub.add_parser(
+        "fly",
+        help="closed-loop flights per second vs a Python loop of simulate",
+        description=__doc__,
+    )
+    p.add_argument(
+        "--experiment", default=None, help="experiment store (default: the embedded one)"
+    )
     p.add_argument("--networks", type=int, default=40, help="dense networks flown (default 40)")
-    p.add_argument("--n-original", type=int, default=2,
-                   help="flights flown by the Python-loop approach (default 2)")
+    p.add_argument(
+        "--n-original",
+        type=int,
+        default=2,
+        help="flights flown by the Python-loop approach (default 2)",
+    )
     p.add_argument("--mpc-samples", type=int, default=512)
     p.add_argument("--skip-study", action="store_true", help="do not time the sparsity study")
     p.set_defaults(func=run)
@@ -51,16 +59,28 @@ def _python_loop_flight(exp, xs, ys, params, masks, flights, p, reference):
         ath = wa**2 * wrap(math.pi / 2 - th) - 2 * wa * thd
         aph = wa**2 * wrap(3 * math.pi / 2 - ph) - 2 * wa * phd
         thw, phw = th % (2 * math.pi), ph % (2 * math.pi)
-        inp = {"xd0": xd, "yd0": yd, "phi0": phw, "theta0": thw, "phid0": phd, "thetad0": thd,
-               "x_f": xd * dt + 0.5 * acc[0] * dt**2, "y_f": yd * dt + 0.5 * acc[1] * dt**2,
-               "phi_f": phw + phd * dt + 0.5 * aph * dt**2,
-               "theta_f": thw + thd * dt + 0.5 * ath * dt**2}
+        inp = {
+            "xd0": xd,
+            "yd0": yd,
+            "phi0": phw,
+            "theta0": thw,
+            "phid0": phd,
+            "thetad0": thd,
+            "x_f": xd * dt + 0.5 * acc[0] * dt**2,
+            "y_f": yd * dt + 0.5 * acc[1] * dt**2,
+            "phi_f": phw + phd * dt + 0.5 * aph * dt**2,
+            "theta_f": thw + thd * dt + 0.5 * ath * dt**2,
+        }
         X = np.array([[inp[n] for n in INPUT_NAMES]], np.float32)
-        Y = ys.inverse_transform(np.asarray(forward(params, masks, xs.transform(X),
-                                                    exp.config.activation)))[0]
+        Y = ys.inverse_transform(
+            np.asarray(forward(params, masks, xs.transform(X), exp.config.activation))
+        )[0]
         fx, fy, tau = (float(Y[OUTPUT_NAMES.index(n)]) for n in ("Fx", "Fy", "tau"))
-        u = [min(math.hypot(fx, fy), 44300.0), math.atan2(fy, fx) % (2 * math.pi),
-             min(max(tau, -1e5), 1e5)]
+        u = [
+            min(math.hypot(fx, fy), 44300.0),
+            math.atan2(fy, fx) % (2 * math.pi),
+            min(max(tau, -1e5), 1e5),
+        ]
         s = simulate(s, u, body, t=[0.0, dt])[-1]
     return s
 
@@ -97,8 +117,12 @@ def run(args) -> int:
         rows.append((label, n_flights / wall, wall, first))
 
     timed(f"mothlab: {n} networks × {flights.n} flights", nets, n * flights.n)
-    timed(f"MPC ({args.mpc_samples} samples/period) × {flights.n}", "mpc", flights.n,
-          mpc_samples=args.mpc_samples)
+    timed(
+        f"MPC ({args.mpc_samples} samples/period) × {flights.n}",
+        "mpc",
+        flights.n,
+        mpc_samples=args.mpc_samples,
+    )
     timed(f"oracle (LM) × {flights.n}", "oracle", flights.n)
 
     # the original approach: a Python loop of simulate calls (same networks, same flights)
@@ -111,18 +135,20 @@ def run(args) -> int:
         j = f % n
         params = {"w": [jnp.asarray(a[j]) for a in w], "b": [jnp.asarray(a[j]) for a in b]}
         masks = jax.tree.map(lambda a: jnp.ones(a.shape, bool), params)
-        _python_loop_flight(exp, xs, ys, params, masks, flights, f % flights.n,
-                            control.Reference())
+        _python_loop_flight(exp, xs, ys, params, masks, flights, f % flights.n, control.Reference())
         if t_first is None:  # the first flight carries the compile of simulate and forward
             t_first = time.perf_counter() - t0
             t0 = time.perf_counter()
     wall_orig = (time.perf_counter() - t0) if k > 1 else t_first
     rate_orig = max(k - 1, 1) / wall_orig
-    rows.insert(0, (f"original: Python loop of simulate ({k} flights)", rate_orig, wall_orig,
-                    t_first))
+    rows.insert(
+        0, (f"original: Python loop of simulate ({k} flights)", rate_orig, wall_orig, t_first)
+    )
 
-    print(f"\n{'method (1 s flights = 50 periods)':<46} {'flights/s':>10} {'× original':>11} "
-          f"{'wall (s)':>9} {'first call (s)':>15}")
+    print(
+        f"\n{'method (1 s flights = 50 periods)':<46} {'flights/s':>10} {'× original':>11} "
+        f"{'wall (s)':>9} {'first call (s)':>15}"
+    )
     for label, rate, wall, first in rows:
         print(f"{label:<46} {rate:>10,.1f} {rate / rate_orig:>11.0f} {wall:>9.2f} {first:>15.1f}")
     study = ""
@@ -133,12 +159,16 @@ def run(args) -> int:
         res = sparsity_study(exp, mpc_samples=args.mpc_samples)
         wall = time.perf_counter() - t0
         info = res.info
-        print(f"\nsparsity study: {info['networks_flown']} networks ({exp.n_networks} × "
-              f"{exp.levels_done} levels) × {info['n_flights']} flights + MPC + oracle: "
-              f"{wall:.1f} s wall (networks {info['network_wall_s']:.1f} s), compile included")
+        print(
+            f"\nsparsity study: {info['networks_flown']} networks ({exp.n_networks} × "
+            f"{exp.levels_done} levels) × {info['n_flights']} flights + MPC + oracle: "
+            f"{wall:.1f} s wall (networks {info['network_wall_s']:.1f} s), compile included"
+        )
         study = f"; sparsity study {wall:.0f} s for {info['networks_flown']} networks"
     net = rows[1]
-    print(f"\nsummary: {net[1]:,.0f} closed-loop flights/s (1 s, 50 periods; {n} networks × "
-          f"{flights.n} flights) = {net[1] / rate_orig:,.0f}× a Python loop of simulate "
-          f"({rate_orig:.2f} flights/s) on {device}, load {load:.1f}{study}")
+    print(
+        f"\nsummary: {net[1]:,.0f} closed-loop flights/s (1 s, 50 periods; {n} networks × "
+        f"{flights.n} flights) = {net[1] / rate_orig:,.0f}× a Python loop of simulate "
+        f"({rate_orig:.2f} flights/s) on {device}, load {load:.1f}{study}"
+    )
     return 0

@@ -21,26 +21,64 @@ from math import comb
 import numpy as np
 
 PAPER_WIDTHS = (10, 400, 400, 400, 16, 7)
-PAPER_SCHEDULE = (0.0, 0.15, 0.25, 0.35, 0.45, 0.55, 0.65, 0.75, 0.85, 0.90, 0.91, 0.92, 0.93,
-                  0.94, 0.95, 0.96, 0.97, 0.98)
+PAPER_SCHEDULE = (
+    0.0,
+    0.15,
+    0.25,
+    0.35,
+    0.45,
+    0.55,
+    0.65,
+    0.75,
+    0.85,
+    0.90,
+    0.91,
+    0.92,
+    0.93,
+    0.94,
+    0.95,
+    0.96,
+    0.97,
+    0.98,
+)
 
 
 def register(sub) -> None:
-    p = sub.add_parser("motifs", help="motif counts and z-scores vs the original loop style",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "motifs",
+        help="motif counts and z-scores vs the original loop style",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the random network (default 0)")
     p.add_argument("--sparsity", type=float, default=0.93, help="per-layer sparsity (0.93)")
     p.add_argument("--n-random", type=int, default=1000, help="null samples (default 1000)")
-    p.add_argument("--orig-samples", type=int, default=2,
-                   help="original-style null samples actually timed (extrapolated; default 2)")
-    p.add_argument("--n-degrees", type=int, default=200,
-                   help="null (c) samples timed (0 skips; default 200, reported per 1000)")
+    p.add_argument(
+        "--orig-samples",
+        type=int,
+        default=2,
+        help="original-style null samples actually timed (extrapolated; default 2)",
+    )
+    p.add_argument(
+        "--n-degrees",
+        type=int,
+        default=200,
+        help="null (c) samples timed (0 skips; default 200, reported per 1000)",
+    )
     p.add_argument("--record", default=None, help="record path (default assets/bench/motifs.json)")
-    p.add_argument("--sweep-networks", type=int, default=8,
-                   help="networks per level actually run in the sweep (extrapolated to 350)")
+    p.add_argument(
+        "--sweep-networks",
+        type=int,
+        default=8,
+        help="networks per level actually run in the sweep (extrapolated to 350)",
+    )
     p.add_argument("--biases", action="store_true", help="add unpruned bias nodes")
-    p.add_argument("--repeats", type=int, default=2,
-                   help="runs of the null (b) z-scores; the best time is reported (default 2)")
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=2,
+        help="runs of the null (b) z-scores; the best time is reported (default 2)",
+    )
     p.set_defaults(func=run)
 
 
@@ -66,11 +104,24 @@ def pruned_network(widths=PAPER_WIDTHS, sparsity=0.93, seed=0, n_networks=None):
 # the original approach, re-implemented loop style (for timing and as a cross-check)
 # ------------------------------------------------------------------------------------------------
 
+
 def original_counts(layers):
     """Loop-style counts of one network in canonical form (list of bool (r, c)), with the
     published conventions: chains as distinct (source, target) pairs, converging3 = C(n, 2)."""
-    c = dict.fromkeys(("edges", "diverging2", "converging2", "chain2", "diverging3",
-                       "converging3", "chain3", "bifan", "biparallel"), 0)
+    c = dict.fromkeys(
+        (
+            "edges",
+            "diverging2",
+            "converging2",
+            "chain2",
+            "diverging3",
+            "converging3",
+            "chain3",
+            "bifan",
+            "biparallel",
+        ),
+        0,
+    )
     L = len(layers)
     for A in layers:
         for i in range(A.shape[0]):  # every source node
@@ -126,10 +177,14 @@ def original_generator(rng, shapes_edges):
 #: isomorphism classes. In a layered feed-forward graph every occurrence is induced (no other edge
 #: can join its nodes), so igraph's induced-subgraph census equals mothlab's raw counts.
 IGRAPH_SHAPES = {
-    "diverging2": (3, [(0, 1), (0, 2)]), "converging2": (3, [(0, 2), (1, 2)]),
-    "chain2": (3, [(0, 1), (1, 2)]), "diverging3": (4, [(0, 1), (0, 2), (0, 3)]),
-    "converging3": (4, [(0, 3), (1, 3), (2, 3)]), "chain3": (4, [(0, 1), (1, 2), (2, 3)]),
-    "bifan": (4, [(0, 2), (0, 3), (1, 2), (1, 3)]), "biparallel": (4, [(0, 1), (0, 2), (1, 3), (2, 3)]),
+    "diverging2": (3, [(0, 1), (0, 2)]),
+    "converging2": (3, [(0, 2), (1, 2)]),
+    "chain2": (3, [(0, 1), (1, 2)]),
+    "diverging3": (4, [(0, 1), (0, 2), (0, 3)]),
+    "converging3": (4, [(0, 3), (1, 3), (2, 3)]),
+    "chain3": (4, [(0, 1), (1, 2), (2, 3)]),
+    "bifan": (4, [(0, 2), (0, 3), (1, 2), (1, 3)]),
+    "biparallel": (4, [(0, 1), (0, 2), (1, 3), (2, 3)]),
 }
 
 
@@ -194,11 +249,12 @@ def run(args) -> int:
     se = [(a.shape[0], a.shape[1], int(a.sum())) for a in live2]
     rows = []
 
-    _stage(0.0, 'counts')
+    _stage(0.0, "counts")
     # --- counts --------------------------------------------------------------------------------
     M.count_motifs(masks, biases, chains="pairs", converging3="published")  # warm-up/compile
-    t_count, ours = _best(lambda: M.count_motifs(masks, biases, chains="pairs",
-                                                 converging3="published"), 5)
+    t_count, ours = _best(
+        lambda: M.count_motifs(masks, biases, chains="pairs", converging3="published"), 5
+    )
     t = time.perf_counter()
     orig = original_counts(live2)
     t_count_orig = time.perf_counter() - t
@@ -210,6 +266,7 @@ def run(args) -> int:
     # --- igraph's generic motif census, the tool a user would reach for -----------------------
     try:
         import igraph  # noqa: F401
+
         have_igraph = True
     except ImportError:
         have_igraph = False
@@ -224,17 +281,26 @@ def run(args) -> int:
             t_ml, _ = _best(lambda: M.count_motifs(masks, None, remove_ghost_dead=False), 3)
             same = all(got[k] == int(raw[k]) for k in got)
             if not same:
-                raise RuntimeError(f"igraph census differs from mothlab's raw counts: {got} vs "
-                                   f"{ {k: int(raw[k]) for k in got} }")
-            rows.append((f"igraph motifs_randesu size {size} (vs all counts)", t_ml, t_ig, "",
-                         "igraph; counts equal"))
+                raise RuntimeError(
+                    f"igraph census differs from mothlab's raw counts: {got} vs "
+                    f"{ {k: int(raw[k]) for k in got} }"
+                )
+            rows.append(
+                (
+                    f"igraph motifs_randesu size {size} (vs all counts)",
+                    t_ml,
+                    t_ig,
+                    "",
+                    "igraph; counts equal",
+                )
+            )
 
-    _stage(0.3, 'null (a), analytic')
+    _stage(0.3, "null (a), analytic")
     # --- null (a), analytic --------------------------------------------------------------------
     zscores(masks, biases, null="edges_live_nodes")  # compile the batch counter for this shape
     t_a, za = _best(lambda: zscores(masks, biases, null="edges_live_nodes"), 5)
 
-    _stage(0.35, 'original style')
+    _stage(0.35, "original style")
     # --- original style: generator + loop counts per sample (extrapolated) ---------------------
     rng = np.random.default_rng(args.seed)
     t = time.perf_counter()
@@ -242,75 +308,130 @@ def run(args) -> int:
         original_counts(original_generator(rng, se))
     t_orig_sample = (time.perf_counter() - t) / args.orig_samples
     t_orig_z = t_orig_sample * args.n_random
-    rows.append(("z-scores null (a), analytic", t_a, t_orig_z, "<= 0.1 s",
-                 f"orig: {args.n_random} samples extrapolated"))
+    rows.append(
+        (
+            "z-scores null (a), analytic",
+            t_a,
+            t_orig_z,
+            "<= 0.1 s",
+            f"orig: {args.n_random} samples extrapolated",
+        )
+    )
 
-    _stage(0.45, 'null (b), sampled')
+    _stage(0.45, "null (b), sampled")
     # --- null (b), sampled -----------------------------------------------------------------------
     zscores(masks, biases, null="live_nodes", n_random=args.n_random, seed=args.seed + 1)  # warm
-    t_b, zb = _best(lambda: zscores(masks, biases, null="live_nodes", n_random=args.n_random,
-                                    seed=args.seed), args.repeats)
-    rows.append((f"z-scores null (b), {args.n_random} samples", t_b, t_orig_z, "<= 5 s, >= 20x",
-                 "orig extrapolated"))
+    t_b, zb = _best(
+        lambda: zscores(masks, biases, null="live_nodes", n_random=args.n_random, seed=args.seed),
+        args.repeats,
+    )
+    rows.append(
+        (
+            f"z-scores null (b), {args.n_random} samples",
+            t_b,
+            t_orig_z,
+            "<= 5 s, >= 20x",
+            "orig extrapolated",
+        )
+    )
 
-    _stage(0.6, 'sweep: 350')
+    _stage(0.6, "sweep: 350")
     # --- sweep: 350 networks x 18 levels under null (a) ------------------------------------------
     n_run = max(1, min(args.sweep_networks, 350))
     t = time.perf_counter()
     for i, s in enumerate(PAPER_SCHEDULE):
         nets = pruned_network(sparsity=s, seed=1000 + i, n_networks=n_run)
-        zscores(nets, None if biases is None else
-                [np.ones((n_run, b), bool) for b in PAPER_WIDTHS[1:]], null="edges_live_nodes")
+        zscores(
+            nets,
+            None if biases is None else [np.ones((n_run, b), bool) for b in PAPER_WIDTHS[1:]],
+            null="edges_live_nodes",
+        )
     t_sweep_run = time.perf_counter() - t
     t_sweep = t_sweep_run * 350 / n_run
     t_sweep_orig = t_orig_z * 350 * len(PAPER_SCHEDULE)
-    rows.append(("sweep 350 nets x 18 levels, null (a)", t_sweep, t_sweep_orig, "<= 600 s",
-                 "measured" if n_run == 350 else f"ran {n_run}/level, x{350 / n_run:.0f}"))
+    rows.append(
+        (
+            "sweep 350 nets x 18 levels, null (a)",
+            t_sweep,
+            t_sweep_orig,
+            "<= 600 s",
+            "measured" if n_run == 350 else f"ran {n_run}/level, x{350 / n_run:.0f}",
+        )
+    )
 
-    _stage(0.8, 'null (c)')
+    _stage(0.8, "null (c)")
     # --- null (c), degree-preserving swaps -------------------------------------------------------
     t_c = None
     if args.n_degrees > 0:
         zscores(masks, biases, null="degrees", n_random=min(args.n_degrees, 50), seed=1)  # warm
-        t_c, _ = _best(lambda: zscores(masks, biases, null="degrees", n_random=args.n_degrees,
-                                       seed=args.seed), 1)
-        rows.append((f"z-scores null (c) degrees, {args.n_degrees} samples", t_c, float("nan"),
-                     "1000 in <= 5 s", f"= {t_c * 1000 / args.n_degrees:.1f} s per 1000"))
+        t_c, _ = _best(
+            lambda: zscores(masks, biases, null="degrees", n_random=args.n_degrees, seed=args.seed),
+            1,
+        )
+        rows.append(
+            (
+                f"z-scores null (c) degrees, {args.n_degrees} samples",
+                t_c,
+                float("nan"),
+                "1000 in <= 5 s",
+                f"= {t_c * 1000 / args.n_degrees:.1f} s per 1000",
+            )
+        )
 
-    _stage(1.0, 'table')
+    _stage(1.0, "table")
     # --- table -----------------------------------------------------------------------------------
     from mothlab.bench import command_line, load_average, machine, write_record
 
     info = machine()
-    print(f"mothlab bench motifs — one {args.sparsity:.0%}-sparse network "
-          f"{'-'.join(map(str, PAPER_WIDTHS))} (seed {args.seed}, biases: "
-          f"{'yes' if args.biases else 'no'}), live layers {se}; {info['device']}, "
-          f"{info['cores']} cores, load {load_average()}")
+    print(
+        f"mothlab bench motifs — one {args.sparsity:.0%}-sparse network "
+        f"{'-'.join(map(str, PAPER_WIDTHS))} (seed {args.seed}, biases: "
+        f"{'yes' if args.biases else 'no'}), live layers {se}; {info['device']}, "
+        f"{info['cores']} cores, load {load_average()}"
+    )
     print(f"{'task':<48} {'mothlab':>10} {'other':>10} {'ratio':>8}  {'target':<15} other is")
     table = []
     for name, a, b, target, note in rows:
         ratio = b / a if np.isfinite(b) else float("nan")
         print(f"{name:<48} {a:>9.3f}s {b:>9.2f}s {ratio:>7.0f}x  {target:<15} {note}")
-        table.append(dict(task=name, mothlab_s=a, other_s=b, ratio=ratio, target=target,
-                          note=note))
-    print("z (null a, analytic):", ", ".join(
-        f"{k} {v:+.1f}" for k, v in zip(za.motifs, za.z[0]) if np.isfinite(v)))
-    print("z (null b, sampled): ", ", ".join(
-        f"{k} {v:+.1f}" for k, v in zip(zb.motifs, zb.z[0]) if np.isfinite(v)))
+        table.append(dict(task=name, mothlab_s=a, other_s=b, ratio=ratio, target=target, note=note))
+    print(
+        "z (null a, analytic):",
+        ", ".join(f"{k} {v:+.1f}" for k, v in zip(za.motifs, za.z[0]) if np.isfinite(v)),
+    )
+    print(
+        "z (null b, sampled): ",
+        ", ".join(f"{k} {v:+.1f}" for k, v in zip(zb.motifs, zb.z[0]) if np.isfinite(v)),
+    )
     ok = t_a <= 0.1 and t_b <= 5 and t_orig_z / t_b >= 20 and t_sweep <= 600
     ig_rows = [r for r in table if r["task"].startswith("igraph")]
-    ig = "; ".join(f"igraph size {3 + i} {r['other_s']:.2f} s ({r['ratio']:.0f}× mothlab's "
-                   "counts)" for i, r in enumerate(ig_rows))
-    summary = (f"summary: motifs — counts {t_count * 1e3:.0f} ms ({t_count_orig / t_count:.0f}× "
-               f"loops){'; ' + ig if ig else ''}; null(a) z {t_a * 1e3:.0f} ms, null(b) "
-               f"{args.n_random}-sample z {t_b:.2f} s ({t_orig_z / t_b:.0f}× original style)"
-               + (f", null(c) {t_c * 1000 / args.n_degrees:.1f} s per 1000 samples" if t_c else "")
-               + f", 350×18 sweep {t_sweep / 60:.1f} min — "
-               f"{'targets met' if ok else 'some targets missed'}; load {load_average()}")
+    ig = "; ".join(
+        f"igraph size {3 + i} {r['other_s']:.2f} s ({r['ratio']:.0f}× mothlab's counts)"
+        for i, r in enumerate(ig_rows)
+    )
+    summary = (
+        f"summary: motifs — counts {t_count * 1e3:.0f} ms ({t_count_orig / t_count:.0f}× "
+        f"loops){'; ' + ig if ig else ''}; null(a) z {t_a * 1e3:.0f} ms, null(b) "
+        f"{args.n_random}-sample z {t_b:.2f} s ({t_orig_z / t_b:.0f}× original style)"
+        + (f", null(c) {t_c * 1000 / args.n_degrees:.1f} s per 1000 samples" if t_c else "")
+        + f", 350×18 sweep {t_sweep / 60:.1f} min — "
+        f"{'targets met' if ok else 'some targets missed'}; load {load_average()}"
+    )
     print(summary)
-    write_record("motifs", command=command_line(), table=table, summary=summary,
-                 figures=dict(counts_ms=t_count * 1e3, null_a_ms=t_a * 1e3, null_b_s=t_b,
-                              null_c_s_per_1000=(t_c * 1000 / args.n_degrees) if t_c else None,
-                              sweep_min=t_sweep / 60, igraph=ig_rows),
-                 started_load=load0, out=args.record)
+    write_record(
+        "motifs",
+        command=command_line(),
+        table=table,
+        summary=summary,
+        figures=dict(
+            counts_ms=t_count * 1e3,
+            null_a_ms=t_a * 1e3,
+            null_b_s=t_b,
+            null_c_s_per_1000=(t_c * 1000 / args.n_degrees) if t_c else None,
+            sweep_min=t_sweep / 60,
+            igraph=ig_rows,
+        ),
+        started_load=load0,
+        out=args.record,
+    )
     return 0

@@ -12,12 +12,16 @@ HEADING = "## Performance"
 
 
 def register(sub) -> None:
-    p = sub.add_parser("readme", help="rebuild README's performance section from the records",
-                       description=__doc__)
+    p = sub.add_parser(
+        "readme", help="rebuild README's performance section from the records", description=__doc__
+    )
     p.add_argument("--readme", default=str(RECORDS.parents[1] / "README.md"))
     p.add_argument("--records", default=str(RECORDS))
-    p.add_argument("--check", action="store_true",
-                   help="only report whether the section is up to date (exit 1 if not)")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="only report whether the section is up to date (exit 1 if not)",
+    )
     p.set_defaults(func=run)
 
 
@@ -27,86 +31,133 @@ def _g(x, fmt="{:,.0f}"):
 
 def _header(rec) -> str:
     load = rec.get("load_start") or []
-    return (f"`{rec['command']}` — {rec['date']}, {rec['device']} ({rec['cpu']}, {rec['cores']} "
-            f"cores, {rec.get('memory_gib', '?')} GiB), load average at start "
-            f"{', '.join(map(str, load)) or '?'}, at end {', '.join(map(str, rec.get('load_end') or [])) or '?'}; "
-            f"jax {rec['versions'].get('jax', '?')}. GPU: {rec.get('gpu', 'not measured')}.")
+    return (
+        f"`{rec['command']}` — {rec['date']}, {rec['device']} ({rec['cpu']}, {rec['cores']} "
+        f"cores, {rec.get('memory_gib', '?')} GiB), load average at start "
+        f"{', '.join(map(str, load)) or '?'}, at end {', '.join(map(str, rec.get('load_end') or [])) or '?'}; "
+        f"jax {rec['versions'].get('jax', '?')}. GPU: {rec.get('gpu', 'not measured')}."
+    )
 
 
 def _simulate(rec) -> list[str]:
     f = rec["figures"]
     out = ["### Simulation (`mothlab bench simulate`)", "", _header(rec), ""]
-    out.append("| method | flights/s | worst error | median error | compile (s) | mothlab float32 is |")
+    out.append(
+        "| method | flights/s | worst error | median error | compile (s) | mothlab float32 is |"
+    )
     out.append("|---|---|---|---|---|---|")
     f32 = f["f32_flights_per_s"]
     for r in rec["table"]:
-        out.append(f"| {r['method']} ({r['setup']}) | {r['flights_per_s']:,.0f} | "
-                   f"{r['worst']:.1e} | {r['median']:.1e} | {r['compile_s']:.1f} | "
-                   f"{f32 / r['flights_per_s']:.1f}× |")
+        out.append(
+            f"| {r['method']} ({r['setup']}) | {r['flights_per_s']:,.0f} | "
+            f"{r['worst']:.1e} | {r['median']:.1e} | {r['compile_s']:.1f} | "
+            f"{f32 / r['flights_per_s']:.1f}× |"
+        )
     if not any(r["method"].startswith("diffrax") for r in rec["table"]):
-        out += ["", "diffrax rows: not in this record (it was run with `--skip-diffrax`); the "
-                "float32/float64 goals against diffrax are therefore not shown here."]
-    out += ["", "Errors: final state, divided by each variable's range over the samples, against "
-            f"mothlab float64 at 5,120 steps, itself within {f['reference_vs_radau_worst']:.0e} of "
-            "scipy Radau (rtol 1e-10) in the same run.", ""]
+        out += [
+            "",
+            "diffrax rows: not in this record (it was run with `--skip-diffrax`); the "
+            "float32/float64 goals against diffrax are therefore not shown here.",
+        ]
+    out += [
+        "",
+        "Errors: final state, divided by each variable's range over the samples, against "
+        f"mothlab float64 at 5,120 steps, itself within {f['reference_vs_radau_worst']:.0e} of "
+        "scipy Radau (rtol 1e-10) in the same run.",
+        "",
+    ]
     out.append("Headline ratios (same run, same samples):")
     out.append("")
-    out.append(f"- float32 vs the original as it ran (numba + odeint, default tolerances): "
-               f"**{f['f32_vs_original']:.0f}×** faster, worst error {f['f32_worst']:.1e} against "
-               f"{f['original_worst']:.1e}.")
+    out.append(
+        f"- float32 vs the original as it ran (numba + odeint, default tolerances): "
+        f"**{f['f32_vs_original']:.0f}×** faster, worst error {f['f32_worst']:.1e} against "
+        f"{f['original_worst']:.1e}."
+    )
     if f.get("f32_vs_best_peer"):
-        out.append(f"- float32 vs the best peer at its error ({f['best_peer_f32']}): "
-                   f"**{f['f32_vs_best_peer']:.0f}×**.")
-    out.append(f"- float64 (`precise=True`, worst {f['f64_worst']:.1e}) vs the accurate original "
-               f"(odeint, mxstep 5000): **{f['f64_vs_accurate_original']:.1f}×**.")
+        out.append(
+            f"- float32 vs the best peer at its error ({f['best_peer_f32']}): "
+            f"**{f['f32_vs_best_peer']:.0f}×**."
+        )
+    out.append(
+        f"- float64 (`precise=True`, worst {f['f64_worst']:.1e}) vs the accurate original "
+        f"(odeint, mxstep 5000): **{f['f64_vs_accurate_original']:.1f}×**."
+    )
     if f.get("f64_vs_best_peer"):
-        out.append(f"- float64 vs the best accurate peer ({f['best_peer_f64']}): "
-                   f"**{f['f64_vs_best_peer']:.1f}×**.")
-    out.append(f"- one 41-frame flight (the app's case): {f['single_flight_ms']:.2f} ms, numba + "
-               f"odeint {f['single_flight_original_ms']:.2f} ms.")
-    out.append("- batch-size curve (float32 flights/s): " + ", ".join(
-        f"{c['n']:,}: {c['flights_per_s']:,.0f}" for c in f["curve"]) + ".")
+        out.append(
+            f"- float64 vs the best accurate peer ({f['best_peer_f64']}): "
+            f"**{f['f64_vs_best_peer']:.1f}×**."
+        )
+    out.append(
+        f"- one 41-frame flight (the app's case): {f['single_flight_ms']:.2f} ms, numba + "
+        f"odeint {f['single_flight_original_ms']:.2f} ms."
+    )
+    out.append(
+        "- batch-size curve (float32 flights/s): "
+        + ", ".join(f"{c['n']:,}: {c['flights_per_s']:,.0f}" for c in f["curve"])
+        + "."
+    )
     out += ["", f"> {rec['summary']}", ""]
     return out
 
 
 def _train(rec) -> list[str]:
     f = rec["figures"]
-    out = ["### Training (`mothlab bench train`)", "", _header(rec), "",
-           f"Large-matmul peak ({f['peak_size']}³ float32, same run): {f['peak_gflops']:.1f} "
-           f"GFLOP/s. Batch {f['batch']}. FLOPs per network-step: 6 × weights × batch, plus "
-           "2 × weights × validation batch for mothlab (its step also evaluates one).", "",
-           "| case | networks | mothlab network-steps/s | GFLOP/s | plain JAX network-steps/s | "
-           "GFLOP/s | mothlab / plain | mothlab / peak |", "|---|---|---|---|---|---|---|---|"]
+    out = [
+        "### Training (`mothlab bench train`)",
+        "",
+        _header(rec),
+        "",
+        f"Large-matmul peak ({f['peak_size']}³ float32, same run): {f['peak_gflops']:.1f} "
+        f"GFLOP/s. Batch {f['batch']}. FLOPs per network-step: 6 × weights × batch, plus "
+        "2 × weights × validation batch for mothlab (its step also evaluates one).",
+        "",
+        "| case | networks | mothlab network-steps/s | GFLOP/s | plain JAX network-steps/s | "
+        "GFLOP/s | mothlab / plain | mothlab / peak |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rec["table"]:
-        out.append(f"| {r['case']} | {r['networks']} | {r['mothlab_net_steps_per_s']:,.0f} | "
-                   f"{r['mothlab_gflops']:.1f} | {r['plain_net_steps_per_s']:,.0f} | "
-                   f"{r['plain_gflops']:.1f} | {r['ratio_to_plain']:.2f}× | "
-                   f"{r['mothlab_fraction_of_peak']:.0%} |")
+        out.append(
+            f"| {r['case']} | {r['networks']} | {r['mothlab_net_steps_per_s']:,.0f} | "
+            f"{r['mothlab_gflops']:.1f} | {r['plain_net_steps_per_s']:,.0f} | "
+            f"{r['plain_gflops']:.1f} | {r['ratio_to_plain']:.2f}× | "
+            f"{r['mothlab_fraction_of_peak']:.0%} |"
+        )
     out += ["", f"> {rec['summary']}", ""]
     return out
 
 
 def _motifs(rec) -> list[str]:
-    out = ["### Motifs (`mothlab bench motifs`)", "", _header(rec), "",
-           "| task | mothlab (s) | other (s) | ratio | target | other is |", "|---|---|---|---|---|---|"]
+    out = [
+        "### Motifs (`mothlab bench motifs`)",
+        "",
+        _header(rec),
+        "",
+        "| task | mothlab (s) | other (s) | ratio | target | other is |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rec["table"]:
         other = "—" if r["other_s"] != r["other_s"] else f"{r['other_s']:.2f}"
         ratio = "—" if r["ratio"] != r["ratio"] else f"{r['ratio']:.0f}×"
-        out.append(f"| {r['task']} | {r['mothlab_s']:.3f} | {other} | {ratio} | {r['target']} | "
-                   f"{r['note']} |")
+        out.append(
+            f"| {r['task']} | {r['mothlab_s']:.3f} | {other} | {ratio} | {r['target']} | "
+            f"{r['note']} |"
+        )
     out += ["", f"> {rec['summary']}", ""]
     return out
 
 
 def section(records: dict) -> str:
     """The README's performance section (heading included) from the records."""
-    lines = [HEADING, "",
-             "Generated by `mothlab bench readme` from the JSON records in `assets/bench/` that "
-             "each `mothlab bench ...` run writes (device, date, load, versions, figures); every "
-             "ratio compares runs made in the same process on the same inputs, so it holds on a "
-             "shared machine even where absolute rates do not. Re-run a bench, then this command, "
-             "to refresh it.", ""]
+    lines = [
+        HEADING,
+        "",
+        "Generated by `mothlab bench readme` from the JSON records in `assets/bench/` that "
+        "each `mothlab bench ...` run writes (device, date, load, versions, figures); every "
+        "ratio compares runs made in the same process on the same inputs, so it holds on a "
+        "shared machine even where absolute rates do not. Re-run a bench, then this command, "
+        "to refresh it.",
+        "",
+    ]
     for name, fn in (("simulate", _simulate), ("train", _train), ("motifs", _motifs)):
         if name in records:
             lines += fn(records[name])
@@ -114,12 +165,25 @@ def section(records: dict) -> str:
             lines += [f"### `mothlab bench {name}`", "", "No record yet.", ""]
     for name, rec in records.items():  # records of other benches (e.g. a future `bench app`)
         if name not in ("simulate", "train", "motifs"):
-            lines += [f"### `mothlab bench {name}`", "", _header(rec), "", f"> {rec['summary']}", ""]
+            lines += [
+                f"### `mothlab bench {name}`",
+                "",
+                _header(rec),
+                "",
+                f"> {rec['summary']}",
+                "",
+            ]
     if "app" not in records:
-        lines += ["`mothlab bench app` (the app's latency benchmark) writes no record yet; its "
-                  "figures are not repeated here.", ""]
-    lines += ["GPU rows: not measured (no GPU was lent to these sessions); the commands are the "
-              "same with JAX's CUDA build installed.", ""]
+        lines += [
+            "`mothlab bench app` (the app's latency benchmark) writes no record yet; its "
+            "figures are not repeated here.",
+            "",
+        ]
+    lines += [
+        "GPU rows: not measured (no GPU was lent to these sessions); the commands are the "
+        "same with JAX's CUDA build installed.",
+        "",
+    ]
     return "\n".join(lines)
 
 

@@ -28,30 +28,62 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 
 import numpy as np
 
-NUMBA_MISSING = ("numba is not installed: the original generator's baseline needs it "
-                 "(pip install 'mothlab[bench]').")
+NUMBA_MISSING = (
+    "numba is not installed: the original generator's baseline needs it "
+    "(pip install 'mothlab[bench]')."
+)
 
 
 def register(sub) -> None:
-    p = sub.add_parser("simulate", help="simulator vs the original generator and diffrax",
-                       description=__doc__)
-    p.add_argument("--n-original", type=int, default=600,
-                   help="S3 samples timed for numba + odeint (default 600)")
-    p.add_argument("--n-diffrax", type=int, default=256,
-                   help="S3 samples timed for each diffrax row (default 256)")
-    p.add_argument("--n-mothlab", type=int, default=65_536,
-                   help="flights timed for mothlab float32 (float64: a quarter; default 65,536)")
-    p.add_argument("--n-error", type=int, default=256,
-                   help="samples whose errors are measured, every method (default 256)")
-    p.add_argument("--n-radau", type=int, default=4,
-                   help="samples on which the reference is checked against Radau (default 4)")
-    p.add_argument("--curve", default="1,64,1000,4096,40000,65536",
-                   help="batch sizes of the float32 curve (comma-separated; '' to skip)")
+    p = sub.add_parser(
+        "simulate", help="simulator vs the original generator and diffrax", description=__doc__
+    )
+    p.add_argument(
+        "--n-original",
+        type=int,
+        default=600,
+        help="S3 samples timed for numba + odeint (default 600)",
+    )
+    p.add_argument(
+        "--n-diffrax",
+        type=int,
+        default=256,
+        help="S3 samples timed for each diffrax row (default 256)",
+    )
+    p.add_argument(
+        "--n-mothlab",
+        type=int,
+        default=65_536,
+        help="flights timed for mothlab float32 (float64: a quarter; default 65,536)",
+    )
+    p.add_argument(
+        "--n-error",
+        type=int,
+        default=256,
+        help="samples whose errors are measured, every method (default 256)",
+    )
+    p.add_argument(
+        "--n-radau",
+        type=int,
+        default=4,
+        help="samples on which the reference is checked against Radau (default 4)",
+    )
+    p.add_argument(
+        "--curve",
+        default="1,64,1000,4096,40000,65536",
+        help="batch sizes of the float32 curve (comma-separated; '' to skip)",
+    )
     p.add_argument("--skip-diffrax", action="store_true", help="leave out the diffrax rows")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                   help="processes for odeint / threads for diffrax (default: all cores)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes for odeint / threads for diffrax (default: all cores)",
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--record", default=None, help="record path (default assets/bench/simulate.json)")
+    p.add_argument(
+        "--record", default=None, help="record path (default assets/bench/simulate.json)"
+    )
     p.set_defaults(func=run)
 
 
@@ -98,10 +130,19 @@ def numba_rhs():
             dy = -DV * abs(yd) * yd / V
         delta = ph - th - np.pi - betaR
         f = np.empty(4)
-        f[0] = (F * np.cos(th + alpha) + dx + m1 * L1 * thd**2 * np.cos(th)
-                + m2 * L2 * phd**2 * np.cos(ph))
-        f[1] = (F * np.sin(th + alpha) + dy - (m1 + m2) * g + m1 * L1 * thd**2 * np.sin(th)
-                + m2 * L2 * phd**2 * np.sin(ph))
+        f[0] = (
+            F * np.cos(th + alpha)
+            + dx
+            + m1 * L1 * thd**2 * np.cos(th)
+            + m2 * L2 * phd**2 * np.cos(ph)
+        )
+        f[1] = (
+            F * np.sin(th + alpha)
+            + dy
+            - (m1 + m2) * g
+            + m1 * L1 * thd**2 * np.sin(th)
+            + m2 * L2 * phd**2 * np.sin(ph)
+        )
         f[2] = tau - m1 * g * L1 * np.cos(th) + K * delta + c * (phd - thd) + F * L3 * np.sin(alpha)
         f[3] = -tau - m2 * g * L2 * np.cos(ph) - K * delta - c * (phd - thd)
         a = np.linalg.solve(M, f)
@@ -135,8 +176,14 @@ def _odeint_chunk(args):
 
 def _warm_worker():
     """Process initializer: compile the numba right-hand side in every worker before any timing."""
-    _odeint_chunk((np.zeros((1, 8)) + [0, 0, 0, 0, 0, 0, np.pi, 0], np.zeros((1, 3)), 500,
-                   np.array([0.0, 0.02])))
+    _odeint_chunk(
+        (
+            np.zeros((1, 8)) + [0, 0, 0, 0, 0, 0, np.pi, 0],
+            np.zeros((1, 3)),
+            500,
+            np.array([0.0, 0.02]),
+        )
+    )
 
 
 def _radau_chunk(args):
@@ -146,21 +193,31 @@ def _radau_chunk(args):
     rhs, k = numba_rhs(), body_vector()
     out = np.empty((len(s), 8))
     for i in range(len(s)):
-        sol = solve_ivp(lambda t, y, ui=u[i]: rhs(y, t, ui, k), (0.0, 0.02), s[i], method="Radau",
-                        rtol=1e-10, atol=1e-10)
+        sol = solve_ivp(
+            lambda t, y, ui=u[i]: rhs(y, t, ui, k),
+            (0.0, 0.02),
+            s[i],
+            method="Radau",
+            rtol=1e-10,
+            atol=1e-10,
+        )
         out[i] = sol.y[:, -1]
     return out
 
 
 def _pool_map(pool, fn, s, u, workers, *extra):
-    parts = [(a, b, *extra) for a, b in zip(np.array_split(s, workers), np.array_split(u, workers))
-             if len(a)]
+    parts = [
+        (a, b, *extra)
+        for a, b in zip(np.array_split(s, workers), np.array_split(u, workers))
+        if len(a)
+    ]
     return np.concatenate(list(pool.map(fn, parts)))
 
 
 # ------------------------------------------------------------------------------------------------
 # diffrax, the JAX peer
 # ------------------------------------------------------------------------------------------------
+
 
 def diffrax_solver(name: str, rtol: float, atol: float):
     """A jitted, vmapped diffrax solve of 20 ms flights: f(state0 (n, 8), controls (n, 3)) → (n, 8)."""
@@ -180,9 +237,19 @@ def diffrax_solver(name: str, rtol: float, atol: float):
     ctrl = diffrax.PIDController(rtol=rtol, atol=atol, pcoeff=0.3, icoeff=0.4)
 
     def one(y0, u):
-        sol = diffrax.diffeqsolve(diffrax.ODETerm(vf), solver, 0.0, 0.02, 1e-5, y0, args=u,
-                                  stepsize_controller=ctrl, max_steps=200_000,
-                                  saveat=diffrax.SaveAt(t1=True), throw=False)
+        sol = diffrax.diffeqsolve(
+            diffrax.ODETerm(vf),
+            solver,
+            0.0,
+            0.02,
+            1e-5,
+            y0,
+            args=u,
+            stepsize_controller=ctrl,
+            max_steps=200_000,
+            saveat=diffrax.SaveAt(t1=True),
+            throw=False,
+        )
         # a flight the solver gave up on (step cap) counts as an infinite error, not a crash
         return jnp.where(sol.result == diffrax.RESULTS.successful, sol.ys[-1], jnp.inf)
 
@@ -190,13 +257,15 @@ def diffrax_solver(name: str, rtol: float, atol: float):
 
 
 def _threads(fn, s, u, workers):
-    parts = [(a, b) for a, b in zip(np.array_split(s, workers), np.array_split(u, workers))
-             if len(a)]
+    parts = [
+        (a, b) for a, b in zip(np.array_split(s, workers), np.array_split(u, workers)) if len(a)
+    ]
     with ThreadPoolExecutor(len(parts)) as pool:
         return np.concatenate(list(pool.map(lambda p: np.asarray(fn(*p)), parts)))
 
 
 # ------------------------------------------------------------------------------------------------
+
 
 def _errors(final, ref, span):
     e = (np.abs(final - ref) / span).max(axis=1)
@@ -220,18 +289,24 @@ def run(args) -> int:
     n_base = max(args.n_original, args.n_diffrax, args.n_error)
     state0, controls = SamplingRanges().sample(n_base, args.seed)
     info = machine()
-    print(f"mothlab bench simulate — {info['device']}, {info['cpu']}, {info['cores']} cores; "
-          f"load {load0}; S3 samples, seed {args.seed}")
+    print(
+        f"mothlab bench simulate — {info['device']}, {info['cpu']}, {info['cores']} cores; "
+        f"load {load0}; S3 samples, seed {args.seed}"
+    )
     rows, figures = [], {}
 
     def add(row):  # each row is printed as soon as it is measured
         rows.append(row)
-        print(f"  {row['method']}: {row['flights_per_s']:,.0f} flights/s, worst {row['worst']:.1e}",
-              flush=True)
+        print(
+            f"  {row['method']}: {row['flights_per_s']:,.0f} flights/s, worst {row['worst']:.1e}",
+            flush=True,
+        )
+
     ne = args.n_error
     t20 = np.array([0.0, 0.02])
 
     with tqdm_progress("bench simulate") as progress:
+
         def stage(f, msg):
             report(progress, f, msg)
 
@@ -239,8 +314,9 @@ def run(args) -> int:
         stage(0.0, "reference (float64, 5120 steps)")
         ref = simulate(state0[:ne], controls[:ne], precise=True, steps=5120)[:, -1]
         span = ref.max(0) - ref.min(0)
-        pool = ProcessPoolExecutor(args.workers, mp_context=mp.get_context("spawn"),
-                                   initializer=_warm_worker)
+        pool = ProcessPoolExecutor(
+            args.workers, mp_context=mp.get_context("spawn"), initializer=_warm_worker
+        )
         nr = min(args.n_radau, ne)
         stage(0.05, f"Radau check of the reference on {nr} samples")
         radau = _pool_map(pool, _radau_chunk, state0[:nr], controls[:nr], args.workers)
@@ -248,31 +324,61 @@ def run(args) -> int:
         figures["reference_vs_radau_worst"] = ref_vs_radau
 
         # original as it ran, and with mxstep raised
-        for label, mxstep in (("original as it ran: numba RHS + odeint (mxstep 500)", 500),
-                              ("original, mxstep 5000 (accurate baseline)", 5000)):
+        for label, mxstep in (
+            ("original as it ran: numba RHS + odeint (mxstep 500)", 500),
+            ("original, mxstep 5000 (accurate baseline)", 5000),
+        ):
             stage(0.15 if mxstep == 500 else 0.25, label)
             n = args.n_original
             t0 = time.perf_counter()
-            _pool_map(pool, _odeint_chunk, state0[:args.workers], controls[:args.workers],
-                      args.workers, mxstep, t20)  # start the processes, compile numba
+            _pool_map(
+                pool,
+                _odeint_chunk,
+                state0[: args.workers],
+                controls[: args.workers],
+                args.workers,
+                mxstep,
+                t20,
+            )  # start the processes, compile numba
             warm = time.perf_counter() - t0
             t0 = time.perf_counter()
-            fin = _pool_map(pool, _odeint_chunk, state0[:n], controls[:n], args.workers,
-                            mxstep, t20)[:, -1]
+            fin = _pool_map(
+                pool, _odeint_chunk, state0[:n], controls[:n], args.workers, mxstep, t20
+            )[:, -1]
             rate = n / (time.perf_counter() - t0)
-            worst, med = _errors(fin[:ne], ref, span) if n >= ne else _errors(
-                _pool_map(pool, _odeint_chunk, state0[:ne], controls[:ne], args.workers, mxstep,
-                          t20)[:, -1], ref, span)
-            add(dict(method=label, flights_per_s=rate, worst=worst, median=med,
-                             compile_s=warm, n=n, setup=f"{args.workers} processes"))
+            worst, med = (
+                _errors(fin[:ne], ref, span)
+                if n >= ne
+                else _errors(
+                    _pool_map(
+                        pool, _odeint_chunk, state0[:ne], controls[:ne], args.workers, mxstep, t20
+                    )[:, -1],
+                    ref,
+                    span,
+                )
+            )
+            add(
+                dict(
+                    method=label,
+                    flights_per_s=rate,
+                    worst=worst,
+                    median=med,
+                    compile_s=warm,
+                    n=n,
+                    setup=f"{args.workers} processes",
+                )
+            )
 
         # diffrax
         if not args.skip_diffrax:
             with jax.enable_x64(True):
-                for i, (name, rtol, atol, why) in enumerate((
+                for i, (name, rtol, atol, why) in enumerate(
+                    (
                         ("Kvaerno5", 1e-3, 1e-6, "reaches the float32 worst error"),
                         ("Kvaerno5", 1e-6, 1e-8, "near the float64 worst error"),
-                        ("Tsit5", 1e-4, 1e-6, "explicit: stability-bound steps"))):
+                        ("Tsit5", 1e-4, 1e-6, "explicit: stability-bound steps"),
+                    )
+                ):
                     label = f"diffrax {name} rtol {rtol:g} atol {atol:g}"
                     stage(0.35 + 0.1 * i, label)
                     solve = diffrax_solver(name, rtol, atol)
@@ -286,9 +392,17 @@ def run(args) -> int:
                     if n < ne:
                         fin = _threads(solve, state0[:ne], controls[:ne], args.workers)
                     worst, med = _errors(fin[:ne], ref, span)
-                    add(dict(method=label, flights_per_s=rate, worst=worst, median=med,
-                                     compile_s=max(0.0, warm - n / rate), n=n,
-                                     setup=f"vmap, jit, {args.workers} threads, float64; {why}"))
+                    add(
+                        dict(
+                            method=label,
+                            flights_per_s=rate,
+                            worst=worst,
+                            median=med,
+                            compile_s=max(0.0, warm - n / rate),
+                            n=n,
+                            setup=f"vmap, jit, {args.workers} threads, float64; {why}",
+                        )
+                    )
 
         # mothlab
         for precise in (False, True):
@@ -304,12 +418,20 @@ def run(args) -> int:
                 t0 = time.perf_counter()
                 simulate(s_m, u_m, precise=precise)
                 best = min(best, time.perf_counter() - t0)
-            worst, med = _errors(simulate(state0[:ne], controls[:ne], precise=precise)[:, -1],
-                                 ref, span)
-            add(dict(method=f"mothlab {'float64 (precise=True)' if precise else 'float32'}",
-                             flights_per_s=n / best, worst=worst, median=med,
-                             compile_s=max(0.0, first - best), n=n,
-                             setup=f"simulate, {os.cpu_count()} threads"))
+            worst, med = _errors(
+                simulate(state0[:ne], controls[:ne], precise=precise)[:, -1], ref, span
+            )
+            add(
+                dict(
+                    method=f"mothlab {'float64 (precise=True)' if precise else 'float32'}",
+                    flights_per_s=n / best,
+                    worst=worst,
+                    median=med,
+                    compile_s=max(0.0, first - best),
+                    n=n,
+                    setup=f"simulate, {os.cpu_count()} threads",
+                )
+            )
 
         # batch-size curve (float32)
         stage(0.9, "batch-size curve")
@@ -346,44 +468,82 @@ def run(args) -> int:
     accurate = rows[1]
     f32 = by["mothlab float32"]
     f64 = by["mothlab float64 (precise=True)"]
-    peers32 = [r for r in rows if r["method"].startswith("diffrax") and r["worst"] <= 2 * f32["worst"]]
-    peers64 = [r for r in rows[1:] if not r["method"].startswith("mothlab")
-               and r["worst"] <= 1.5 * f64["worst"]]
-    print(f"\nreference (mothlab float64, 5120 steps) vs Radau rtol 1e-10 on {nr} samples: worst "
-          f"{ref_vs_radau:.1e}; errors below relative to each variable's range over {ne} samples")
-    print(f"{'method':<55} {'flights/s':>11} {'worst err':>10} {'median':>9} {'compile':>8} "
-          f"{'mothlab f32 is':>15}")
+    peers32 = [
+        r for r in rows if r["method"].startswith("diffrax") and r["worst"] <= 2 * f32["worst"]
+    ]
+    peers64 = [
+        r
+        for r in rows[1:]
+        if not r["method"].startswith("mothlab") and r["worst"] <= 1.5 * f64["worst"]
+    ]
+    print(
+        f"\nreference (mothlab float64, 5120 steps) vs Radau rtol 1e-10 on {nr} samples: worst "
+        f"{ref_vs_radau:.1e}; errors below relative to each variable's range over {ne} samples"
+    )
+    print(
+        f"{'method':<55} {'flights/s':>11} {'worst err':>10} {'median':>9} {'compile':>8} "
+        f"{'mothlab f32 is':>15}"
+    )
     for r in rows:
-        print(f"{r['method']:<55} {r['flights_per_s']:>11,.0f} {r['worst']:>10.1e} "
-              f"{r['median']:>9.1e} {r['compile_s']:>7.1f}s {f32['flights_per_s'] / r['flights_per_s']:>14.1f}×")
-    print("batch-size curve (mothlab float32): " + ", ".join(
-        f"{c['n']:,}: {c['flights_per_s']:,.0f}/s" for c in curve_rows))
-    print(f"one 41-frame flight: mothlab {single_ml * 1e3:.2f} ms, numba + odeint "
-          f"{single_orig * 1e3:.2f} ms")
+        print(
+            f"{r['method']:<55} {r['flights_per_s']:>11,.0f} {r['worst']:>10.1e} "
+            f"{r['median']:>9.1e} {r['compile_s']:>7.1f}s {f32['flights_per_s'] / r['flights_per_s']:>14.1f}×"
+        )
+    print(
+        "batch-size curve (mothlab float32): "
+        + ", ".join(f"{c['n']:,}: {c['flights_per_s']:,.0f}/s" for c in curve_rows)
+    )
+    print(
+        f"one 41-frame flight: mothlab {single_ml * 1e3:.2f} ms, numba + odeint "
+        f"{single_orig * 1e3:.2f} ms"
+    )
     figures.update(
         f32_vs_original=f32["flights_per_s"] / orig["flights_per_s"],
-        f32_vs_best_peer=(f32["flights_per_s"] / max(r["flights_per_s"] for r in peers32)
-                          if peers32 else None),
+        f32_vs_best_peer=(
+            f32["flights_per_s"] / max(r["flights_per_s"] for r in peers32) if peers32 else None
+        ),
         best_peer_f32=max(peers32, key=lambda r: r["flights_per_s"])["method"] if peers32 else None,
         f64_vs_accurate_original=f64["flights_per_s"] / accurate["flights_per_s"],
-        f64_vs_best_peer=(f64["flights_per_s"] / max(r["flights_per_s"] for r in peers64)
-                          if peers64 else None),
+        f64_vs_best_peer=(
+            f64["flights_per_s"] / max(r["flights_per_s"] for r in peers64) if peers64 else None
+        ),
         best_peer_f64=max(peers64, key=lambda r: r["flights_per_s"])["method"] if peers64 else None,
-        f32_flights_per_s=f32["flights_per_s"], f64_flights_per_s=f64["flights_per_s"],
-        f32_worst=f32["worst"], f64_worst=f64["worst"], original_worst=orig["worst"],
-        single_flight_ms=single_ml * 1e3, single_flight_original_ms=single_orig * 1e3,
-        curve=curve_rows)
+        f32_flights_per_s=f32["flights_per_s"],
+        f64_flights_per_s=f64["flights_per_s"],
+        f32_worst=f32["worst"],
+        f64_worst=f64["worst"],
+        original_worst=orig["worst"],
+        single_flight_ms=single_ml * 1e3,
+        single_flight_original_ms=single_orig * 1e3,
+        curve=curve_rows,
+    )
     fp = figures
-    peer32 = f"{fp['f32_vs_best_peer']:.0f}× {fp['best_peer_f32']}" if peers32 else "no peer at its error"
-    peer64 = f"{fp['f64_vs_best_peer']:.1f}× {fp['best_peer_f64']}" if peers64 else "no peer at its error"
-    summary = (f"summary: mothlab float32 {f32['flights_per_s']:,.0f} flights/s (worst {f32['worst']:.1e}) "
-               f"= {fp['f32_vs_original']:.0f}× the original as it ran (worst {orig['worst']:.1e}), "
-               f"{peer32}; float64 {f64['flights_per_s']:,.0f}/s (worst {f64['worst']:.1e}) = "
-               f"{fp['f64_vs_accurate_original']:.1f}× odeint mxstep 5000, {peer64}; 41-frame "
-               f"flight {single_ml * 1e3:.2f} ms vs {single_orig * 1e3:.2f} ms — {info['device']}, "
-               f"load {load_average()}")
+    peer32 = (
+        f"{fp['f32_vs_best_peer']:.0f}× {fp['best_peer_f32']}"
+        if peers32
+        else "no peer at its error"
+    )
+    peer64 = (
+        f"{fp['f64_vs_best_peer']:.1f}× {fp['best_peer_f64']}"
+        if peers64
+        else "no peer at its error"
+    )
+    summary = (
+        f"summary: mothlab float32 {f32['flights_per_s']:,.0f} flights/s (worst {f32['worst']:.1e}) "
+        f"= {fp['f32_vs_original']:.0f}× the original as it ran (worst {orig['worst']:.1e}), "
+        f"{peer32}; float64 {f64['flights_per_s']:,.0f}/s (worst {f64['worst']:.1e}) = "
+        f"{fp['f64_vs_accurate_original']:.1f}× odeint mxstep 5000, {peer64}; 41-frame "
+        f"flight {single_ml * 1e3:.2f} ms vs {single_orig * 1e3:.2f} ms — {info['device']}, "
+        f"load {load_average()}"
+    )
     print(summary)
-    write_record("simulate", command=command_line(), table=rows, summary=summary, figures=figures,
-                 started_load=load0, out=args.record)
+    write_record(
+        "simulate",
+        command=command_line(),
+        table=rows,
+        summary=summary,
+        figures=figures,
+        started_load=load0,
+        out=args.record,
+    )
     return 0
-

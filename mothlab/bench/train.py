@@ -23,8 +23,9 @@ CASES = {"small": [10, 50, 50, 50, 8, 7], "paper": [10, 400, 400, 400, 16, 7]}
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="training step vs a plain JAX step and the matmul peak",
-                       description=__doc__)
+    p = sub.add_parser(
+        "train", help="training step vs a plain JAX step and the matmul peak", description=__doc__
+    )
     p.add_argument("--networks", type=int, default=40, help="networks at small width (40)")
     p.add_argument("--paper-networks", type=int, default=8, help="networks at paper width (8)")
     p.add_argument("--batch", type=int, default=128)
@@ -83,9 +84,10 @@ def plain_step(sizes, n, batch, steps, data, repeats):
     xtr, ytr = data[0], data[1]
     key = jax.random.PRNGKey(0)
     ks = jax.random.split(key, len(sizes) - 1)
-    params = {"w": [0.2 * jax.random.normal(k, (n, a, b)) for k, a, b in
-                    zip(ks, sizes[:-1], sizes[1:])],
-              "b": [jnp.zeros((n, b)) for b in sizes[1:]]}
+    params = {
+        "w": [0.2 * jax.random.normal(k, (n, a, b)) for k, a, b in zip(ks, sizes[:-1], sizes[1:])],
+        "b": [jnp.zeros((n, b)) for b in sizes[1:]],
+    }
     masks = jax.tree.map(lambda a: jnp.ones_like(a), params)
     opt = optax.adam(5e-4)
     opt_state = opt.init(params)
@@ -143,8 +145,15 @@ def run(args) -> int:
     from mothlab.nets.mlp import flops_per_step
     from mothlab.progress import report, tqdm_progress
 
-    for name in ("networks", "paper_networks", "batch", "steps", "paper_steps", "repeats",
-                 "peak_size"):
+    for name in (
+        "networks",
+        "paper_networks",
+        "batch",
+        "steps",
+        "paper_steps",
+        "repeats",
+        "peak_size",
+    ):
         if getattr(args, name) <= 0:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer.")
     load0 = load_average()
@@ -156,8 +165,10 @@ def run(args) -> int:
     cases = [("small", args.networks, args.steps)]
     if not args.skip_paper:
         cases.append(("paper", args.paper_networks, args.paper_steps))
-    print(f"mothlab bench train — {info['device']}, {info['cpu']}, {info['cores']} cores; load "
-          f"{load0}; batch {args.batch}")
+    print(
+        f"mothlab bench train — {info['device']}, {info['cpu']}, {info['cores']} cores; load "
+        f"{load0}; batch {args.batch}"
+    )
     rows = []
     with tqdm_progress("bench train") as progress:
         report(progress, 0.0, "matmul peak")
@@ -170,32 +181,55 @@ def run(args) -> int:
             plain, c_plain = plain_step(sizes, n, args.batch, steps, data, args.repeats)
             f_ours = flops_per_step(sizes, args.batch, args.batch)
             f_plain = flops_per_step(sizes, args.batch, 0)
-            rows.append(dict(case=f"{case} {'-'.join(map(str, sizes))}", networks=n,
-                             mothlab_net_steps_per_s=ours, mothlab_gflops=ours * f_ours / 1e9,
-                             plain_net_steps_per_s=plain, plain_gflops=plain * f_plain / 1e9,
-                             ratio_to_plain=ours / plain,
-                             mothlab_fraction_of_peak=ours * f_ours / 1e9 / peak,
-                             flops_per_net_step_mothlab=f_ours, flops_per_net_step_plain=f_plain,
-                             compile_s_mothlab=c_ours, compile_s_plain=c_plain))
+            rows.append(
+                dict(
+                    case=f"{case} {'-'.join(map(str, sizes))}",
+                    networks=n,
+                    mothlab_net_steps_per_s=ours,
+                    mothlab_gflops=ours * f_ours / 1e9,
+                    plain_net_steps_per_s=plain,
+                    plain_gflops=plain * f_plain / 1e9,
+                    ratio_to_plain=ours / plain,
+                    mothlab_fraction_of_peak=ours * f_ours / 1e9 / peak,
+                    flops_per_net_step_mothlab=f_ours,
+                    flops_per_net_step_plain=f_plain,
+                    compile_s_mothlab=c_ours,
+                    compile_s_plain=c_plain,
+                )
+            )
         report(progress, 1.0, "done")
     print(f"large-matmul peak ({args.peak_size}³ float32): {peak:.1f} GFLOP/s")
-    print(f"{'case':<30} {'nets':>5} {'mothlab net-steps/s':>20} {'GFLOP/s':>8} "
-          f"{'plain net-steps/s':>18} {'GFLOP/s':>8} {'ratio':>6} {'of peak':>8}")
+    print(
+        f"{'case':<30} {'nets':>5} {'mothlab net-steps/s':>20} {'GFLOP/s':>8} "
+        f"{'plain net-steps/s':>18} {'GFLOP/s':>8} {'ratio':>6} {'of peak':>8}"
+    )
     for r in rows:
-        print(f"{r['case']:<30} {r['networks']:>5} {r['mothlab_net_steps_per_s']:>20,.0f} "
-              f"{r['mothlab_gflops']:>8.1f} {r['plain_net_steps_per_s']:>18,.0f} "
-              f"{r['plain_gflops']:>8.1f} {r['ratio_to_plain']:>5.2f}× "
-              f"{r['mothlab_fraction_of_peak']:>7.0%}")
-    print("FLOPs per network-step: 6·weights·batch (+ 2·weights·val batch for mothlab's "
-          "validation pass)")
+        print(
+            f"{r['case']:<30} {r['networks']:>5} {r['mothlab_net_steps_per_s']:>20,.0f} "
+            f"{r['mothlab_gflops']:>8.1f} {r['plain_net_steps_per_s']:>18,.0f} "
+            f"{r['plain_gflops']:>8.1f} {r['ratio_to_plain']:>5.2f}× "
+            f"{r['mothlab_fraction_of_peak']:>7.0%}"
+        )
+    print(
+        "FLOPs per network-step: 6·weights·batch (+ 2·weights·val batch for mothlab's "
+        "validation pass)"
+    )
     last = rows[-1]
-    summary = (f"summary: bench train — {last['case']}: mothlab {last['mothlab_net_steps_per_s']:,.0f} "
-               f"network-steps/s = {last['ratio_to_plain']:.2f}× the plain-JAX step, "
-               f"{last['mothlab_gflops']:.1f} GFLOP/s = {last['mothlab_fraction_of_peak']:.0%} of "
-               f"the {peak:.0f} GFLOP/s matmul peak; small width {rows[0]['ratio_to_plain']:.2f}× "
-               f"plain — {info['device']}, load {load_average()}")
+    summary = (
+        f"summary: bench train — {last['case']}: mothlab {last['mothlab_net_steps_per_s']:,.0f} "
+        f"network-steps/s = {last['ratio_to_plain']:.2f}× the plain-JAX step, "
+        f"{last['mothlab_gflops']:.1f} GFLOP/s = {last['mothlab_fraction_of_peak']:.0%} of "
+        f"the {peak:.0f} GFLOP/s matmul peak; small width {rows[0]['ratio_to_plain']:.2f}× "
+        f"plain — {info['device']}, load {load_average()}"
+    )
     print(summary)
-    write_record("train", command=command_line(), table=rows, summary=summary,
-                 figures=dict(peak_gflops=peak, peak_size=args.peak_size, batch=args.batch,
-                              rows=rows), started_load=load0, out=args.record)
+    write_record(
+        "train",
+        command=command_line(),
+        table=rows,
+        summary=summary,
+        figures=dict(peak_gflops=peak, peak_size=args.peak_size, batch=args.batch, rows=rows),
+        started_load=load0,
+        out=args.record,
+    )
     return 0

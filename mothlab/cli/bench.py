@@ -12,8 +12,9 @@ import pkgutil
 def register(sub) -> None:
     import mothlab.bench as bench_pkg
 
-    parser = sub.add_parser("bench", help="benchmarks against the original approach",
-                            description=__doc__)
+    parser = sub.add_parser(
+        "bench", help="benchmarks against the original approach", description=__doc__
+    )
     inner = parser.add_subparsers(dest="bench", required=True, metavar="NAME")
     for info in sorted(pkgutil.iter_modules(bench_pkg.__path__), key=lambda m: m.name):
         if not info.name.startswith("_"):

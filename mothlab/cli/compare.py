@@ -15,23 +15,38 @@ import argparse
 
 
 def register(sub) -> None:
-    p = sub.add_parser("compare", help="compare sparse training methods at equal size (study)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "compare",
+        help="compare sparse training methods at equal size (study)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--out", required=True, help="folder for compare.csv (and the moth dataset)")
     p.add_argument("--tasks", default="moth,digits", help="comma list of moth, digits")
-    p.add_argument("--methods", default=None,
-                   help="comma list (default: prune,static,set,rigl,motif,anti-motif)")
-    p.add_argument("--densities", default="0.1",
-                   help="comma list of densities (fraction of weights kept), e.g. 0.1,0.25")
+    p.add_argument(
+        "--methods",
+        default=None,
+        help="comma list (default: prune,static,set,rigl,motif,anti-motif)",
+    )
+    p.add_argument(
+        "--densities",
+        default="0.1",
+        help="comma list of densities (fraction of weights kept), e.g. 0.1,0.25",
+    )
     p.add_argument("--n-networks", type=int, default=16, help="networks per method (default 16)")
     p.add_argument("--steps", type=int, default=2000, help="training batches per network")
     p.add_argument("--update-every", type=int, default=250, help="steps between SET/RigL updates")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--dataset", default=None, help="moth dataset store (default: generate one)")
-    p.add_argument("--n-samples", type=int, default=None,
-                   help="flights to generate for the moth task (default 30000)")
-    p.add_argument("--figures", default=None,
-                   help="folder for sparse_*.png (default: <out>/figures)")
+    p.add_argument(
+        "--n-samples",
+        type=int,
+        default=None,
+        help="flights to generate for the moth task (default 30000)",
+    )
+    p.add_argument(
+        "--figures", default=None, help="folder for sparse_*.png (default: <out>/figures)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -43,8 +58,10 @@ def _floats(text: str, what: str) -> list[float]:
         raise ValueError(f"--{what} must be numbers separated by commas, got {text!r}.") from None
     for v in vals:
         if not 0 < v <= 1:
-            raise ValueError(f"--{what}: {v} is outside (0, 1]; densities are fractions of "
-                             "weights kept, e.g. 0.1.")
+            raise ValueError(
+                f"--{what}: {v} is outside (0, 1]; densities are fractions of "
+                "weights kept, e.g. 0.1."
+            )
     return vals
 
 
@@ -66,24 +83,38 @@ def run(args) -> int:
     if args.n_networks < 2:
         raise ValueError(f"--n-networks must be >= 2 (distributions), got {args.n_networks}.")
     if args.steps < args.update_every or args.update_every < 1:
-        raise ValueError(f"--steps ({args.steps}) must be >= --update-every "
-                         f"({args.update_every}) >= 1.")
+        raise ValueError(
+            f"--steps ({args.steps}) must be >= --update-every ({args.update_every}) >= 1."
+        )
     dens = _floats(args.densities, "densities")
     out = Path(args.out)
     csv_path = out / "compare.csv"
     with tqdm_progress("compare", disable=args.quiet) as progress:
-        rows = SS.compare(csv_path, tasks=tasks, methods=methods, densities=dens,
-                          n_networks=args.n_networks, steps=args.steps,
-                          update_every=args.update_every, seed=args.seed, dataset=args.dataset,
-                          n_samples=args.n_samples, progress=progress)
+        rows = SS.compare(
+            csv_path,
+            tasks=tasks,
+            methods=methods,
+            densities=dens,
+            n_networks=args.n_networks,
+            steps=args.steps,
+            update_every=args.update_every,
+            seed=args.seed,
+            dataset=args.dataset,
+            n_samples=args.n_samples,
+            progress=progress,
+        )
     summ = SS.summary(rows)
-    print(f"{'task':<7} {'density':>7} {'method':<11} {'weights':>7} {'median loss':>12} "
-          f"{'accuracy':>9} {'GFLOPs':>8} {'z div2':>7} {'z bipar':>8}")
+    print(
+        f"{'task':<7} {'density':>7} {'method':<11} {'weights':>7} {'median loss':>12} "
+        f"{'accuracy':>9} {'GFLOPs':>8} {'z div2':>7} {'z bipar':>8}"
+    )
     for r in summ:
         acc = "" if r["median_accuracy"] is None else f"{r['median_accuracy']:.3f}"
-        print(f"{r['task']:<7} {r['density']:>7g} {r['method']:<11} {r['weights']:>7} "
-              f"{r['median_loss']:>12.3e} {acc:>9} {r['median_gflops']:>8.2f} "
-              f"{r['median_z_diverging2']:>7.1f} {r['median_z_biparallel']:>8.1f}")
+        print(
+            f"{r['task']:<7} {r['density']:>7g} {r['method']:<11} {r['weights']:>7} "
+            f"{r['median_loss']:>12.3e} {acc:>9} {r['median_gflops']:>8.2f} "
+            f"{r['median_z_diverging2']:>7.1f} {r['median_z_biparallel']:>8.1f}"
+        )
     fig_dir = Path(args.figures) if args.figures else out / "figures"
     paths = figures(rows, fig_dir)
     print(f"csv: {csv_path}\nfigures: " + ", ".join(str(p) for p in paths))
@@ -96,6 +127,7 @@ def figures(rows, folder) -> list:
 
     import matplotlib
     import matplotlib.ticker
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
@@ -114,23 +146,39 @@ def figures(rows, folder) -> list:
 
     # 1. test loss (and accuracy) distributions per method
     n_rows = 1 + any(r["test_accuracy"] not in ("", None) for r in rows)
-    fig, axes = plt.subplots(n_rows, len(keys), figsize=(4.2 * len(keys), 3.4 * n_rows),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        n_rows, len(keys), figsize=(4.2 * len(keys), 3.4 * n_rows), squeeze=False
+    )
     for j, (task, dens) in enumerate(keys):
-        for row, (field, label, logy) in enumerate((("test_loss", "test loss", True),
-                                                    ("test_accuracy", "test accuracy", False))
-                                                   [:n_rows]):
+        for row, (field, label, logy) in enumerate(
+            (("test_loss", "test loss", True), ("test_accuracy", "test accuracy", False))[:n_rows]
+        ):
             ax = axes[row][j]
             if field == "test_accuracy" and not any(
-                    r["task"] == task and r[field] not in ("", None) for r in rows):
+                r["task"] == task and r[field] not in ("", None) for r in rows
+            ):
                 ax.axis("off")
-                ax.text(0.5, 0.5, f"{task}: a regression task\n(no accuracy)", ha="center",
-                        va="center", transform=ax.transAxes, color="grey")
+                ax.text(
+                    0.5,
+                    0.5,
+                    f"{task}: a regression task\n(no accuracy)",
+                    ha="center",
+                    va="center",
+                    transform=ax.transAxes,
+                    color="grey",
+                )
                 continue
             for i, m in enumerate(methods):
-                v = np.array([float(r[field]) for r in rows if r["task"] == task
-                              and float(r["density"]) == dens and r["method"] == m
-                              and r[field] not in ("", None)])
+                v = np.array(
+                    [
+                        float(r[field])
+                        for r in rows
+                        if r["task"] == task
+                        and float(r["density"]) == dens
+                        and r["method"] == m
+                        and r[field] not in ("", None)
+                    ]
+                )
                 if not len(v):
                     continue
                 x = i + np.random.default_rng(i).uniform(-0.18, 0.18, len(v))
@@ -154,10 +202,15 @@ def figures(rows, folder) -> list:
         for s in summ:
             if s["task"] == task and s["density"] == dens:
                 m = s["method"]
-                ax.errorbar(s["median_gflops"], s["median_loss"],
-                            yerr=[[s["median_loss"] - s["q25_loss"]],
-                                  [s["q75_loss"] - s["median_loss"]]],
-                            fmt="o", color=colour[m], label=m, capsize=3)
+                ax.errorbar(
+                    s["median_gflops"],
+                    s["median_loss"],
+                    yerr=[[s["median_loss"] - s["q25_loss"]], [s["q75_loss"] - s["median_loss"]]],
+                    fmt="o",
+                    color=colour[m],
+                    label=m,
+                    capsize=3,
+                )
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
@@ -172,16 +225,28 @@ def figures(rows, folder) -> list:
 
     # 3. motif z-scores each method ends with (median over networks)
     from mothlab.analysis.motifs import MOTIF_LABELS
+
     fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 3.6), squeeze=False)
     for j, (task, dens) in enumerate(keys):
         ax = axes[0][j]
         for s in summ:
             if s["task"] == task and s["density"] == dens:
-                ax.plot(range(len(MATCHED)), [s[f"median_z_{k}"] for k in MATCHED], "o-",
-                        color=colour[s["method"]], label=s["method"], ms=4)
+                ax.plot(
+                    range(len(MATCHED)),
+                    [s[f"median_z_{k}"] for k in MATCHED],
+                    "o-",
+                    color=colour[s["method"]],
+                    label=s["method"],
+                    ms=4,
+                )
         ax.axhline(0, color="grey", lw=0.8)
-        ax.set_xticks(range(len(MATCHED)), [MOTIF_LABELS[k] for k in MATCHED], rotation=40,
-                      ha="right", fontsize=8)
+        ax.set_xticks(
+            range(len(MATCHED)),
+            [MOTIF_LABELS[k] for k in MATCHED],
+            rotation=40,
+            ha="right",
+            fontsize=8,
+        )
         ax.set_ylabel("median z-score (null: edges)")
         ax.set_title(f"final masks: {task}, density {dens:g}", fontsize=9)
     axes[0][0].legend(fontsize=7)

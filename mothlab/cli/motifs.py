@@ -35,35 +35,78 @@ from mothlab.progress import tqdm_progress
 
 
 def register(sub) -> None:
-    p = sub.add_parser("motifs", help="motif counts and z-scores of an experiment's networks",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "motifs",
+        help="motif counts and z-scores of an experiment's networks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("experiment", type=Path, metavar="EXPERIMENT", help="experiment store")
-    p.add_argument("--null", nargs="+", default=["edges_live_nodes"],
-                   choices=list(NULLS) + list(NULL_ALIASES), metavar="NULL",
-                   help="null model(s): " + "; ".join(f"{k} = {v}" for k, v in NULLS.items())
-                        + ". Old name: edges = edges_live_nodes. Default: edges_live_nodes")
-    p.add_argument("--n-random", type=int, default=1000,
-                   help="random networks per real network for sampled nulls (>= 2; default 1000)")
+    p.add_argument(
+        "--null",
+        nargs="+",
+        default=["edges_live_nodes"],
+        choices=list(NULLS) + list(NULL_ALIASES),
+        metavar="NULL",
+        help="null model(s): "
+        + "; ".join(f"{k} = {v}" for k, v in NULLS.items())
+        + ". Old name: edges = edges_live_nodes. Default: edges_live_nodes",
+    )
+    p.add_argument(
+        "--n-random",
+        type=int,
+        default=1000,
+        help="random networks per real network for sampled nulls (>= 2; default 1000)",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--chains", choices=("paths", "pairs"), default="paths",
-                   help="count chains as paths (default) or distinct endpoint pairs (published)")
-    p.add_argument("--converging3", choices=("exact", "published"), default="exact",
-                   help="3rd-order converging with C(n,3) (default) or C(n,2) (published)")
-    p.add_argument("--no-biases", action="store_true",
-                   help="ignore bias nodes (default: unpruned biases are source nodes)")
-    p.add_argument("--threshold", type=float, default=None,
-                   help="test-loss threshold of the optimally sparse level (default: the "
-                        "experiment's own, paper 1e-3)")
-    p.add_argument("--rule", choices=list(SELECTION_RULES), default="paper",
-                   help="which optimal level the summary reads: " + "; ".join(
-                       f"{k} = {v}" for k, v in SELECTION_RULES.items()) + " (default paper)")
-    p.add_argument("--min-networks", type=int, default=MIN_NETWORKS,
-                   help="fewest networks a summary at the optimal level may rest on "
-                        f"(default {MIN_NETWORKS}); below it the summary is refused")
-    p.add_argument("--figures", type=Path, metavar="DIR",
-                   help="also write Fig 2 and Fig 3 PNGs for each null into DIR")
-    p.add_argument("--overwrite", action="store_true",
-                   help="recompute results stored with other settings")
+    p.add_argument(
+        "--chains",
+        choices=("paths", "pairs"),
+        default="paths",
+        help="count chains as paths (default) or distinct endpoint pairs (published)",
+    )
+    p.add_argument(
+        "--converging3",
+        choices=("exact", "published"),
+        default="exact",
+        help="3rd-order converging with C(n,3) (default) or C(n,2) (published)",
+    )
+    p.add_argument(
+        "--no-biases",
+        action="store_true",
+        help="ignore bias nodes (default: unpruned biases are source nodes)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="test-loss threshold of the optimally sparse level (default: the "
+        "experiment's own, paper 1e-3)",
+    )
+    p.add_argument(
+        "--rule",
+        choices=list(SELECTION_RULES),
+        default="paper",
+        help="which optimal level the summary reads: "
+        + "; ".join(f"{k} = {v}" for k, v in SELECTION_RULES.items())
+        + " (default paper)",
+    )
+    p.add_argument(
+        "--min-networks",
+        type=int,
+        default=MIN_NETWORKS,
+        help="fewest networks a summary at the optimal level may rest on "
+        f"(default {MIN_NETWORKS}); below it the summary is refused",
+    )
+    p.add_argument(
+        "--figures",
+        type=Path,
+        metavar="DIR",
+        help="also write Fig 2 and Fig 3 PNGs for each null into DIR",
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="recompute results stored with other settings"
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run, cancellable=True)  # Ctrl-C stops at a chunk boundary
 
@@ -81,16 +124,27 @@ def run(args) -> int:
     for null in args.null:
         t0 = time.perf_counter()
         with tqdm_progress(f"motifs ({null})", disable=args.no_progress) as progress:
-            res = analyse_experiment(exp, null=null, n_random=args.n_random, seed=args.seed,
-                                     chains=args.chains, converging3=args.converging3,
-                                     use_biases=not args.no_biases, progress=progress,
-                                     overwrite=args.overwrite, cancel=cancel_requested)
+            res = analyse_experiment(
+                exp,
+                null=null,
+                n_random=args.n_random,
+                seed=args.seed,
+                chains=args.chains,
+                converging3=args.converging3,
+                use_biases=not args.no_biases,
+                progress=progress,
+                overwrite=args.overwrite,
+                cancel=cancel_requested,
+            )
         elapsed = time.perf_counter() - t0
-        print(f"\nnull {res.null!r} ({NULLS[res.null]}): {res.n_levels_done} levels x "
-              f"{exp.n_networks} networks ({elapsed:.1f} s)")
+        print(
+            f"\nnull {res.null!r} ({NULLS[res.null]}): {res.n_levels_done} levels x "
+            f"{exp.n_networks} networks ({elapsed:.1f} s)"
+        )
         try:
-            rows = motif_summary(exp, null, rule=args.rule, min_networks=args.min_networks,
-                                 threshold=sr.threshold)
+            rows = motif_summary(
+                exp, null, rule=args.rule, min_networks=args.min_networks, threshold=sr.threshold
+            )
         except ValueError as err:
             print(f"  no summary at the optimal level: {err}")
             rows = []

@@ -39,27 +39,48 @@ _OPTIONAL_CSV = {"x", "y"}
 
 
 def register(sub) -> None:
-    p = sub.add_parser("simulate", help="simulate one flight from flags, or a batch from CSV",
-                       description=__doc__.replace("``", ""),
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "simulate",
+        help="simulate one flight from flags, or a batch from CSV",
+        description=__doc__.replace("``", ""),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     g = p.add_argument_group("one flight (ignored names keep their defaults)")
     for name, default, text in _INPUTS:
-        g.add_argument(f"--{name}", type=float, default=None,
-                       help=f"{text}; default {default:g}")
-    p.add_argument("--csv", type=Path, default=None, metavar="FILE",
-                   help="simulate every row of this CSV instead (columns: "
-                        + ", ".join(n for n, _, _ in _INPUTS) + "; x, y optional)")
-    p.add_argument("--moth-preset", default="manduca", metavar="NAME",
-                   help="body: manduca (the published S1 set) or scaled (s = 1.3)")
+        g.add_argument(f"--{name}", type=float, default=None, help=f"{text}; default {default:g}")
+    p.add_argument(
+        "--csv",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="simulate every row of this CSV instead (columns: "
+        + ", ".join(n for n, _, _ in _INPUTS)
+        + "; x, y optional)",
+    )
+    p.add_argument(
+        "--moth-preset",
+        default="manduca",
+        metavar="NAME",
+        help="body: manduca (the published S1 set) or scaled (s = 1.3)",
+    )
     p.add_argument("--s", type=float, default=None, help="length scale s (overrides the preset's)")
     p.add_argument("--t-end", type=float, default=0.02, help="flight duration in s (default 0.02)")
-    p.add_argument("--n-times", type=int, default=2,
-                   help="number of output times from 0 to --t-end (default 2: start and end)")
+    p.add_argument(
+        "--n-times",
+        type=int,
+        default=2,
+        help="number of output times from 0 to --t-end (default 2: start and end)",
+    )
     p.add_argument("--precise", action="store_true", help="compute in float64")
-    p.add_argument("--out", type=Path, default=None, metavar="FILE",
-                   help="write here (default: stdout)")
-    p.add_argument("--format", choices=("csv", "json"), default=None,
-                   help="output format (default: from --out's extension, else csv)")
+    p.add_argument(
+        "--out", type=Path, default=None, metavar="FILE", help="write here (default: stdout)"
+    )
+    p.add_argument(
+        "--format",
+        choices=("csv", "json"),
+        default=None,
+        help="output format (default: from --out's extension, else csv)",
+    )
     p.set_defaults(func=run)
 
 
@@ -80,9 +101,11 @@ def _number(text, where: str, precise: bool = True) -> float:
     if not math.isfinite(v):
         raise ValueError(f"{where}: {text!r} is not finite; give a finite number.")
     if abs(v) > MAX_ABS_INPUT:
-        raise ValueError(f"{where}: {text!r} is outside the range mothlab simulates "
-                         f"(|value| <= {MAX_ABS_INPUT:g}); give a physical value in the units "
-                         "of the column's help (mothlab simulate --help).")
+        raise ValueError(
+            f"{where}: {text!r} is outside the range mothlab simulates "
+            f"(|value| <= {MAX_ABS_INPUT:g}); give a physical value in the units "
+            "of the column's help (mothlab simulate --help)."
+        )
     return v
 
 
@@ -99,8 +122,10 @@ def _read_csv(path: Path):
         with open(path, newline="", encoding="utf-8-sig") as f:  # tolerate the BOM Excel writes
             table = list(csv.reader(f))
     except UnicodeDecodeError as err:
-        raise ValueError(f"{path} is not a UTF-8 text CSV file (byte {err.start}: "
-                         f"{err.reason}); save it as CSV (UTF-8).") from None
+        raise ValueError(
+            f"{path} is not a UTF-8 text CSV file (byte {err.start}: "
+            f"{err.reason}); save it as CSV (UTF-8)."
+        ) from None
     except csv.Error as err:
         raise ValueError(f"{path} is not a readable CSV file ({err}).") from None
     table = [r for r in table if any(c.strip() for c in r)]  # blank lines carry no flight
@@ -109,28 +134,37 @@ def _read_csv(path: Path):
     allowed = [*STATE_NAMES, *CONTROL_NAMES]
     unknown = [c for c in columns if c not in allowed]
     if unknown:
-        raise ValueError(f"{path}: unknown column(s) {', '.join(c or '(empty)' for c in unknown)}; "
-                         f"allowed columns: {', '.join(allowed)}.")
+        raise ValueError(
+            f"{path}: unknown column(s) {', '.join(c or '(empty)' for c in unknown)}; "
+            f"allowed columns: {', '.join(allowed)}."
+        )
     twice = sorted({c for c in columns if columns.count(c) > 1})
     if twice:
-        raise ValueError(f"{path}: column(s) {', '.join(twice)} appear more than once in the "
-                         "header; keep one of each.")
+        raise ValueError(
+            f"{path}: column(s) {', '.join(twice)} appear more than once in the "
+            "header; keep one of each."
+        )
     missing = [c for c in allowed if c not in columns and c not in _OPTIONAL_CSV]
     if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)}; only x and y may be "
-                         "left out (they default to 0).")
+        raise ValueError(
+            f"{path}: missing column(s) {', '.join(missing)}; only x and y may be "
+            "left out (they default to 0)."
+        )
     if not rows:
         raise ValueError(f"{path} has a header but no rows; add one row per flight.")
     data = np.zeros((len(rows), len(allowed)))
     for i, row in enumerate(rows):
         if len(row) != len(columns):
             more = "more" if len(row) > len(columns) else "fewer"
-            raise ValueError(f"{path}, row {i + 1}: {len(row)} values but the header has "
-                             f"{len(columns)} columns ({more} values than columns); give one "
-                             "value per column.")
+            raise ValueError(
+                f"{path}, row {i + 1}: {len(row)} values but the header has "
+                f"{len(columns)} columns ({more} values than columns); give one "
+                "value per column."
+            )
         for name, text in zip(columns, row):
-            data[i, allowed.index(name)] = _number(text.strip(), f"{path}, row {i + 1}, column "
-                                                                 f"{name}")
+            data[i, allowed.index(name)] = _number(
+                text.strip(), f"{path}, row {i + 1}, column {name}"
+            )
     return data[:, :8], data[:, 8:]
 
 
@@ -165,11 +199,12 @@ def _times(args):
     import numpy as np
 
     if not (math.isfinite(args.t_end) and args.t_end > 0):
-        raise ValueError(f"--t-end must be a positive duration in s (e.g. 0.02); got "
-                         f"{args.t_end}.")
+        raise ValueError(f"--t-end must be a positive duration in s (e.g. 0.02); got {args.t_end}.")
     if not 2 <= args.n_times <= MAX_TIMES:
-        raise ValueError(f"--n-times must be at least 2 (start and end) and at most "
-                         f"{MAX_TIMES:,}; got {args.n_times}.")
+        raise ValueError(
+            f"--n-times must be at least 2 (start and end) and at most "
+            f"{MAX_TIMES:,}; got {args.n_times}."
+        )
     return np.linspace(0.0, args.t_end, args.n_times)
 
 
@@ -182,10 +217,12 @@ def _check_finite(traj, t, args) -> None:
         i = int(np.flatnonzero(bad)[0])
         k = int(np.flatnonzero(~np.isfinite(np.asarray(traj[i])).all(axis=1))[0])
         where = f"row {i + 1} of {args.csv}" if args.csv is not None else "the flight"
-        raise ValueError(f"{int(bad.sum())} of {len(bad)} flight(s) came back with NaN or "
-                         f"infinite states (first: {where}, from t = {float(t[k]):g} s); its "
-                         "inputs are outside what the model integrates accurately (use smaller "
-                         "forces, torques, rates or a shorter --t-end).")
+        raise ValueError(
+            f"{int(bad.sum())} of {len(bad)} flight(s) came back with NaN or "
+            f"infinite states (first: {where}, from t = {float(t[k]):g} s); its "
+            "inputs are outside what the model integrates accurately (use smaller "
+            "forces, torques, rates or a shorter --t-end)."
+        )
 
 
 def write_csv(f, t, state0, controls, traj) -> None:
@@ -195,8 +232,14 @@ def write_csv(f, t, state0, controls, traj) -> None:
     w.writerow(["trajectory", "t", *STATE_NAMES, *CONTROL_NAMES])
     for i in range(traj.shape[0]):
         for k, tk in enumerate(t):
-            w.writerow([i, repr(float(tk)), *(repr(float(v)) for v in traj[i, k]),
-                        *(repr(float(v)) for v in controls[i])])
+            w.writerow(
+                [
+                    i,
+                    repr(float(tk)),
+                    *(repr(float(v)) for v in traj[i, k]),
+                    *(repr(float(v)) for v in controls[i]),
+                ]
+            )
 
 
 def to_json(t, state0, controls, traj, params, precise) -> dict:
@@ -204,14 +247,21 @@ def to_json(t, state0, controls, traj, params, precise) -> dict:
     from mothlab.moth import CONTROL_NAMES, STATE_NAMES, STATE_UNITS
 
     return {
-        "mothlab_version": __version__, "params": params.to_dict(), "precise": bool(precise),
-        "state_names": list(STATE_NAMES), "state_units": list(STATE_UNITS),
-        "control_names": list(CONTROL_NAMES), "t": [float(v) for v in t],
+        "mothlab_version": __version__,
+        "params": params.to_dict(),
+        "precise": bool(precise),
+        "state_names": list(STATE_NAMES),
+        "state_units": list(STATE_UNITS),
+        "control_names": list(CONTROL_NAMES),
+        "t": [float(v) for v in t],
         "trajectories": [
-            {"state0": dict(zip(STATE_NAMES, map(float, state0[i]))),
-             "controls": dict(zip(CONTROL_NAMES, map(float, controls[i]))),
-             "states": traj[i].astype(float).tolist()}
-            for i in range(traj.shape[0])],
+            {
+                "state0": dict(zip(STATE_NAMES, map(float, state0[i]))),
+                "controls": dict(zip(CONTROL_NAMES, map(float, controls[i]))),
+                "states": traj[i].astype(float).tolist(),
+            }
+            for i in range(traj.shape[0])
+        ],
     }
 
 
@@ -221,8 +271,11 @@ def run(args) -> int:
     given = [name for name, _, _ in _INPUTS if getattr(args, name) is not None]
     if args.csv is not None:
         if given:
-            raise ValueError("Give either --csv or the flight flags (" +
-                             ", ".join(f"--{n}" for n in given) + "), not both.")
+            raise ValueError(
+                "Give either --csv or the flight flags ("
+                + ", ".join(f"--{n}" for n in given)
+                + "), not both."
+            )
         state0, controls = _read_csv(args.csv)
     else:
         state0, controls = _from_flags(args)
@@ -230,8 +283,10 @@ def run(args) -> int:
     t = _times(args)
     fmt = args.format or ("json" if args.out and args.out.suffix.lower() == ".json" else "csv")
     if state0.shape[0] * len(t) * 8 > MAX_VALUES:
-        raise ValueError(f"{state0.shape[0]} flights x {len(t)} times is too much output "
-                         f"(limit {MAX_VALUES:,} values); use fewer --n-times or split the CSV.")
+        raise ValueError(
+            f"{state0.shape[0]} flights x {len(t)} times is too much output "
+            f"(limit {MAX_VALUES:,} values); use fewer --n-times or split the CSV."
+        )
     traj = simulate(state0, controls, params, t=t, precise=args.precise)
     _check_finite(traj, t, args)
 
@@ -250,6 +305,8 @@ def run(args) -> int:
             if err.filename is None:
                 err.filename = str(args.out)
             raise
-        print(f"wrote {traj.shape[0]} flight(s) x {len(t)} times to {args.out} ({fmt})",
-              file=sys.stderr)
+        print(
+            f"wrote {traj.shape[0]} flight(s) x {len(t)} times to {args.out} ({fmt})",
+            file=sys.stderr,
+        )
     return 0

@@ -81,7 +81,8 @@ def _converter(field: str, p):
                 v = math.nan
             if not math.isfinite(v):
                 raise argparse.ArgumentTypeError(
-                    f"{field} must be a finite number ({_bounds_text(p) or 'any'}), got {text!r}")
+                    f"{field} must be a finite number ({_bounds_text(p) or 'any'}), got {text!r}"
+                )
         else:
             return t
         if not _in_bounds(p, v):
@@ -110,25 +111,39 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
             continue
         flags = [_flag(field)] + [a for a, f in _ALIASES.items() if f == field]
         if isinstance(p, param.Boolean):
-            group.add_argument(*flags, dest=field, action="store_true", default=None,
-                               help=_help(p))
+            group.add_argument(*flags, dest=field, action="store_true", default=None, help=_help(p))
         elif isinstance(p, param.Selector):
-            group.add_argument(*flags, dest=field, default=None, choices=list(p.objects),
-                               help=_help(p))
+            group.add_argument(
+                *flags, dest=field, default=None, choices=list(p.objects), help=_help(p)
+            )
         else:
-            metavar = {"widths": "W1,W2,...", "schedule": "S1,S2,..."}.get(field,
-                                                                          field.upper())
-            group.add_argument(*flags, dest=field, default=None, type=_converter(field, p),
-                               metavar=metavar, help=_help(p))
+            metavar = {"widths": "W1,W2,...", "schedule": "S1,S2,..."}.get(field, field.upper())
+            group.add_argument(
+                *flags,
+                dest=field,
+                default=None,
+                type=_converter(field, p),
+                metavar=metavar,
+                help=_help(p),
+            )
 
 
 def register(sub) -> None:
-    p = sub.add_parser("train", help="train and prune networks (a Monte Carlo experiment)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default=None, choices=sorted(PRESETS),
-                   help="a named configuration (default: classroom, unless --config is given)")
-    p.add_argument("--config", default=None, type=Path,
-                   help="JSON file: an object of ExperimentConfig fields")
+    p = sub.add_parser(
+        "train",
+        help="train and prune networks (a Monte Carlo experiment)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--preset",
+        default=None,
+        choices=sorted(PRESETS),
+        help="a named configuration (default: classroom, unless --config is given)",
+    )
+    p.add_argument(
+        "--config", default=None, type=Path, help="JSON file: an object of ExperimentConfig fields"
+    )
     p.add_argument("--out", required=True, help="experiment store to write (e.g. run.zarr)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -149,16 +164,21 @@ def read_config_file(path) -> dict:
     try:
         fields = json.loads(text)
     except json.JSONDecodeError as err:
-        raise ValueError(f"config file {path} is not valid JSON ({err.msg} at line {err.lineno}"
-                         f", column {err.colno}).") from None
+        raise ValueError(
+            f"config file {path} is not valid JSON ({err.msg} at line {err.lineno}"
+            f", column {err.colno})."
+        ) from None
     if not isinstance(fields, dict):
-        raise ValueError(f"config file {path} must hold a JSON object of config fields "
-                         f"(e.g. {{\"n_networks\": 12}}), got a {type(fields).__name__}.")
+        raise ValueError(
+            f"config file {path} must hold a JSON object of config fields "
+            f'(e.g. {{"n_networks": 12}}), got a {type(fields).__name__}.'
+        )
     known = set(ExperimentConfig.param) - {"name"}
     unknown = sorted(set(fields) - known)
     if unknown:
-        raise ValueError(f"config file {path} has unknown fields {unknown}; allowed: "
-                         f"{', '.join(sorted(known))}.")
+        raise ValueError(
+            f"config file {path} has unknown fields {unknown}; allowed: {', '.join(sorted(known))}."
+        )
     return fields
 
 
@@ -187,16 +207,19 @@ def run(args) -> int:
     if cfg.method in ("motif", "anti-motif"):
         import mothlab.analysis.topology  # noqa: F401  (provides the motif-guided masks)
     with tqdm_progress("train", disable=args.quiet) as progress:
-        exp = run_experiment(cfg, args.out, progress=progress, overwrite=args.overwrite,
-                             cancel=cancel_requested)
+        exp = run_experiment(
+            cfg, args.out, progress=progress, overwrite=args.overwrite, cancel=cancel_requested
+        )
     from mothlab.report import summary
+
     s = summary(exp)
     print(f"{exp}\n" + "\n".join(f"  {k}: {v}" for k, v in s.items()))
     capped = exp.capped.sum(axis=1)
     if capped.any():
-        print("  networks that stopped at the step cap (not by their stop rule), per level: "
-              + ", ".join(f"{100 * lv:.0f}%: {c}" for lv, c in zip(exp.sparsity_levels, capped)
-                          if c))
+        print(
+            "  networks that stopped at the step cap (not by their stop rule), per level: "
+            + ", ".join(f"{100 * lv:.0f}%: {c}" for lv, c in zip(exp.sparsity_levels, capped) if c)
+        )
     else:
         print("  no network hit a step cap")
     print(f"report: mothlab report {args.out}")

@@ -47,22 +47,41 @@ def _expand(k: BodyConstants) -> BodyConstants:
 
 def _goal(est, des):
     """Desired final (x, y, θ, φ, ẋ, ẏ, θ̇, φ̇) in the unwrapped frame of the sensed state."""
-    return (est[0] + des["dx"], est[2] + des["dy"], est[4] + des["dth"], est[6] + des["dph"],
-            des["vx"], des["vy"], des["thd"], des["phd"])
+    return (
+        est[0] + des["dx"],
+        est[2] + des["dy"],
+        est[4] + des["dth"],
+        est[6] + des["dph"],
+        des["vx"],
+        des["vy"],
+        des["thd"],
+        des["phd"],
+    )
 
 
 def terminal_cost(final, goal):
     """Quadratic terminal cost of final states (8, ..., K) against the goal (each (...))."""
     g = [a[..., None] for a in goal]
     L = ANGLE_LENGTH
-    return ((final[0] - g[0]) ** 2 + (final[2] - g[1]) ** 2
-            + DT * DT * ((final[1] - g[4]) ** 2 + (final[3] - g[5]) ** 2)
-            + L * L * ((final[4] - g[2]) ** 2 + (final[6] - g[3]) ** 2)
-            + (L * DT) ** 2 * ((final[5] - g[6]) ** 2 + (final[7] - g[7]) ** 2))
+    return (
+        (final[0] - g[0]) ** 2
+        + (final[2] - g[1]) ** 2
+        + DT * DT * ((final[1] - g[4]) ** 2 + (final[3] - g[5]) ** 2)
+        + L * L * ((final[4] - g[2]) ** 2 + (final[6] - g[3]) ** 2)
+        + (L * DT) ** 2 * ((final[5] - g[6]) ** 2 + (final[7] - g[7]) ** 2)
+    )
 
 
-def mpc_controls(est, des, prev_u, k: BodyConstants, key, n_samples: int,
-                 f_max: float = 44300.0, tau_max: float = 1e5):
+def mpc_controls(
+    est,
+    des,
+    prev_u,
+    k: BodyConstants,
+    key,
+    n_samples: int,
+    f_max: float = 44300.0,
+    tau_max: float = 1e5,
+):
     """Random-shooting MPC for (M, P) flights: body-frame (Fx, Fy, τ) of the best of
     ``n_samples`` candidates."""
     shape = est[0].shape
@@ -76,12 +95,30 @@ def mpc_controls(est, des, prev_u, k: BodyConstants, key, n_samples: int,
     nf = jax.random.normal(k1, (3, *shape, n_fine))
     nc = jax.random.normal(k2, (3, *shape, n_coarse))
     uu = jax.random.uniform(k3, (3, *shape, n_uni))
-    F = jnp.concatenate([e(Fp), e(hover), e(Fp) + 0.05 * e(hover) * nf[0],
-                         e(Fp) + 0.5 * e(hover) * nc[0], f_max * uu[0]], -1)
-    a = jnp.concatenate([e(ap), e(jnp.pi / 2 - est[4]), e(ap) + 0.05 * nf[1], e(ap) + 0.5 * nc[1],
-                         _TWO_PI * uu[1]], -1)
-    t = jnp.concatenate([e(tp), e(jnp.zeros(shape)), e(tp) + 2e3 * nf[2], e(tp) + 2e4 * nc[2],
-                         tau_max * (2 * uu[2] - 1)], -1)
+    F = jnp.concatenate(
+        [
+            e(Fp),
+            e(hover),
+            e(Fp) + 0.05 * e(hover) * nf[0],
+            e(Fp) + 0.5 * e(hover) * nc[0],
+            f_max * uu[0],
+        ],
+        -1,
+    )
+    a = jnp.concatenate(
+        [e(ap), e(jnp.pi / 2 - est[4]), e(ap) + 0.05 * nf[1], e(ap) + 0.5 * nc[1], _TWO_PI * uu[1]],
+        -1,
+    )
+    t = jnp.concatenate(
+        [
+            e(tp),
+            e(jnp.zeros(shape)),
+            e(tp) + 2e3 * nf[2],
+            e(tp) + 2e4 * nc[2],
+            tau_max * (2 * uu[2] - 1),
+        ],
+        -1,
+    )
     F = jnp.clip(F, 0.0, f_max)
     t = jnp.clip(t, -tau_max, tau_max)
     s0 = jnp.stack([jnp.broadcast_to(e(c), (*shape, n_samples)) for c in est])
@@ -93,8 +130,7 @@ def mpc_controls(est, des, prev_u, k: BodyConstants, key, n_samples: int,
     return Fb * jnp.cos(ab), Fb * jnp.sin(ab), tb
 
 
-def oracle_controls(est, des, prev_u, k: BodyConstants, iterations: int = 6,
-                    fd_step: float = 1e-2):
+def oracle_controls(est, des, prev_u, k: BodyConstants, iterations: int = 6, fd_step: float = 1e-2):
     """Levenberg–Marquardt solve of the forward model for the desired pose, for (M, P) flights.
 
     The Jacobian comes from forward differences (step ``fd_step`` in units of the hover force and
@@ -118,8 +154,9 @@ def oracle_controls(est, des, prev_u, k: BodyConstants, iterations: int = 6,
         fx, fy, tau = zz[0] * hover[..., None], zz[1] * hover[..., None], zz[2] * TORQUE_UNIT
         F = jnp.sqrt(fx * fx + fy * fy)
         fin = step_span(s0, jnp.stack([F, jnp.arctan2(fy, fx), tau]).astype(s0.dtype), kx)
-        r = jnp.stack([fin[0] - goal[0], fin[2] - goal[1], L * (fin[4] - goal[2]),
-                       L * (fin[6] - goal[3])])  # (4, M, P, 4)
+        r = jnp.stack(
+            [fin[0] - goal[0], fin[2] - goal[1], L * (fin[4] - goal[2]), L * (fin[6] - goal[3])]
+        )  # (4, M, P, 4)
         J = (r[..., 1:] - r[..., :1]) / fd_step  # (4, M, P, 3)
         r0 = r[..., 0]
         JTJ = jnp.einsum("rmpi,rmpj->mpij", J, J)

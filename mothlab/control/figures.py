@@ -9,19 +9,36 @@ import numpy as np
 
 from .loop import F_MAX, TAU_MAX
 
-BLUE, ORANGE, GREEN, RED, PURPLE, GREY, SKY = ("#0072B2", "#E69F00", "#009E73", "#D55E00",
-                                               "#CC79A7", "#999999", "#56B4E9")
-GROUP_COLOURS = {"dense": BLUE, "optimal": GREEN, "over-pruned": RED, "networks": BLUE,
-                 "mpc": ORANGE, "oracle": "black"}
+BLUE, ORANGE, GREEN, RED, PURPLE, GREY, SKY = (
+    "#0072B2",
+    "#E69F00",
+    "#009E73",
+    "#D55E00",
+    "#CC79A7",
+    "#999999",
+    "#56B4E9",
+)
+GROUP_COLOURS = {
+    "dense": BLUE,
+    "optimal": GREEN,
+    "over-pruned": RED,
+    "networks": BLUE,
+    "mpc": ORANGE,
+    "oracle": "black",
+}
 
 
 def _percentiles(a):
     with np.errstate(all="ignore"):
         import warnings
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
-            return (np.nanpercentile(a, 25, axis=-1), np.nanmedian(a, axis=-1),
-                    np.nanpercentile(a, 75, axis=-1))
+            return (
+                np.nanpercentile(a, 25, axis=-1),
+                np.nanmedian(a, axis=-1),
+                np.nanpercentile(a, 75, axis=-1),
+            )
 
 
 def study_figure(result):
@@ -29,8 +46,9 @@ def study_figure(result):
     oracle medians beside; below, the fraction of flights that diverged."""
     import matplotlib.pyplot as plt
 
-    fig, (ax, axd) = plt.subplots(2, 1, figsize=(8, 6.2), sharex=True,
-                                  gridspec_kw={"height_ratios": [3, 1]})
+    fig, (ax, axd) = plt.subplots(
+        2, 1, figsize=(8, 6.2), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
     sparsity = result.name == "sparsity"
     x = 100 * result.x if sparsity else result.x
     G = len(result.groups)
@@ -42,8 +60,14 @@ def study_figure(result):
         vals = result.rms[g]
         for i in range(len(x)):
             v = vals[i][np.isfinite(vals[i])]
-            ax.scatter(np.full(len(v), x[i] + off) + rng.uniform(-1, 1, len(v)) * width * 0.08,
-                       v, s=6, color=c, alpha=0.35, linewidths=0)
+            ax.scatter(
+                np.full(len(v), x[i] + off) + rng.uniform(-1, 1, len(v)) * width * 0.08,
+                v,
+                s=6,
+                color=c,
+                alpha=0.35,
+                linewidths=0,
+            )
         q1, med, q3 = _percentiles(vals)
         label = "networks" if name == "networks" else f"{name} networks"
         if name == "optimal" and "lowest-test-loss" in str(result.info.get("optimal", "")):
@@ -67,11 +91,22 @@ def study_figure(result):
             if s is not None:
                 for a in (ax, axd):
                     a.axvline(100 * s, color=GREY, ls=ls, lw=1.2)
-                ax.text(100 * s, ax.get_ylim()[1], f" {what} breakdown {100 * s:.0f} %",
-                        rotation=90, va="top", ha="right", fontsize=8, color="dimgray")
+                ax.text(
+                    100 * s,
+                    ax.get_ylim()[1],
+                    f" {what} breakdown {100 * s:.0f} %",
+                    rotation=90,
+                    va="top",
+                    ha="right",
+                    fontsize=8,
+                    color="dimgray",
+                )
     targets = " + ".join(info.get("targets", []))
-    ax.set_title(f"Closed-loop tracking vs {result.x_label or result.name} — {targets}, "
-                 f"{info.get('duration_s', 0):g} s flights", fontsize=10)
+    ax.set_title(
+        f"Closed-loop tracking vs {result.x_label or result.name} — {targets}, "
+        f"{info.get('duration_s', 0):g} s flights",
+        fontsize=10,
+    )
     ax.legend(fontsize=8, loc="best")
     ax.grid(alpha=0.3, which="both")
     fig.tight_layout()
@@ -92,7 +127,8 @@ def flight_figure(result, m: int = 0, p: int = 0, *, others=(), title: str | Non
     ax = fig.add_subplot(gs[:, 0])
     t = result.t
     runs = [(_label(result, m), result, m, p, BLUE)] + [
-        (lab, r, 0, p, c) for (lab, r), c in zip(others, (ORANGE, GREEN, PURPLE))]
+        (lab, r, 0, p, c) for (lab, r), c in zip(others, (ORANGE, GREEN, PURPLE))
+    ]
     tgt = result.target[p]
     ax.plot(tgt[:, 0], tgt[:, 1], color="black", lw=1, ls="--", label="target")
     for lab, r, mm, pp, c in runs:
@@ -119,7 +155,8 @@ def flight_figure(result, m: int = 0, p: int = 0, *, others=(), title: str | Non
     ax1.grid(alpha=0.3)
     tc = t[:-1]
     for row, (j, name, lo, hi, scale, unit) in enumerate(
-            ((0, "F", 0.0, F_MAX, 1.0, "dyn"), (2, "τ", -TAU_MAX, TAU_MAX, 1.0, "dyn·cm"))):
+        ((0, "F", 0.0, F_MAX, 1.0, "dyn"), (2, "τ", -TAU_MAX, TAU_MAX, 1.0, "dyn·cm"))
+    ):
         axc = fig.add_subplot(gs[row + 1, 1], sharex=ax1)
         for _lab, r, mm, pp, c in runs:
             axc.step(tc, r.controls[mm, pp, :, j] * scale, where="post", color=c, lw=1.2)

@@ -79,14 +79,25 @@ UPRIGHT = (math.pi / 2, 3 * math.pi / 2)  # θ, φ of the straight upright hover
 class Reference(param.Parameterized):
     """How the desired state 20 ms ahead is made from the sensed state and the target."""
 
-    omega = param.Number(2 * math.pi * 2, bounds=(0.1, 200.0), label="ω position (rad/s)",
-                         doc="Bandwidth of the critically damped approach to the target.")
+    omega = param.Number(
+        2 * math.pi * 2,
+        bounds=(0.1, 200.0),
+        label="ω position (rad/s)",
+        doc="Bandwidth of the critically damped approach to the target.",
+    )
     zeta = param.Number(1.0, bounds=(0.1, 5.0), label="ζ", doc="Damping ratio of the approach.")
-    max_accel = param.Number(5000.0, bounds=(10.0, 2e4), label="max accel (cm/s²)",
-                             doc="Largest acceleration asked for (S3's F_max/m is ~16 800).")
-    attitude_omega = param.Number(20.0, bounds=(0.0, 500.0), label="ω attitude (rad/s)",
-                                  doc="Bandwidth of the angles' relaxation to the upright "
-                                      "posture (0: let the angles coast).")
+    max_accel = param.Number(
+        5000.0,
+        bounds=(10.0, 2e4),
+        label="max accel (cm/s²)",
+        doc="Largest acceleration asked for (S3's F_max/m is ~16 800).",
+    )
+    attitude_omega = param.Number(
+        20.0,
+        bounds=(0.0, 500.0),
+        label="ω attitude (rad/s)",
+        doc="Bandwidth of the angles' relaxation to the upright posture (0: let the angles coast).",
+    )
 
     def gains(self) -> np.ndarray:
         return np.array([self.omega, self.zeta, self.max_accel, self.attitude_omega], np.float32)
@@ -132,9 +143,11 @@ def experiment_scalers(exp) -> tuple[MinMaxScaler, MinMaxScaler]:
     """The experiment's input and output scalers, or ValueError when it has none."""
     sc = exp.header.get("scalers")
     if not sc or "x" not in sc or "y" not in sc:
-        raise ValueError(f"experiment {exp.path} has no scalers (it was trained on in-memory, "
-                         "already scaled arrays), so its outputs cannot be turned back into "
-                         "forces; fly a network trained from a dataset store (mothlab train).")
+        raise ValueError(
+            f"experiment {exp.path} has no scalers (it was trained on in-memory, "
+            "already scaled arrays), so its outputs cannot be turned back into "
+            "forces; fly a network trained from a dataset store (mothlab train)."
+        )
     return MinMaxScaler.from_dict(sc["x"]), MinMaxScaler.from_dict(sc["y"])
 
 
@@ -153,6 +166,7 @@ def load_networks(exp, pairs) -> Networks:
     """
     if isinstance(exp, str) or hasattr(exp, "__fspath__"):
         from mothlab.nets import load_experiment
+
         exp = load_experiment(exp)
     xs, ys = experiment_scalers(exp)
     pairs = [(int(lv), int(n)) for lv, n in pairs]
@@ -161,15 +175,21 @@ def load_networks(exp, pairs) -> Networks:
     L = len(exp.sparsity_levels)
     for lv, n in pairs:
         if not 0 <= n < exp.n_networks:
-            raise ValueError(f"network {n} does not exist: experiment {exp.path.name} has "
-                             f"networks 0 to {exp.n_networks - 1}.")
+            raise ValueError(
+                f"network {n} does not exist: experiment {exp.path.name} has "
+                f"networks 0 to {exp.n_networks - 1}."
+            )
         if not 0 <= lv < exp.levels_done:
-            raise ValueError(f"level {lv} does not exist or is not done: experiment "
-                             f"{exp.path.name} has levels 0 to {exp.levels_done - 1} done "
-                             f"(of {L}; sparsity {', '.join(f'{s:g}' for s in exp.sparsity_levels[:exp.levels_done])}).")
+            raise ValueError(
+                f"level {lv} does not exist or is not done: experiment "
+                f"{exp.path.name} has levels 0 to {exp.levels_done - 1} done "
+                f"(of {L}; sparsity {', '.join(f'{s:g}' for s in exp.sparsity_levels[: exp.levels_done])})."
+            )
     n_layers = exp.n_layers
-    ws = [np.empty((len(pairs), a, b), np.float32)
-          for a, b in zip(exp.layer_sizes[:-1], exp.layer_sizes[1:])]
+    ws = [
+        np.empty((len(pairs), a, b), np.float32)
+        for a, b in zip(exp.layer_sizes[:-1], exp.layer_sizes[1:])
+    ]
     bs = [np.empty((len(pairs), b), np.float32) for b in exp.layer_sizes[1:]]
     for lv in sorted({lv for lv, _ in pairs}):
         w, b = exp.weights(lv), exp.biases(lv)
@@ -180,21 +200,39 @@ def load_networks(exp, pairs) -> Networks:
                     bs[l][i] = b[l][n]
     n_in, n_out = exp.layer_sizes[0], exp.layer_sizes[-1]
     if n_in != len(INPUT_NAMES) or n_out != len(OUTPUT_NAMES):
-        raise ValueError(f"experiment {exp.path.name} has {n_in} inputs and {n_out} outputs; a "
-                         f"flight controller needs {len(INPUT_NAMES)} and {len(OUTPUT_NAMES)}.")
+        raise ValueError(
+            f"experiment {exp.path.name} has {n_in} inputs and {n_out} outputs; a "
+            f"flight controller needs {len(INPUT_NAMES)} and {len(OUTPUT_NAMES)}."
+        )
     lv = np.array([p[0] for p in pairs])
-    return Networks(tuple(ws), tuple(bs), str(exp.config.activation),
-                    _affine(xs.transform, n_in), _affine(ys.inverse_transform, n_out),
-                    lv, np.array([p[1] for p in pairs]), np.asarray(exp.sparsity_levels)[lv],
-                    (xs.hi - xs.lo).astype(np.float32), (ys.hi - ys.lo).astype(np.float32),
-                    str(exp.path))
+    return Networks(
+        tuple(ws),
+        tuple(bs),
+        str(exp.config.activation),
+        _affine(xs.transform, n_in),
+        _affine(ys.inverse_transform, n_out),
+        lv,
+        np.array([p[1] for p in pairs]),
+        np.asarray(exp.sparsity_levels)[lv],
+        (xs.hi - xs.lo).astype(np.float32),
+        (ys.hi - ys.lo).astype(np.float32),
+        str(exp.path),
+    )
 
 
 def default_spans() -> tuple[np.ndarray, np.ndarray]:
     """Noise units without an experiment: S3 spans of the inputs and outputs (70 cm for the
     final positions, their measured range over S3 flights)."""
-    span = {"xd0": _R.xd, "yd0": _R.yd, "phi0": _R.phi, "theta0": _R.theta, "phid0": _R.phid,
-            "thetad0": _R.thetad, "phi_f": (-3.5, 9.7), "theta_f": (-3.5, 9.7)}
+    span = {
+        "xd0": _R.xd,
+        "yd0": _R.yd,
+        "phi0": _R.phi,
+        "theta0": _R.theta,
+        "phid0": _R.phid,
+        "thetad0": _R.thetad,
+        "phi_f": (-3.5, 9.7),
+        "theta_f": (-3.5, 9.7),
+    }
     sin = np.array([span[n][1] - span[n][0] if n in span else 70.0 for n in INPUT_NAMES])
     sout = np.array([2 * F_MAX, 2 * F_MAX, 2 * TAU_MAX] + [4000.0, 4000.0, 700.0, 700.0])
     return sin.astype(np.float32), sout.astype(np.float32)
@@ -203,8 +241,16 @@ def default_spans() -> tuple[np.ndarray, np.ndarray]:
 def _state_spans(spans_in) -> np.ndarray:
     """Sensor-noise units for the 8 state components from the input spans (positions: x_f, y_f)."""
     by = dict(zip(INPUT_NAMES, spans_in))
-    names = {"x": "x_f", "xd": "xd0", "y": "y_f", "yd": "yd0", "theta": "theta0",
-             "thetad": "thetad0", "phi": "phi0", "phid": "phid0"}
+    names = {
+        "x": "x_f",
+        "xd": "xd0",
+        "y": "y_f",
+        "yd": "yd0",
+        "theta": "theta0",
+        "thetad": "thetad0",
+        "phi": "phi0",
+        "phid": "phid0",
+    }
     return np.array([by[names[s]] for s in STATE_NAMES], np.float32)
 
 
@@ -238,8 +284,10 @@ class FlightSet:
 def _check_level(name, v, hi=1.0):
     v = float(v)
     if not math.isfinite(v) or v < 0 or v > hi:
-        raise ValueError(f"{name} must be in [0, {hi:g}] (a fraction of each quantity's range "
-                         f"in the training data); got {v!r}.")
+        raise ValueError(
+            f"{name} must be in [0, {hi:g}] (a fraction of each quantity's range "
+            f"in the training data); got {v!r}."
+        )
     return v
 
 
@@ -251,16 +299,26 @@ def body_constants(scale: float = 1.0, abdomen_mass_factor: float = 1.0) -> Body
     if not math.isfinite(s) or not 0.5 <= s <= 2.0:
         raise ValueError(f"body scale s must be in [0.5, 2] (the authors used 1.3); got {scale!r}.")
     if not math.isfinite(k) or not 0.25 <= k <= 4.0:
-        raise ValueError(f"abdomen mass factor must be in [0.25, 4] (a fed moth: ~1.5); "
-                         f"got {abdomen_mass_factor!r}.")
+        raise ValueError(
+            f"abdomen mass factor must be in [0.25, 4] (a fed moth: ~1.5); "
+            f"got {abdomen_mass_factor!r}."
+        )
     p = MothParams(s=s)
     p.rho_butt = p.rho_butt * k
     return p.constants()
 
 
-def make_flights(targets, *, duration: float = 1.0, draws: int = 1, sensor_noise=(0.0,),
-                 actuator_noise=(0.0,), bodies=((1.0, 1.0),), seed: int = 0,
-                 state0=None) -> FlightSet:
+def make_flights(
+    targets,
+    *,
+    duration: float = 1.0,
+    draws: int = 1,
+    sensor_noise=(0.0,),
+    actuator_noise=(0.0,),
+    bodies=((1.0, 1.0),),
+    seed: int = 0,
+    state0=None,
+) -> FlightSet:
     """The product targets × bodies × sensor σ × actuator σ × draws, as one :class:`FlightSet`.
 
     targets: Target objects; bodies: (scale, abdomen_mass_factor) pairs; noise levels in
@@ -281,8 +339,14 @@ def make_flights(targets, *, duration: float = 1.0, draws: int = 1, sensor_noise
     bodies = [tuple(b) for b in bodies]
     ks = [body_constants(*b) for b in bodies]
     t = np.arange(n_periods + 1) * PERIOD
-    rows = [(ti, bi, s, a, d) for ti in range(len(targets)) for bi in range(len(bodies))
-            for s in sn for a in an for d in range(draws)]
+    rows = [
+        (ti, bi, s, a, d)
+        for ti in range(len(targets))
+        for bi in range(len(bodies))
+        for s in sn
+        for a in an
+        for d in range(draws)
+    ]
     sampled = [tg.sample(t) for tg in targets]
     P = len(rows)
     tp = np.empty((len(t), 2, P)), np.empty((len(t), 2, P)), np.empty((len(t), 2, P))
@@ -291,18 +355,32 @@ def make_flights(targets, *, duration: float = 1.0, draws: int = 1, sensor_noise
         for arr, src in zip(tp, sampled[ti]):
             arr[:, :, j] = src
         s0[:, j] = hover_state(sampled[ti][0][0]) if state0 is None else np.asarray(state0)
-    body = BodyConstants(*(np.array([ks[r[1]][i] for r in rows], np.float32)
-                           for i in range(len(BodyConstants._fields))))
-    labels = {"target": np.array([targets[r[0]].name for r in rows]),
-              "target_index": np.array([r[0] for r in rows]),
-              "scale": np.array([bodies[r[1]][0] for r in rows]),
-              "abdomen_mass_factor": np.array([bodies[r[1]][1] for r in rows]),
-              "sensor_noise": np.array([r[2] for r in rows]),
-              "actuator_noise": np.array([r[3] for r in rows]),
-              "draw": np.array([r[4] for r in rows])}
-    return FlightSet(t, *tp, s0, body, labels["sensor_noise"].astype(np.float32),
-                     labels["actuator_noise"].astype(np.float32), labels["draw"], labels,
-                     int(seed))
+    body = BodyConstants(
+        *(
+            np.array([ks[r[1]][i] for r in rows], np.float32)
+            for i in range(len(BodyConstants._fields))
+        )
+    )
+    labels = {
+        "target": np.array([targets[r[0]].name for r in rows]),
+        "target_index": np.array([r[0] for r in rows]),
+        "scale": np.array([bodies[r[1]][0] for r in rows]),
+        "abdomen_mass_factor": np.array([bodies[r[1]][1] for r in rows]),
+        "sensor_noise": np.array([r[2] for r in rows]),
+        "actuator_noise": np.array([r[3] for r in rows]),
+        "draw": np.array([r[4] for r in rows]),
+    }
+    return FlightSet(
+        t,
+        *tp,
+        s0,
+        body,
+        labels["sensor_noise"].astype(np.float32),
+        labels["actuator_noise"].astype(np.float32),
+        labels["draw"],
+        labels,
+        int(seed),
+    )
 
 
 # ------------------------------------------------------------------------------ the loop
@@ -326,19 +404,35 @@ def desired_state(est, pT, vT, aT, gains, dt=PERIOD):
     ax, ay = ax * shrink, ay * shrink
     ath = wa**2 * _wrap(UPRIGHT[0] - th) - 2 * wa * thd
     aph = wa**2 * _wrap(UPRIGHT[1] - ph) - 2 * wa * phd
-    return {"dx": xd * dt + 0.5 * ax * dt * dt, "dy": yd * dt + 0.5 * ay * dt * dt,
-            "vx": xd + ax * dt, "vy": yd + ay * dt,
-            "dth": thd * dt + 0.5 * ath * dt * dt, "dph": phd * dt + 0.5 * aph * dt * dt,
-            "thd": thd + ath * dt, "phd": phd + aph * dt,
-            "th0w": jnp.mod(th, 2 * jnp.pi), "ph0w": jnp.mod(ph, 2 * jnp.pi)}
+    return {
+        "dx": xd * dt + 0.5 * ax * dt * dt,
+        "dy": yd * dt + 0.5 * ay * dt * dt,
+        "vx": xd + ax * dt,
+        "vy": yd + ay * dt,
+        "dth": thd * dt + 0.5 * ath * dt * dt,
+        "dph": phd * dt + 0.5 * aph * dt * dt,
+        "thd": thd + ath * dt,
+        "phd": phd + aph * dt,
+        "th0w": jnp.mod(th, 2 * jnp.pi),
+        "ph0w": jnp.mod(ph, 2 * jnp.pi),
+    }
 
 
 def network_inputs(est, des):
     """The 10 physical network inputs, (M, P, 10) in :data:`mothlab.data.INPUT_NAMES` order."""
     _, xd, _, yd, _, thd, _, phd = est
-    by = {"xd0": xd, "yd0": yd, "phi0": des["ph0w"], "theta0": des["th0w"], "phid0": phd,
-          "thetad0": thd, "x_f": des["dx"], "y_f": des["dy"],
-          "phi_f": des["ph0w"] + des["dph"], "theta_f": des["th0w"] + des["dth"]}
+    by = {
+        "xd0": xd,
+        "yd0": yd,
+        "phi0": des["ph0w"],
+        "theta0": des["th0w"],
+        "phid0": phd,
+        "thetad0": thd,
+        "x_f": des["dx"],
+        "y_f": des["dy"],
+        "phi_f": des["ph0w"] + des["dph"],
+        "theta_f": des["th0w"] + des["dth"],
+    }
     return jnp.stack([by[n] for n in INPUT_NAMES], -1)
 
 
@@ -364,8 +458,23 @@ def _bcast_body(k, shape):
 
 
 @partial(jax.jit, static_argnames=("kind", "activation", "mpc_samples", "oracle_iters"))
-def _chunk(carry, xs, net, k, gains, sens, act, spans, keys, diverge_cm, *, kind, activation,
-           mpc_samples, oracle_iters):
+def _chunk(
+    carry,
+    xs,
+    net,
+    k,
+    gains,
+    sens,
+    act,
+    spans,
+    keys,
+    diverge_cm,
+    *,
+    kind,
+    activation,
+    mpc_samples,
+    oracle_iters,
+):
     """Fly a chunk of periods. carry: (state (8,M,P), prev_u (3,M,P), alive (M,P)).
     xs: (period index (C,), target p/v/a now (C,2,P), target p next (C,2,P))."""
     from .baselines import mpc_controls, oracle_controls
@@ -384,8 +493,9 @@ def _chunk(carry, xs, net, k, gains, sens, act, spans, keys, diverge_cm, *, kind
         if kind == "net":
             fx, fy, tau = network_controls(net, est, des, activation)
         elif kind == "mpc":
-            fx, fy, tau = mpc_controls(est, des, prev_u, k, jax.random.fold_in(keys[0], i),
-                                       mpc_samples)
+            fx, fy, tau = mpc_controls(
+                est, des, prev_u, k, jax.random.fold_in(keys[0], i), mpc_samples
+            )
         else:
             fx, fy, tau = oracle_controls(est, des, prev_u, k, oracle_iters)
         fx = fx + act * out_spans[_IFX] * eps_a[0]
@@ -449,18 +559,24 @@ class FlightResult:
 
     def summary(self, m: int = 0, p: int = 0) -> dict:
         """Plain-JSON summary of one flight."""
-        out = {"controller": self.controller,
-               "rms_error_cm": float(self.rms_error()[m, p]),
-               "max_error_cm": float(self.max_error()[m, p]),
-               "diverged": bool(self.diverged[m, p]),
-               "diverged_at_s": (None if not self.diverged[m, p]
-                                 else float(self.diverged_at[m, p])),
-               "clipped_fraction": float(self.clipped_fraction()[m, p]),
-               "duration_s": float(self.t[-1]),
-               "network": None, "level": None, "sparsity": None}
+        out = {
+            "controller": self.controller,
+            "rms_error_cm": float(self.rms_error()[m, p]),
+            "max_error_cm": float(self.max_error()[m, p]),
+            "diverged": bool(self.diverged[m, p]),
+            "diverged_at_s": (None if not self.diverged[m, p] else float(self.diverged_at[m, p])),
+            "clipped_fraction": float(self.clipped_fraction()[m, p]),
+            "duration_s": float(self.t[-1]),
+            "network": None,
+            "level": None,
+            "sparsity": None,
+        }
         if self.networks is not None:
-            out.update(network=int(self.networks.network[m]), level=int(self.networks.level[m]),
-                       sparsity=float(self.networks.sparsity[m]))
+            out.update(
+                network=int(self.networks.network[m]),
+                level=int(self.networks.level[m]),
+                sparsity=float(self.networks.sparsity[m]),
+            )
         for key, v in self.flights.labels.items():
             out[key] = v[p].item()
         return out
@@ -479,9 +595,19 @@ class FlightResult:
         return cols
 
 
-def fly(controller, flights: FlightSet, *, reference: Reference | None = None,
-        diverge_cm: float = 20.0, mpc_samples: int = 512, oracle_iterations: int = 6,
-        spans=None, chunk_periods: int = 10, progress=None, cancel=None) -> FlightResult:
+def fly(
+    controller,
+    flights: FlightSet,
+    *,
+    reference: Reference | None = None,
+    diverge_cm: float = 20.0,
+    mpc_samples: int = 512,
+    oracle_iterations: int = 6,
+    spans=None,
+    chunk_periods: int = 10,
+    progress=None,
+    cancel=None,
+) -> FlightResult:
     """Fly every flight of ``flights`` with ``controller`` in closed loop, all at once.
 
     controller: a :class:`Networks` (every network flies every flight), ``"mpc"`` or
@@ -496,16 +622,19 @@ def fly(controller, flights: FlightSet, *, reference: Reference | None = None,
         M = controller.n
         if spans is None:
             spans = (controller.spans_in, controller.spans_out)
-        net_arrays = (tuple(jnp.asarray(w) for w in net.weights),
-                      tuple(jnp.asarray(b) for b in net.biases),
-                      tuple(jnp.asarray(a) for a in net.x_affine),
-                      tuple(jnp.asarray(a) for a in net.y_affine))
+        net_arrays = (
+            tuple(jnp.asarray(w) for w in net.weights),
+            tuple(jnp.asarray(b) for b in net.biases),
+            tuple(jnp.asarray(a) for a in net.x_affine),
+            tuple(jnp.asarray(a) for a in net.y_affine),
+        )
         activation = net.activation
     elif controller in ("mpc", "oracle"):
         kind, net, M, net_arrays, activation = controller, None, 1, None, "arctan"
     else:
-        raise ValueError(f"controller must be trained Networks, 'mpc' or 'oracle'; got "
-                         f"{controller!r}.")
+        raise ValueError(
+            f"controller must be trained Networks, 'mpc' or 'oracle'; got {controller!r}."
+        )
     if not (isinstance(mpc_samples, int | np.integer) and 8 <= mpc_samples <= 1 << 16):
         raise ValueError(f"mpc_samples must be a whole number in [8, 65536]; got {mpc_samples!r}.")
     spans_in, spans_out = spans if spans is not None else default_spans()
@@ -514,8 +643,10 @@ def fly(controller, flights: FlightSet, *, reference: Reference | None = None,
     # the loop costs tens of seconds on a small CPU, a period of 1000 flights milliseconds)
     Mb, Pb = _bucket(M), _bucket(P)
     if net_arrays is not None and Mb > M:
+
         def grow(a):
             return jnp.concatenate([a, jnp.repeat(a[-1:], Mb - M, 0)])
+
         ws, bs, xa, ya = net_arrays
         net_arrays = (tuple(map(grow, ws)), tuple(map(grow, bs)), xa, ya)
     flights_p = _pad_flights(flights, Pb)
@@ -523,9 +654,11 @@ def fly(controller, flights: FlightSet, *, reference: Reference | None = None,
     C = max(1, min(int(chunk_periods), T))
     n_chunks = -(-T // C)
     Tp = n_chunks * C
+
     # pad the schedule to whole chunks (one compiled shape); the extra periods are discarded
     def pad(a):
         return np.concatenate([a, np.repeat(a[-1:], Tp + 1 - len(a), axis=0)])
+
     fp = flights_p
     tp, tv, ta = (pad(a) for a in (fp.target_p, fp.target_v, fp.target_a))
     f32 = np.float32
@@ -542,25 +675,47 @@ def fly(controller, flights: FlightSet, *, reference: Reference | None = None,
     base = jax.random.key(int(flights.seed))
     keys = jax.vmap(lambda d: jax.random.fold_in(base, d))(jnp.asarray(fp.draw, jnp.uint32))
     spans_j = (jnp.asarray(_state_spans(spans_in)), jnp.asarray(spans_out, f32))
-    args = dict(kind=kind, activation=activation, mpc_samples=int(mpc_samples),
-                oracle_iters=int(oracle_iterations))
+    args = dict(
+        kind=kind,
+        activation=activation,
+        mpc_samples=int(mpc_samples),
+        oracle_iters=int(oracle_iterations),
+    )
     outs = []
     t0 = time.perf_counter()
     report(progress, 0.0, f"flying {M}×{P} flights ({kind}), {T} periods", done=0, total=T)
     for c in range(n_chunks):
         check_cancel(cancel)
         sl = slice(c * C, (c + 1) * C)
-        xs = (jnp.arange(c * C, (c + 1) * C, dtype=jnp.uint32),
-              jnp.asarray(tp[sl], f32), jnp.asarray(tv[sl], f32),
-              jnp.asarray(ta[sl], f32), jnp.asarray(tp[c * C + 1:(c + 1) * C + 1], f32))
-        carry, rec = _chunk(carry, xs, net_arrays, k, jnp.asarray(ref.gains()),
-                            jnp.asarray(fp.sensor_noise, f32),
-                            jnp.asarray(fp.actuator_noise, f32), spans_j, keys,
-                            jnp.float32(diverge_cm), **args)
+        xs = (
+            jnp.arange(c * C, (c + 1) * C, dtype=jnp.uint32),
+            jnp.asarray(tp[sl], f32),
+            jnp.asarray(tv[sl], f32),
+            jnp.asarray(ta[sl], f32),
+            jnp.asarray(tp[c * C + 1 : (c + 1) * C + 1], f32),
+        )
+        carry, rec = _chunk(
+            carry,
+            xs,
+            net_arrays,
+            k,
+            jnp.asarray(ref.gains()),
+            jnp.asarray(fp.sensor_noise, f32),
+            jnp.asarray(fp.actuator_noise, f32),
+            spans_j,
+            keys,
+            jnp.float32(diverge_cm),
+            **args,
+        )
         outs.append(jax.tree.map(lambda a: np.asarray(a)[..., :M, :P], rec))
         done = min((c + 1) * C, T)
-        report(progress, done / T, f"{kind}: {done}/{T} periods flown ({M * P} flights)",
-               done=done, total=T)
+        report(
+            progress,
+            done / T,
+            f"{kind}: {done}/{T} periods flown ({M * P} flights)",
+            done=done,
+            total=T,
+        )
     wall = time.perf_counter() - t0
     states, us, clips, errs, oks = (np.concatenate(parts)[:T] for parts in zip(*outs))
     to_mpt = (2, 3, 0, 1)  # (T, n, M, P) -> (M, P, T, n)
@@ -573,9 +728,20 @@ def fly(controller, flights: FlightSet, *, reference: Reference | None = None,
     diverged = ~alive[..., -1]
     first_bad = np.argmax(~alive, axis=-1)
     diverged_at = np.where(diverged, flights.t[1:][first_bad], np.inf)
-    return FlightResult(flights.t, state_all, us.transpose(to_mpt),
-                        np.moveaxis(flights.target_p, 2, 0), error, clips.transpose(to_mpt),
-                        diverged, diverged_at, kind, net, flights, wall)
+    return FlightResult(
+        flights.t,
+        state_all,
+        us.transpose(to_mpt),
+        np.moveaxis(flights.target_p, 2, 0),
+        error,
+        clips.transpose(to_mpt),
+        diverged,
+        diverged_at,
+        kind,
+        net,
+        flights,
+        wall,
+    )
 
 
 def _bucket(n: int) -> int:
@@ -594,17 +760,38 @@ def _pad_flights(f: FlightSet, n: int) -> FlightSet:
         return np.concatenate([a, np.repeat(last, extra, axis=axis)], axis=axis)
 
     return dataclasses.replace(
-        f, target_p=rep(f.target_p), target_v=rep(f.target_v), target_a=rep(f.target_a),
-        state0=rep(f.state0), body=BodyConstants(*(rep(c) for c in f.body)),
-        sensor_noise=rep(f.sensor_noise), actuator_noise=rep(f.actuator_noise), draw=rep(f.draw),
-        labels={k: rep(v) for k, v in f.labels.items()})
+        f,
+        target_p=rep(f.target_p),
+        target_v=rep(f.target_v),
+        target_a=rep(f.target_a),
+        state0=rep(f.state0),
+        body=BodyConstants(*(rep(c) for c in f.body)),
+        sensor_noise=rep(f.sensor_noise),
+        actuator_noise=rep(f.actuator_noise),
+        draw=rep(f.draw),
+        labels={k: rep(v) for k, v in f.labels.items()},
+    )
 
 
-def fly_one(controller, target: Target | None = None, *, duration: float = 1.0,
-            sensor_noise: float = 0.0, actuator_noise: float = 0.0, scale: float = 1.0,
-            abdomen_mass_factor: float = 1.0, seed: int = 0, **kw) -> FlightResult:
+def fly_one(
+    controller,
+    target: Target | None = None,
+    *,
+    duration: float = 1.0,
+    sensor_noise: float = 0.0,
+    actuator_noise: float = 0.0,
+    scale: float = 1.0,
+    abdomen_mass_factor: float = 1.0,
+    seed: int = 0,
+    **kw,
+) -> FlightResult:
     """One flight (per network given): a convenience over :func:`make_flights` and :func:`fly`."""
-    flights = make_flights([target or Hover()], duration=duration, sensor_noise=[sensor_noise],
-                           actuator_noise=[actuator_noise], bodies=[(scale, abdomen_mass_factor)],
-                           seed=seed)
+    flights = make_flights(
+        [target or Hover()],
+        duration=duration,
+        sensor_noise=[sensor_noise],
+        actuator_noise=[actuator_noise],
+        bodies=[(scale, abdomen_mass_factor)],
+        seed=seed,
+    )
     return fly(controller, flights, **kw)

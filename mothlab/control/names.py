@@ -4,7 +4,7 @@
 TARGETS = {
     "hover": "hold a point (the start) in still air",
     "flower": "follow a flower oscillating vertically: a sum of sines 0.2–19.9 Hz with equal "
-              "velocity amplitude (Bustamante et al. 2022)",
+    "velocity amplitude (Bustamante et al. 2022)",
     "waypoints": "fly through user waypoints in order at a cruise speed, then hold the last one",
 }
 
@@ -13,7 +13,7 @@ CONTROLLERS = {
     "net": "a trained network of an experiment (the inverse model)",
     "mpc": "random-shooting model-predictive control on the true model (Bustamante et al. 2022)",
     "oracle": "the forward model solved for the desired pose (Gauss–Newton/LM through the "
-              "simulator)",
+    "simulator)",
 }
 
 #: Studies by name (``mothlab fly --study``).

@@ -72,8 +72,20 @@ class StudyResult:
     def table(self) -> dict[str, list]:
         """Long-form columns for a CSV: one row per (group, condition, network) and per
         baseline flight."""
-        cols = {k: [] for k in ("study", "controller", "group", "x", "network", "level",
-                                "rms_error_cm", "diverged_fraction", "clipped_fraction")}
+        cols = {
+            k: []
+            for k in (
+                "study",
+                "controller",
+                "group",
+                "x",
+                "network",
+                "level",
+                "rms_error_cm",
+                "diverged_fraction",
+                "clipped_fraction",
+            )
+        }
 
         def row(**kw):
             for k in cols:
@@ -85,17 +97,28 @@ class StudyResult:
                 for j in range(n):
                     if self.levels[g, j] < 0 or not np.isfinite(self.rms[g, i, j]):
                         continue
-                    row(study=self.name, controller="net", group=self.groups[g],
-                        x=float(self.x[i]), network=j,
+                    row(
+                        study=self.name,
+                        controller="net",
+                        group=self.groups[g],
+                        x=float(self.x[i]),
+                        network=j,
                         level=i if self.name == "sparsity" else int(self.levels[g, j]),
                         rms_error_cm=float(self.rms[g, i, j]),
                         diverged_fraction=float(self.diverged[g, i, j]),
-                        clipped_fraction=float(self.clipped[g, i, j]))
+                        clipped_fraction=float(self.clipped[g, i, j]),
+                    )
         for name, arr in (("mpc", self.mpc), ("oracle", self.oracle)):
             for i in range(X):
                 for f in range(arr.shape[1]):
-                    row(study=self.name, controller=name, group=name, x=float(self.x[i]),
-                        network=f"flight {f}", rms_error_cm=float(arr[i, f]))
+                    row(
+                        study=self.name,
+                        controller=name,
+                        group=name,
+                        x=float(self.x[i]),
+                        network=f"flight {f}",
+                        rms_error_cm=float(arr[i, f]),
+                    )
         return cols
 
     def to_csv(self, path) -> None:
@@ -110,6 +133,7 @@ class StudyResult:
         """The study's matplotlib figure: the distribution over networks per condition and
         group (median and quartiles, every network as a dot), MPC and oracle beside it."""
         from .figures import study_figure
+
         return study_figure(self)
 
 
@@ -123,6 +147,7 @@ def _fmt(v):
 def _experiment(exp):
     if isinstance(exp, str) or hasattr(exp, "__fspath__"):
         from mothlab.nets import load_experiment
+
         return load_experiment(exp)
     return exp
 
@@ -134,6 +159,7 @@ def loss_breakdown_level(exp) -> int:
     if hasattr(A, "sparsity_result"):
         return int(A.sparsity_result(exp).breakdown_level())
     from mothlab.analysis.sparsity import breakdown_level
+
     return int(breakdown_level(exp))
 
 
@@ -144,8 +170,9 @@ def flight_breakdown_level(median_rms, diverged_fraction, factor: float = BREAKD
     if not np.isfinite(med).any():
         return -1
     best = int(np.nanargmin(med))
-    bad = ~(med[best + 1:] <= factor * med[best]) | (np.asarray(diverged_fraction)[best + 1:]
-                                                       >= 0.5)
+    bad = ~(med[best + 1 :] <= factor * med[best]) | (
+        np.asarray(diverged_fraction)[best + 1 :] >= 0.5
+    )
     idx = np.flatnonzero(bad)
     return int(best + 1 + idx[0]) if idx.size else -1
 
@@ -168,13 +195,17 @@ def group_levels(exp) -> tuple[np.ndarray, dict]:
     else:
         loss = np.asarray(exp.test_loss)[:done]
         optimal = np.nanargmin(np.where(np.isfinite(loss), loss, np.inf), axis=0)
-        notes["optimal"] = (f"only {int((opt >= 0).sum())} of {n} networks are under the loss "
-                            "threshold at any level, so each network's own lowest-test-loss "
-                            "level is used")
+        notes["optimal"] = (
+            f"only {int((opt >= 0).sum())} of {n} networks are under the loss "
+            "threshold at any level, so each network's own lowest-test-loss "
+            "level is used"
+        )
     bd = loss_breakdown_level(exp)
     over = done - 1 if bd < 0 else min(bd + 2, done - 1)
-    notes["over-pruned"] = (f"level {over} ({100 * exp.sparsity_levels[over]:.0f} %), "
-                            f"{'two past the loss breakdown' if bd >= 0 else 'sparsest done'}")
+    notes["over-pruned"] = (
+        f"level {over} ({100 * exp.sparsity_levels[over]:.0f} %), "
+        f"{'two past the loss breakdown' if bd >= 0 else 'sparsest done'}"
+    )
     notes["loss_breakdown_level"] = bd
     return np.stack([np.zeros(n, int), optimal.astype(int), np.full(n, over)]), notes
 
@@ -204,8 +235,9 @@ def _baseline_per_condition(res: FlightResult, key, values):
     return np.array([np.pad(p, (0, width - len(p)), constant_values=np.nan) for p in per])
 
 
-def _run(exp, name, x, x_label, key, pairs_by_group, flights, *, mpc_samples, progress, cancel,
-         notes):
+def _run(
+    exp, name, x, x_label, key, pairs_by_group, flights, *, mpc_samples, progress, cancel, notes
+):
     t0 = time.perf_counter()
     groups = tuple(pairs_by_group)
     pairs = [p for g in groups for p in pairs_by_group[g] if p[0] >= 0]
@@ -214,8 +246,14 @@ def _run(exp, name, x, x_label, key, pairs_by_group, flights, *, mpc_samples, pr
     report(progress, 0.0, f"{name} study: {nets.n} networks × {flights.n} flights")
     res = fly(nets, flights, progress=span(progress, 0.0, 0.6), cancel=cancel)
     t_net = time.perf_counter() - t0
-    res_mpc = fly("mpc", flights, spans=spans, mpc_samples=mpc_samples,
-                  progress=span(progress, 0.6, 0.92), cancel=cancel)
+    res_mpc = fly(
+        "mpc",
+        flights,
+        spans=spans,
+        mpc_samples=mpc_samples,
+        progress=span(progress, 0.6, 0.92),
+        cancel=cancel,
+    )
     res_or = fly("oracle", flights, spans=spans, progress=span(progress, 0.92, 1.0), cancel=cancel)
     rms_m, div_m, clip_m = _per_condition(res, key, x)
     n = exp.n_networks
@@ -232,14 +270,29 @@ def _run(exp, name, x, x_label, key, pairs_by_group, flights, *, mpc_samples, pr
             rms[g, :, j], div[g, :, j], clip[g, :, j] = rms_m[m], div_m[m], clip_m[m]
             m += 1
     info = dict(notes)
-    info.update(experiment=str(exp.path), targets=[t for t in dict.fromkeys(
-        flights.labels["target"].tolist())], n_flights=int(flights.n),
-        duration_s=float(flights.t[-1]), wall_s=round(time.perf_counter() - t0, 2),
-        network_wall_s=round(t_net, 2), networks_flown=int(nets.n),
-        mpc_samples=int(mpc_samples))
-    result = StudyResult(name, np.asarray(x, float), x_label, groups, levels, rms, div, clip,
-                         _baseline_per_condition(res_mpc, key, x),
-                         _baseline_per_condition(res_or, key, x), info)
+    info.update(
+        experiment=str(exp.path),
+        targets=[t for t in dict.fromkeys(flights.labels["target"].tolist())],
+        n_flights=int(flights.n),
+        duration_s=float(flights.t[-1]),
+        wall_s=round(time.perf_counter() - t0, 2),
+        network_wall_s=round(t_net, 2),
+        networks_flown=int(nets.n),
+        mpc_samples=int(mpc_samples),
+    )
+    result = StudyResult(
+        name,
+        np.asarray(x, float),
+        x_label,
+        groups,
+        levels,
+        rms,
+        div,
+        clip,
+        _baseline_per_condition(res_mpc, key, x),
+        _baseline_per_condition(res_or, key, x),
+        info,
+    )
     report(progress, 1.0, f"{name} study done in {info['wall_s']:.0f} s")
     return result
 
@@ -252,18 +305,43 @@ def _check_values(name, values, lo, hi):
 
 
 # ------------------------------------------------------------------------------ studies
-def sparsity_study(exp, *, duration: float = 1.0, flower_amplitude: float = 2.0,
-                   draws: int = 1, sensor_noise: float = 0.0, mpc_samples: int = 512,
-                   seed: int = 0, progress=None, cancel=None) -> StudyResult:
+def sparsity_study(
+    exp,
+    *,
+    duration: float = 1.0,
+    flower_amplitude: float = 2.0,
+    draws: int = 1,
+    sensor_noise: float = 0.0,
+    mpc_samples: int = 512,
+    seed: int = 0,
+    progress=None,
+    cancel=None,
+) -> StudyResult:
     """Tracking error of every network at every finished level (hover and flower)."""
     exp = _experiment(exp)
     L = exp.levels_done
-    flights = make_flights(_targets(flower_amplitude), duration=duration, draws=draws,
-                           sensor_noise=[sensor_noise], seed=seed)
+    flights = make_flights(
+        _targets(flower_amplitude),
+        duration=duration,
+        draws=draws,
+        sensor_noise=[sensor_noise],
+        seed=seed,
+    )
     # one "group" per level while flying (each level's networks), then levels become the x axis
     pairs = {i: [(i, j) for j in range(exp.n_networks)] for i in range(L)}
-    r = _run(exp, "sparsity", [1.0], "sparsity", "scale", pairs, flights,
-             mpc_samples=mpc_samples, progress=progress, cancel=cancel, notes={})
+    r = _run(
+        exp,
+        "sparsity",
+        [1.0],
+        "sparsity",
+        "scale",
+        pairs,
+        flights,
+        mpc_samples=mpc_samples,
+        progress=progress,
+        cancel=cancel,
+        notes={},
+    )
     rms, div, clip = (a[:, 0][None] for a in (r.rms, r.diverged, r.clipped))
     x = np.asarray(exp.sparsity_levels[:L], float)
     med = np.nanmedian(rms[0], axis=-1)
@@ -274,14 +352,34 @@ def sparsity_study(exp, *, duration: float = 1.0, flower_amplitude: float = 2.0,
         lv = info[f"{key}_breakdown_level"]
         info[f"{key}_breakdown_sparsity"] = None if lv < 0 else float(x[lv])
     info["median_test_loss"] = np.nanmedian(np.asarray(exp.test_loss)[:L], axis=1).tolist()
-    return StudyResult("sparsity", x, "sparsity", ("networks",),
-                       np.zeros((1, exp.n_networks), int), rms, div, clip,
-                       np.repeat(r.mpc, L, 0), np.repeat(r.oracle, L, 0), info)
+    return StudyResult(
+        "sparsity",
+        x,
+        "sparsity",
+        ("networks",),
+        np.zeros((1, exp.n_networks), int),
+        rms,
+        div,
+        clip,
+        np.repeat(r.mpc, L, 0),
+        np.repeat(r.oracle, L, 0),
+        info,
+    )
 
 
-def noise_study(exp, kind: str = "sensor", *, levels=NOISE_LEVELS, duration: float = 1.0,
-                flower_amplitude: float = 2.0, draws: int = 2, mpc_samples: int = 512,
-                seed: int = 0, progress=None, cancel=None) -> StudyResult:
+def noise_study(
+    exp,
+    kind: str = "sensor",
+    *,
+    levels=NOISE_LEVELS,
+    duration: float = 1.0,
+    flower_amplitude: float = 2.0,
+    draws: int = 2,
+    mpc_samples: int = 512,
+    seed: int = 0,
+    progress=None,
+    cancel=None,
+) -> StudyResult:
     """Tracking error against sensor (``kind="sensor"``) or actuator noise, in fractions of each
     quantity's range in the training data, for the dense, optimal and over-pruned networks."""
     if kind not in ("sensor", "actuator"):
@@ -290,17 +388,37 @@ def noise_study(exp, kind: str = "sensor", *, levels=NOISE_LEVELS, duration: flo
     vals = _check_values(f"{kind} noise", levels, 0.0, 1.0)
     lv, notes = group_levels(exp)
     kw = {"sensor_noise": vals} if kind == "sensor" else {"actuator_noise": vals}
-    flights = make_flights(_targets(flower_amplitude), duration=duration, draws=draws, seed=seed,
-                           **kw)
+    flights = make_flights(
+        _targets(flower_amplitude), duration=duration, draws=draws, seed=seed, **kw
+    )
     pairs = {g: [(int(lv[i, j]), j) for j in range(exp.n_networks)] for i, g in enumerate(GROUPS)}
-    return _run(exp, f"{kind}-noise", vals, f"{kind} noise σ (fraction of the training range)",
-                f"{kind}_noise", pairs, flights, mpc_samples=mpc_samples, progress=progress,
-                cancel=cancel, notes=notes)
+    return _run(
+        exp,
+        f"{kind}-noise",
+        vals,
+        f"{kind} noise σ (fraction of the training range)",
+        f"{kind}_noise",
+        pairs,
+        flights,
+        mpc_samples=mpc_samples,
+        progress=progress,
+        cancel=cancel,
+        notes=notes,
+    )
 
 
-def body_study(exp, kind: str = "scale", *, values=None, duration: float = 1.0,
-               flower_amplitude: float = 2.0, mpc_samples: int = 512, seed: int = 0,
-               progress=None, cancel=None) -> StudyResult:
+def body_study(
+    exp,
+    kind: str = "scale",
+    *,
+    values=None,
+    duration: float = 1.0,
+    flower_amplitude: float = 2.0,
+    mpc_samples: int = 512,
+    seed: int = 0,
+    progress=None,
+    cancel=None,
+) -> StudyResult:
     """Tracking error against the body scale s (``kind="scale"``) or the abdomen mass factor
     (``kind="mass"``) for the dense, optimal and over-pruned networks."""
     if kind not in ("scale", "mass"):
@@ -310,16 +428,30 @@ def body_study(exp, kind: str = "scale", *, values=None, duration: float = 1.0,
         vals = _check_values("scale", SCALES if values is None else values, 0.5, 2.0)
         bodies, key, label = [(v, 1.0) for v in vals], "scale", "body scale s"
     else:
-        vals = _check_values("abdomen mass factor", MASS_FACTORS if values is None else values,
-                             0.25, 4.0)
-        bodies, key, label = ([(1.0, v) for v in vals], "abdomen_mass_factor",
-                              "abdomen mass factor")
+        vals = _check_values(
+            "abdomen mass factor", MASS_FACTORS if values is None else values, 0.25, 4.0
+        )
+        bodies, key, label = (
+            [(1.0, v) for v in vals],
+            "abdomen_mass_factor",
+            "abdomen mass factor",
+        )
     lv, notes = group_levels(exp)
-    flights = make_flights(_targets(flower_amplitude), duration=duration, bodies=bodies,
-                           seed=seed)
+    flights = make_flights(_targets(flower_amplitude), duration=duration, bodies=bodies, seed=seed)
     pairs = {g: [(int(lv[i, j]), j) for j in range(exp.n_networks)] for i, g in enumerate(GROUPS)}
-    return _run(exp, kind, vals, label, key, pairs, flights, mpc_samples=mpc_samples,
-                progress=progress, cancel=cancel, notes=notes)
+    return _run(
+        exp,
+        kind,
+        vals,
+        label,
+        key,
+        pairs,
+        flights,
+        mpc_samples=mpc_samples,
+        progress=progress,
+        cancel=cancel,
+        notes=notes,
+    )
 
 
 def run_study(exp, name: str, **kw) -> StudyResult:
@@ -341,6 +473,9 @@ def robustness(result: StudyResult) -> dict:
     out = {}
     for g, name in enumerate(result.groups):
         a, b = med[g, 0], med[g, -1]
-        out[name] = {"median_first_cm": float(a), "median_last_cm": float(b),
-                     "growth": float(b / a) if a > 0 else float("nan")}
+        out[name] = {
+            "median_first_cm": float(a),
+            "median_last_cm": float(b),
+            "growth": float(b / a) if a > 0 else float("nan"),
+        }
     return out

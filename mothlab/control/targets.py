@@ -26,8 +26,28 @@ from .names import TARGETS
 #: Frequencies (Hz) of the flower's sum of sines: 0.2–19.9 Hz, prime multiples of 0.1 Hz (and
 #: 16.9 = 13² · 0.1) so that no component is a harmonic of another — the robotic-flower signal of
 #: Sponberg et al. (2015), which Bustamante et al. (2022) tracked with their MPC.
-FLOWER_FREQUENCIES = (0.2, 0.3, 0.5, 0.7, 1.1, 1.3, 1.7, 1.9, 2.3, 2.9, 3.7, 4.3, 5.3, 6.1, 7.9,
-                      8.9, 11.3, 13.7, 16.9, 19.9)
+FLOWER_FREQUENCIES = (
+    0.2,
+    0.3,
+    0.5,
+    0.7,
+    1.1,
+    1.3,
+    1.7,
+    1.9,
+    2.3,
+    2.9,
+    3.7,
+    4.3,
+    5.3,
+    6.1,
+    7.9,
+    8.9,
+    11.3,
+    13.7,
+    16.9,
+    19.9,
+)
 
 #: Waypoints farther than this from the start are refused (cm): beyond it the flight leaves the
 #: region a 20 ms controller trained on S3 data can be expected to know.
@@ -74,8 +94,14 @@ class Flower(Target):
 
     name = "flower"
 
-    def __init__(self, amplitude: float = 2.0, *, seed: int = 0, at=(0.0, 0.0),
-                 frequencies=FLOWER_FREQUENCIES):
+    def __init__(
+        self,
+        amplitude: float = 2.0,
+        *,
+        seed: int = 0,
+        at=(0.0, 0.0),
+        frequencies=FLOWER_FREQUENCIES,
+    ):
         amplitude = float(amplitude)
         if not math.isfinite(amplitude) or amplitude < 0 or amplitude > 50:
             raise ValueError(f"flower amplitude must be in [0, 50] cm; got {amplitude!r}.")
@@ -111,12 +137,14 @@ class Waypoints(Target):
 
     name = "waypoints"
 
-    def __init__(self, points, *, speed: float = 25.0, start=(0.0, 0.0),
-                 duration: float | None = None):
-        pts = np.asarray([check_point(p, f"waypoint {i + 1}") for i, p in enumerate(points)],
-                         float).reshape(-1, 2)
+    def __init__(
+        self, points, *, speed: float = 25.0, start=(0.0, 0.0), duration: float | None = None
+    ):
+        pts = np.asarray(
+            [check_point(p, f"waypoint {i + 1}") for i, p in enumerate(points)], float
+        ).reshape(-1, 2)
         if len(pts) == 0:
-            raise ValueError("waypoints: give at least one point, e.g. --waypoints \"2,0;2,2\".")
+            raise ValueError('waypoints: give at least one point, e.g. --waypoints "2,0;2,2".')
         speed = float(speed)
         if not math.isfinite(speed) or speed <= 0 or speed > 500:
             raise ValueError(f"waypoint speed must be in (0, 500] cm/s; got {speed!r}.")
@@ -127,7 +155,8 @@ class Waypoints(Target):
             raise ValueError(
                 f"waypoint {i + 1} at ({pts[i, 0]:g}, {pts[i, 1]:g}) cm is out of reach: "
                 f"{far[i]:.1f} cm from the start, more than {MAX_WAYPOINT_DISTANCE_CM:g} cm; "
-                "choose waypoints closer to the start.")
+                "choose waypoints closer to the start."
+            )
         self.points, self.speed = pts, speed
         nodes = np.concatenate([self.start[None], pts])
         self._legs = np.hypot(*np.diff(nodes, axis=0).T)
@@ -138,7 +167,8 @@ class Waypoints(Target):
             raise ValueError(
                 f"waypoint {i + 1} at ({pts[i, 0]:g}, {pts[i, 1]:g}) cm is out of reach: at "
                 f"{speed:g} cm/s the goal needs {self._t_nodes[i + 1]:.2f} s to get there but the "
-                f"flight lasts {duration:g} s; lengthen the duration or move it closer.")
+                f"flight lasts {duration:g} s; lengthen the duration or move it closer."
+            )
 
     def sample(self, t):
         t = np.asarray(t, float)
@@ -178,21 +208,31 @@ def parse_waypoints(text: str) -> list[tuple[float, float]]:
     for i, part in enumerate(p for p in str(text).split(";") if p.strip()):
         bits = part.split(",")
         if len(bits) != 2:
-            raise ValueError(f"waypoint {i + 1} {part.strip()!r} is not 'x,y'; write waypoints "
-                             "as \"x,y;x,y\" in cm, e.g. \"2,0;2,2\".")
+            raise ValueError(
+                f"waypoint {i + 1} {part.strip()!r} is not 'x,y'; write waypoints "
+                'as "x,y;x,y" in cm, e.g. "2,0;2,2".'
+            )
         try:
             pt = (float(bits[0]), float(bits[1]))
         except ValueError:
-            raise ValueError(f"waypoint {i + 1} {part.strip()!r} is not two numbers; write "
-                             "\"x,y;x,y\" in cm.") from None
+            raise ValueError(
+                f'waypoint {i + 1} {part.strip()!r} is not two numbers; write "x,y;x,y" in cm.'
+            ) from None
         out.append(check_point(pt, f"waypoint {i + 1}"))
     if not out:
-        raise ValueError("no waypoints given; write them as \"x,y;x,y\" in cm, e.g. \"2,0;2,2\".")
+        raise ValueError('no waypoints given; write them as "x,y;x,y" in cm, e.g. "2,0;2,2".')
     return out
 
 
-def make_target(name: str, *, waypoints=None, amplitude: float = 2.0, speed: float = 25.0,
-                duration: float | None = None, seed: int = 0) -> Target:
+def make_target(
+    name: str,
+    *,
+    waypoints=None,
+    amplitude: float = 2.0,
+    speed: float = 25.0,
+    duration: float | None = None,
+    seed: int = 0,
+) -> Target:
     """A target by its name in :data:`TARGETS`."""
     if name == "hover":
         return Hover()

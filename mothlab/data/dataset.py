@@ -51,8 +51,10 @@ ARRAYS = {"state0": 8, "controls": 3, "state_f": 8}
 
 
 #: The integrator that made ``state_f`` (recorded in every dataset header as ``integrator``).
-INTEGRATOR = ("five-stage exponential Runge-Kutta of Hochbruck & Ostermann (2005, stiff order 4) "
-              "with the stiff damper mode integrated exactly")
+INTEGRATOR = (
+    "five-stage exponential Runge-Kutta of Hochbruck & Ostermann (2005, stiff order 4) "
+    "with the stiff damper mode integrated exactly"
+)
 
 
 def accuracy_statement(precise: bool) -> str:
@@ -61,12 +63,14 @@ def accuracy_statement(precise: bool) -> str:
     target = "1e-7" if precise else "1e-4"
     dtype = "float64" if precise else "float32"
     measured = f"{MEASURED_ACCURACY[dtype][0]:.1e}"  # from mothlab.moth.integrate
-    return (f"state_f from mothlab.moth.simulate ({dtype}, {INTEGRATOR}, {steps} steps per "
-            f"20 ms). Specified accuracy: the "
-            f"final state's error, divided by that state variable's range over the S3 sample, is "
-            f"<= {target} on every trajectory; measured worst over 2000 S3 samples: {measured} "
-            f"(see mothlab.moth.integrate; checked by tests/test_moth.py against scipy Radau and "
-            f"by `mothlab bench simulate`).")
+    return (
+        f"state_f from mothlab.moth.simulate ({dtype}, {INTEGRATOR}, {steps} steps per "
+        f"20 ms). Specified accuracy: the "
+        f"final state's error, divided by that state variable's range over the S3 sample, is "
+        f"<= {target} on every trajectory; measured worst over 2000 S3 samples: {measured} "
+        f"(see mothlab.moth.integrate; checked by tests/test_moth.py against scipy Radau and "
+        f"by `mothlab bench simulate`)."
+    )
 
 
 def _device() -> str:
@@ -84,8 +88,10 @@ def _as_ranges(ranges) -> SamplingRanges:
         return ranges
     if isinstance(ranges, dict):
         return SamplingRanges.from_dict(ranges)
-    raise ValueError(f"ranges must be a SamplingRanges, a dict {{name: [min, max]}} or None; got "
-                     f"{type(ranges).__name__}.")
+    raise ValueError(
+        f"ranges must be a SamplingRanges, a dict {{name: [min, max]}} or None; got "
+        f"{type(ranges).__name__}."
+    )
 
 
 def _as_params(params):
@@ -95,15 +101,24 @@ def _as_params(params):
         return params.check()
     if isinstance(params, dict):
         return MothParams(**params)
-    raise ValueError(f"params must be a MothParams, a dict of its values or None; got "
-                     f"{type(params).__name__}.")
+    raise ValueError(
+        f"params must be a MothParams, a dict of its values or None; got {type(params).__name__}."
+    )
 
 
 def _config(n, seed, ranges, params, precise, chunk) -> dict:
     """The fields that determine a dataset's content (compared when resuming)."""
-    return {"n": n, "seed": seed, "chunk": chunk, "sampling": SAMPLING, "precise": bool(precise),
-            "dtype": "float64" if precise else "float32", "t": [0.0, SPAN],
-            "ranges": ranges.to_dict(), "params": params.to_dict()}
+    return {
+        "n": n,
+        "seed": seed,
+        "chunk": chunk,
+        "sampling": SAMPLING,
+        "precise": bool(precise),
+        "dtype": "float64" if precise else "float32",
+        "t": [0.0, SPAN],
+        "ranges": ranges.to_dict(),
+        "params": params.to_dict(),
+    }
 
 
 def _differences(old: dict, new: dict) -> list[str]:
@@ -154,7 +169,7 @@ class DatasetWriter:
     timings: dict
     complete: bool = False
     session_chunks: int = 0  # chunks written by this writer (the first one compiles)
-    steady_s: float = 0.0    # seconds and rows of the later ones: the steady rate
+    steady_s: float = 0.0  # seconds and rows of the later ones: the steady rate
     steady_n: int = 0
 
     @property
@@ -162,9 +177,18 @@ class DatasetWriter:
         return min(self.chunks_done * self.chunk, self.n)
 
 
-def open_or_resume(path, n: int, *, seed: int = 0, ranges=None, params=None,
-                   precise: bool = False, chunk: int = 65536, resume: bool = True,
-                   overwrite: bool = False) -> DatasetWriter:
+def open_or_resume(
+    path,
+    n: int,
+    *,
+    seed: int = 0,
+    ranges=None,
+    params=None,
+    precise: bool = False,
+    chunk: int = 65536,
+    resume: bool = True,
+    overwrite: bool = False,
+) -> DatasetWriter:
     """Validate the settings and create the store at ``path``, or reopen an interrupted one made
     with the same settings (see :func:`generate_dataset` for the parameters)."""
     n = check_count(n, "n")
@@ -182,8 +206,10 @@ def open_or_resume(path, n: int, *, seed: int = 0, ranges=None, params=None,
     exists = path.exists() and not (path.is_dir() and not any(path.iterdir()))
     if exists and not overwrite:
         if not resume:
-            raise ValueError(f"{path} already exists; pass overwrite=True (CLI: --overwrite) to "
-                             "replace it, or resume=True to continue it.")
+            raise ValueError(
+                f"{path} already exists; pass overwrite=True (CLI: --overwrite) to "
+                "replace it, or resume=True to continue it."
+            )
         group, header = store.open_store(path, KIND)
         diff = _differences(header, config)
         if "sampling" not in header:
@@ -191,31 +217,50 @@ def open_or_resume(path, n: int, *, seed: int = 0, ranges=None, params=None,
                 # made before rows were drawn in fixed blocks (per chunk): a whole, valid dataset
                 diff = [d for d in diff if not d.startswith("sampling:")]
             else:
-                diff = [d if not d.startswith("sampling:") else
-                        "sampling: started by an older mothlab that drew rows per chunk, which "
-                        "this one cannot continue" for d in diff]
+                diff = [
+                    d
+                    if not d.startswith("sampling:")
+                    else "sampling: started by an older mothlab that drew rows per chunk, which "
+                    "this one cannot continue"
+                    for d in diff
+                ]
         if diff:
-            raise ValueError(f"The dataset store at {path} was made with different settings, so "
-                             "it cannot be resumed: " + "; ".join(diff) + ". Use the same "
-                             "settings, another path, or overwrite=True (CLI: --overwrite).")
+            raise ValueError(
+                f"The dataset store at {path} was made with different settings, so "
+                "it cannot be resumed: " + "; ".join(diff) + ". Use the same "
+                "settings, another path, or overwrite=True (CLI: --overwrite)."
+            )
         if not store.is_complete(group):
             _check_arrays(path, group, n)
     else:
-        header = {**config, "n_chunks": n_chunks, "chunks_done": 0, "n_done": 0,
-                  "accuracy": accuracy_statement(precise), "integrator": INTEGRATOR,
-                  "device": _device(),
-                  "input_names": list(INPUT_NAMES), "output_names": list(OUTPUT_NAMES),
-                  "columns": {"state0": "x xd y yd theta thetad phi phid".split(),
-                              "controls": ["F", "alpha", "tau"],
-                              "state_f": "x xd y yd theta thetad phi phid".split()},
-                  "timings": {"simulate_s": 0.0, "write_s": 0.0, "sessions": 0}}
+        header = {
+            **config,
+            "n_chunks": n_chunks,
+            "chunks_done": 0,
+            "n_done": 0,
+            "accuracy": accuracy_statement(precise),
+            "integrator": INTEGRATOR,
+            "device": _device(),
+            "input_names": list(INPUT_NAMES),
+            "output_names": list(OUTPUT_NAMES),
+            "columns": {
+                "state0": "x xd y yd theta thetad phi phid".split(),
+                "controls": ["F", "alpha", "tau"],
+                "state_f": "x xd y yd theta thetad phi phid".split(),
+            },
+            "timings": {"simulate_s": 0.0, "write_s": 0.0, "sessions": 0},
+        }
         group = store.create_store(path, KIND, header, overwrite=overwrite)
         dtype_f = "float64" if precise else "float32"
         for name, width in ARRAYS.items():
             # one zarr chunk per generation chunk: a chunk is written whole, in one file
-            group.create_array(name, shape=(n, width), chunks=(chunk, width),
-                               dtype=dtype_f if name == "state_f" else "float64",
-                               fill_value=float("nan"))
+            group.create_array(
+                name,
+                shape=(n, width),
+                chunks=(chunk, width),
+                dtype=dtype_f if name == "state_f" else "float64",
+                fill_value=float("nan"),
+            )
         header = store.read_header(group)
     try:
         timings = dict(header["timings"])
@@ -224,16 +269,29 @@ def open_or_resume(path, n: int, *, seed: int = 0, ranges=None, params=None,
         if not 0 <= chunks_done <= n_chunks:
             raise ValueError(f"chunks_done = {chunks_done} outside [0, {n_chunks}]")
     except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{path} has a corrupted dataset header ({err}); it cannot be resumed. "
-                         "Regenerate it with overwrite=True (CLI: --overwrite).") from None
-    return DatasetWriter(path=path, group=group, n=n, seed=seed, chunk=chunk, ranges=ranges,
-                         params=params, precise=bool(precise), n_chunks=n_chunks,
-                         chunks_done=chunks_done, timings=timings,
-                         complete=store.is_complete(group))
+        raise ValueError(
+            f"{path} has a corrupted dataset header ({err}); it cannot be resumed. "
+            "Regenerate it with overwrite=True (CLI: --overwrite)."
+        ) from None
+    return DatasetWriter(
+        path=path,
+        group=group,
+        n=n,
+        seed=seed,
+        chunk=chunk,
+        ranges=ranges,
+        params=params,
+        precise=bool(precise),
+        n_chunks=n_chunks,
+        chunks_done=chunks_done,
+        timings=timings,
+        complete=store.is_complete(group),
+    )
 
 
-def write_chunk(w: DatasetWriter, progress: ProgressFn | None = None,
-                cancel: CancelFn | None = None) -> None:
+def write_chunk(
+    w: DatasetWriter, progress: ProgressFn | None = None, cancel: CancelFn | None = None
+) -> None:
     """Simulate and store the next chunk of ``w`` and record it in the header (data first).
 
     ``progress`` gets events while the chunk is simulated (fractions of this chunk); ``cancel``
@@ -248,18 +306,31 @@ def write_chunk(w: DatasetWriter, progress: ProgressFn | None = None,
 
     def sim_progress(ev: Progress) -> None:
         done = lo + int(ev.payload.get("done", 0))
-        report(progress, ev.fraction, f"chunk {i + 1}/{w.n_chunks}: {done:,} of {w.n:,} flights",
-               n_done=done, n=w.n)
+        report(
+            progress,
+            ev.fraction,
+            f"chunk {i + 1}/{w.n_chunks}: {done:,} of {w.n:,} flights",
+            n_done=done,
+            n=w.n,
+        )
 
-    state_f = moth.simulate(state0, controls, w.params, t=[0.0, SPAN], precise=w.precise,
-                            progress=None if progress is None else sim_progress,
-                            cancel=cancel)[:, -1]
+    state_f = moth.simulate(
+        state0,
+        controls,
+        w.params,
+        t=[0.0, SPAN],
+        precise=w.precise,
+        progress=None if progress is None else sim_progress,
+        cancel=cancel,
+    )[:, -1]
     t1 = time.perf_counter()
     if not np.all(np.isfinite(state_f)):
         bad = int(np.sum(~np.all(np.isfinite(state_f), axis=1)))
-        raise RuntimeError(f"{bad} of {hi - lo} simulated flights in chunk {i} ended with "
-                           "NaN/inf states; the store was not marked done. This is a bug in "
-                           "the integrator or the ranges are outside what it handles.")
+        raise RuntimeError(
+            f"{bad} of {hi - lo} simulated flights in chunk {i} ended with "
+            "NaN/inf states; the store was not marked done. This is a bug in "
+            "the integrator or the ranges are outside what it handles."
+        )
     g = w.group
     g["state0"][lo:hi] = state0
     g["controls"][lo:hi] = controls
@@ -278,16 +349,24 @@ def write_chunk(w: DatasetWriter, progress: ProgressFn | None = None,
     w.session_chunks += 1
     # the header says a chunk is done only after its data is on disk
     # one atomic header write: the chunk's checksums (open_store checks them) and its record
-    store.seal_level(g, f"rows/{lo}-{hi}", paths=store.chunk_paths(g, list(ARRAYS), lo, hi),
-                     chunks_done=i + 1, n_done=hi, timings=tm)
+    store.seal_level(
+        g,
+        f"rows/{lo}-{hi}",
+        paths=store.chunk_paths(g, list(ARRAYS), lo, hi),
+        chunks_done=i + 1,
+        n_done=hi,
+        timings=tm,
+    )
     w.chunks_done = i + 1
 
 
 def finish(w: DatasetWriter) -> Dataset:
     """Mark a fully written store complete (timings over all sessions) and open it."""
     if w.chunks_done < w.n_chunks:
-        raise ValueError(f"{w.path}: {w.chunks_done} of {w.n_chunks} chunks written; write the "
-                         "rest before finishing")
+        raise ValueError(
+            f"{w.path}: {w.chunks_done} of {w.n_chunks} chunks written; write the "
+            "rest before finishing"
+        )
     if not w.complete:
         total = w.timings["simulate_s"] + w.timings["write_s"]
         # over all sessions, compilation included
@@ -297,10 +376,20 @@ def finish(w: DatasetWriter) -> Dataset:
     return open_dataset(w.path)
 
 
-def generate_dataset(path, n: int, *, seed: int = 0, ranges=None, params=None,
-                     precise: bool = False, chunk: int = 65536,
-                     progress: ProgressFn | None = None, resume: bool = True,
-                     overwrite: bool = False, cancel: CancelFn | None = None) -> Dataset:
+def generate_dataset(
+    path,
+    n: int,
+    *,
+    seed: int = 0,
+    ranges=None,
+    params=None,
+    precise: bool = False,
+    chunk: int = 65536,
+    progress: ProgressFn | None = None,
+    resume: bool = True,
+    overwrite: bool = False,
+    cancel: CancelFn | None = None,
+) -> Dataset:
     """Simulate ``n`` S3 flights and stream them to a zarr store at ``path``; return it opened.
 
     Parameters
@@ -342,21 +431,45 @@ def generate_dataset(path, n: int, *, seed: int = 0, ranges=None, params=None,
     :func:`write_chunk`, :func:`finish`.
     """
     report(progress, 0.0, f"dataset {path}: opening")
-    w = open_or_resume(path, n, seed=seed, ranges=ranges, params=params, precise=precise,
-                       chunk=chunk, resume=resume, overwrite=overwrite)
+    w = open_or_resume(
+        path,
+        n,
+        seed=seed,
+        ranges=ranges,
+        params=params,
+        precise=precise,
+        chunk=chunk,
+        resume=resume,
+        overwrite=overwrite,
+    )
     if w.complete:
         report(progress, 1.0, f"dataset {w.path}: complete already", n_done=w.n, n=w.n)
         return open_dataset(w.path)
-    report(progress, w.n_done / w.n, f"dataset {w.path}: {w.n_done:,} of {w.n:,} flights done; "
-           "simulating (the first batch compiles)", n_done=w.n_done, n=w.n)
+    report(
+        progress,
+        w.n_done / w.n,
+        f"dataset {w.path}: {w.n_done:,} of {w.n:,} flights done; "
+        "simulating (the first batch compiles)",
+        n_done=w.n_done,
+        n=w.n,
+    )
     while w.chunks_done < w.n_chunks:
-        check_cancel(cancel, f"dataset generation stopped after {w.n_done} of {w.n} "
-                     f"trajectories; {w.path} resumes from there")
+        check_cancel(
+            cancel,
+            f"dataset generation stopped after {w.n_done} of {w.n} "
+            f"trajectories; {w.path} resumes from there",
+        )
         lo = w.chunks_done * w.chunk
         hi = min(lo + w.chunk, w.n)
         write_chunk(w, span(progress, lo / w.n, hi / w.n), cancel)
-        report(progress, hi / w.n, f"dataset {w.path}: {hi:,} of {w.n:,} flights stored",
-               n_done=hi, n=w.n, stored=hi)
+        report(
+            progress,
+            hi / w.n,
+            f"dataset {w.path}: {hi:,} of {w.n:,} flights stored",
+            n_done=hi,
+            n=w.n,
+            stored=hi,
+        )
     ds = finish(w)
     report(progress, 1.0, f"dataset {w.path}: {w.n:,} flights", n_done=w.n, n=w.n)
     return ds
@@ -367,11 +480,14 @@ def _check_arrays(path, group, n):
         try:
             arr = group[name]
         except KeyError:
-            raise ValueError(f"{path} is a corrupted dataset store: array {name!r} is missing.") \
-                from None
+            raise ValueError(
+                f"{path} is a corrupted dataset store: array {name!r} is missing."
+            ) from None
         if tuple(arr.shape) != (n, width):
-            raise ValueError(f"{path} is a corrupted dataset store: array {name!r} has shape "
-                             f"{tuple(arr.shape)}, expected {(n, width)}.")
+            raise ValueError(
+                f"{path} is a corrupted dataset store: array {name!r} has shape "
+                f"{tuple(arr.shape)}, expected {(n, width)}."
+            )
 
 
 def open_dataset(path) -> Dataset:
@@ -396,7 +512,8 @@ def open_dataset(path) -> Dataset:
             f"The dataset at {path} is incomplete: its generation was interrupted after {done} "
             f"of {n} trajectories. Resume it with `mothlab dataset --n {n} --seed {seed} "
             f"--chunk {chunk}{flag} --out {path}` or generate_dataset(path, {n}, seed={seed}, "
-            f"chunk={chunk}, ...) with the same settings.")
+            f"chunk={chunk}, ...) with the same settings."
+        )
     _check_arrays(path, group, n)
     return Dataset(path, group, header)
 
@@ -431,8 +548,10 @@ class Dataset:
         return self.n
 
     def __repr__(self) -> str:
-        return (f"Dataset({str(self.path)!r}, n={self.n}, seed={self.header['seed']}, "
-                f"precise={self.header['precise']})")
+        return (
+            f"Dataset({str(self.path)!r}, n={self.n}, seed={self.header['seed']}, "
+            f"precise={self.header['precise']})"
+        )
 
     def _index(self, idx) -> np.ndarray:
         arr = np.asarray(idx)
@@ -441,11 +560,14 @@ class Dataset:
                 raise ValueError(f"A boolean index must have shape ({self.n},); got {arr.shape}.")
             return np.flatnonzero(arr)
         if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-            raise ValueError(f"idx must be a 1-D array of integer row indices; got dtype "
-                             f"{arr.dtype}, shape {arr.shape}.")
+            raise ValueError(
+                f"idx must be a 1-D array of integer row indices; got dtype "
+                f"{arr.dtype}, shape {arr.shape}."
+            )
         if arr.size and (arr.min() < 0 or arr.max() >= self.n):
-            raise ValueError(f"idx must lie in [0, {self.n - 1}]; got values from {arr.min()} to "
-                             f"{arr.max()}.")
+            raise ValueError(
+                f"idx must lie in [0, {self.n - 1}]; got values from {arr.min()} to {arr.max()}."
+            )
         return arr.astype(np.int64)
 
     def _rows(self, idx):
@@ -458,8 +580,10 @@ class Dataset:
         order = np.argsort(rows, kind="stable")
         srt = rows[order]
         uniq, inverse = np.unique(srt, return_inverse=True)
-        out = [a.get_orthogonal_selection((uniq, slice(None)))[inverse]
-               for a in (self.state0, self.controls, self.state_f)]
+        out = [
+            a.get_orthogonal_selection((uniq, slice(None)))[inverse]
+            for a in (self.state0, self.controls, self.state_f)
+        ]
         back = np.empty_like(order)
         back[order] = np.arange(len(order))
         return tuple(o[back] for o in out)
@@ -480,8 +604,9 @@ class Dataset:
         """
         return split_indices(self.n, seed=seed, test=test, val=val)
 
-    def scalers(self, seed: int = 0, test: float = 0.2, val: float = 0.2,
-                block: int | None = None) -> tuple[MinMaxScaler, MinMaxScaler]:
+    def scalers(
+        self, seed: int = 0, test: float = 0.2, val: float = 0.2, block: int | None = None
+    ) -> tuple[MinMaxScaler, MinMaxScaler]:
         """Min–max scalers for X and Y fitted on the training split of :meth:`splits` only.
 
         Reads the store block by block (``block`` rows, default the store's chunk), so the
@@ -502,8 +627,9 @@ class Dataset:
         return xs, ys
 
 
-def split_indices(n: int, seed: int = 0, test: float = 0.2, val: float = 0.2
-                  ) -> dict[str, np.ndarray]:
+def split_indices(
+    n: int, seed: int = 0, test: float = 0.2, val: float = 0.2
+) -> dict[str, np.ndarray]:
     """The split rule of :meth:`Dataset.splits` for ``n`` rows (see there)."""
     n = check_count(n, "n")
     seed = check_seed(seed)
@@ -514,8 +640,12 @@ def split_indices(n: int, seed: int = 0, test: float = 0.2, val: float = 0.2
     n_test = int(round(test * n))
     n_val = int(round(val * (n - n_test)))
     if n - n_test - n_val < 1:
-        raise ValueError(f"With n = {n}, test = {test} and val = {val} the training split is "
-                         "empty; use more trajectories or smaller fractions.")
-    return {"train": np.sort(perm[n_test + n_val:]).astype(np.int64),
-            "val": np.sort(perm[n_test:n_test + n_val]).astype(np.int64),
-            "test": np.sort(perm[:n_test]).astype(np.int64)}
+        raise ValueError(
+            f"With n = {n}, test = {test} and val = {val} the training split is "
+            "empty; use more trajectories or smaller fractions."
+        )
+    return {
+        "train": np.sort(perm[n_test + n_val :]).astype(np.int64),
+        "val": np.sort(perm[n_test : n_test + n_val]).astype(np.int64),
+        "test": np.sort(perm[:n_test]).astype(np.int64),
+    }

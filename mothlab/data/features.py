@@ -19,8 +19,7 @@ import numpy as np
 
 from mothlab.moth.integrate import require_finite
 
-INPUT_NAMES = ("xd0", "yd0", "phi0", "theta0", "phid0", "thetad0", "x_f", "y_f", "phi_f",
-               "theta_f")
+INPUT_NAMES = ("xd0", "yd0", "phi0", "theta0", "phid0", "thetad0", "x_f", "y_f", "phi_f", "theta_f")
 INPUT_LABELS = ("ẋ₀", "ẏ₀", "φ₀", "θ₀", "φ̇₀", "θ̇₀", "x_f", "y_f", "φ_f", "θ_f")
 INPUT_UNITS = ("cm/s", "cm/s", "rad", "rad", "rad/s", "rad/s", "cm", "cm", "rad", "rad")
 OUTPUT_NAMES = ("Fx", "Fy", "tau", "xd_f", "yd_f", "phid_f", "thetad_f")
@@ -66,12 +65,16 @@ def features(state0, controls, state_f) -> tuple[np.ndarray, np.ndarray]:
     u = check_array("controls", controls, (None, 3))
     sf = check_array("state_f", state_f, (None, 8))
     if not len(s0) == len(u) == len(sf):
-        raise ValueError(f"state0, controls and state_f must have the same number of rows; got "
-                         f"{len(s0)}, {len(u)} and {len(sf)}.")
+        raise ValueError(
+            f"state0, controls and state_f must have the same number of rows; got "
+            f"{len(s0)}, {len(u)} and {len(sf)}."
+        )
     X = np.concatenate([s0[:, _X_FROM_STATE0], sf[:, _X_FROM_STATEF]], axis=1)
     # the force components in float64 before rounding: α near 2π loses digits in float32
     F = u[:, 0].astype(np.float64)
     alpha = u[:, 1].astype(np.float64)
-    Y = np.concatenate([np.stack([F * np.cos(alpha), F * np.sin(alpha), u[:, 2]], axis=1),
-                        sf[:, _Y_FROM_STATEF]], axis=1)
+    Y = np.concatenate(
+        [np.stack([F * np.cos(alpha), F * np.sin(alpha), u[:, 2]], axis=1), sf[:, _Y_FROM_STATEF]],
+        axis=1,
+    )
     return X.astype(np.float32), Y.astype(np.float32)

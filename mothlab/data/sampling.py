@@ -45,27 +45,36 @@ class OrderedRange(param.Range):
             try:
                 lo, hi = val
             except (TypeError, ValueError):
-                raise ValueError(f"Range {self.name!r} must be a (min, max) pair; got "
-                                 f"{val!r}.") from None
+                raise ValueError(
+                    f"Range {self.name!r} must be a (min, max) pair; got {val!r}."
+                ) from None
             for end in (lo, hi):
                 if not isinstance(end, numbers.Real) or not math.isfinite(end):
-                    raise ValueError(f"Range {self.name!r} must have finite numeric ends; got "
-                                     f"{val!r}.")
+                    raise ValueError(
+                        f"Range {self.name!r} must have finite numeric ends; got {val!r}."
+                    )
             if lo > hi:
                 raise ValueError(
                     f"Range {self.name!r} has min {lo:g} > max {hi:g} {self.unit}; give "
-                    f"(min, max) with min <= max, e.g. ({hi:g}, {lo:g}).")
+                    f"(min, max) with min <= max, e.g. ({hi:g}, {lo:g})."
+                )
             b_lo, b_hi = self.bounds or (None, None)
             if (b_lo is not None and lo < b_lo) or (b_hi is not None and hi > b_hi):
                 raise ValueError(
                     f"Range {self.name!r} = ({lo:g}, {hi:g}) {self.unit} is outside the allowed "
-                    f"bounds [{b_lo:g}, {b_hi:g}] {self.unit}; choose ends inside them.")
+                    f"bounds [{b_lo:g}, {b_hi:g}] {self.unit}; choose ends inside them."
+                )
         super()._validate(val)
 
 
 def _range(default, bounds, unit, doc, label):
-    return OrderedRange(tuple(float(v) for v in default), bounds=bounds, unit=unit,
-                        doc=f"{doc} ({unit}); sampled uniformly.", label=f"{label} ({unit})")
+    return OrderedRange(
+        tuple(float(v) for v in default),
+        bounds=bounds,
+        unit=unit,
+        doc=f"{doc} ({unit}); sampled uniformly.",
+        label=f"{label} ({unit})",
+    )
 
 
 class SamplingRanges(param.Parameterized):
@@ -81,15 +90,22 @@ class SamplingRanges(param.Parameterized):
 
     xd = _range((-1500, 1500), (-1e4, 1e4), "cm/s", "Initial horizontal velocity ẋ₀", "ẋ₀")
     yd = _range((-1500, 1500), (-1e4, 1e4), "cm/s", "Initial vertical velocity ẏ₀", "ẏ₀")
-    theta = _range((0, TWO_PI), (-4 * math.pi, 4 * math.pi), "rad",
-                   "Initial head-thorax angle θ₀", "θ₀")
+    theta = _range(
+        (0, TWO_PI), (-4 * math.pi, 4 * math.pi), "rad", "Initial head-thorax angle θ₀", "θ₀"
+    )
     phi = _range((0, TWO_PI), (-4 * math.pi, 4 * math.pi), "rad", "Initial abdomen angle φ₀", "φ₀")
-    thetad = _range((-25, 25), (-1000, 1000), "rad/s",
-                    "Initial head-thorax angular velocity θ̇₀", "θ̇₀")
+    thetad = _range(
+        (-25, 25), (-1000, 1000), "rad/s", "Initial head-thorax angular velocity θ̇₀", "θ̇₀"
+    )
     phid = _range((-25, 25), (-1000, 1000), "rad/s", "Initial abdomen angular velocity φ̇₀", "φ̇₀")
     F = _range((0, 44300), (0, 1e6), "dyn", "Wing force F", "F")
-    alpha = _range((0, TWO_PI), (-4 * math.pi, 4 * math.pi), "rad",
-                   "Wing force angle α relative to the body axis", "α")
+    alpha = _range(
+        (0, TWO_PI),
+        (-4 * math.pi, 4 * math.pi),
+        "rad",
+        "Wing force angle α relative to the body axis",
+        "α",
+    )
     tau = _range((-1e5, 1e5), (-1e7, 1e7), "dyn·cm", "Abdominal torque τ", "τ")
 
     def to_dict(self) -> dict[str, list[float]]:
@@ -103,8 +119,10 @@ class SamplingRanges(param.Parameterized):
             raise ValueError(f"Sampling ranges must be a dict {{name: [min, max]}}; got {d!r}.")
         unknown = set(d) - set(cls.NAMES)
         if unknown:
-            raise ValueError(f"Unknown sampling range(s) {sorted(unknown)}; allowed names: "
-                             f"{', '.join(cls.NAMES)}.")
+            raise ValueError(
+                f"Unknown sampling range(s) {sorted(unknown)}; allowed names: "
+                f"{', '.join(cls.NAMES)}."
+            )
         return cls(**{k: tuple(v) for k, v in d.items()})
 
     def sample(self, n: int, seed=0) -> tuple[np.ndarray, np.ndarray]:
@@ -143,8 +161,11 @@ class SamplingRanges(param.Parameterized):
 
 def check_count(n, name: str = "n") -> int:
     """``n`` as a positive int, or a ValueError that says so."""
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral | float) or (
-            isinstance(n, float) and not n.is_integer()):
+    if (
+        isinstance(n, bool)
+        or not isinstance(n, numbers.Integral | float)
+        or (isinstance(n, float) and not n.is_integer())
+    ):
         raise ValueError(f"{name} must be a positive whole number; got {n!r}.")
     if n <= 0:
         raise ValueError(f"{name} must be at least 1; got {n}.")
@@ -157,10 +178,12 @@ def check_seed(seed):
     try:
         items = list(items)
     except TypeError:
-        raise ValueError(f"seed must be an integer >= 0 (or a list of them); got {seed!r}.") \
-            from None
-    if not items or any(isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0
-                        for s in items):
+        raise ValueError(
+            f"seed must be an integer >= 0 (or a list of them); got {seed!r}."
+        ) from None
+    if not items or any(
+        isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 0 for s in items
+    ):
         raise ValueError(f"seed must be an integer >= 0 (or a list of them); got {seed!r}.")
     ints = [int(s) for s in items]
     return ints[0] if isinstance(seed, numbers.Integral) else ints

@@ -29,8 +29,9 @@ class MinMaxScaler:
             hi = check_array("hi", hi, (len(lo),)).astype(np.float64)
             if np.any(lo > hi):
                 j = int(np.argmax(lo > hi))
-                raise ValueError(f"Scaler column {j} has lo {lo[j]:g} > hi {hi[j]:g}; lo must "
-                                 "not exceed hi.")
+                raise ValueError(
+                    f"Scaler column {j} has lo {lo[j]:g} > hi {hi[j]:g}; lo must not exceed hi."
+                )
             self.lo, self.hi = lo, hi
 
     @property
@@ -39,15 +40,17 @@ class MinMaxScaler:
 
     def _need_fit(self):
         if self.lo is None:
-            raise ValueError("This MinMaxScaler is not fitted yet; call .fit(training_array) "
-                             "first.")
+            raise ValueError(
+                "This MinMaxScaler is not fitted yet; call .fit(training_array) first."
+            )
 
     def fit(self, A) -> MinMaxScaler:
         """Fit the column extremes of ``A`` (m, n_features), m >= 1; returns self."""
         arr = check_array("A", A, (None, None))
         if arr.shape[0] == 0:
-            raise ValueError("Cannot fit a scaler on an empty array (0 rows); pass the training "
-                             "split.")
+            raise ValueError(
+                "Cannot fit a scaler on an empty array (0 rows); pass the training split."
+            )
         self.lo = arr.min(axis=0).astype(np.float64)
         self.hi = arr.max(axis=0).astype(np.float64)
         return self
@@ -66,8 +69,9 @@ class MinMaxScaler:
 
     def _check_width(self, arr):
         if arr.shape[1] != len(self.lo):
-            raise ValueError(f"Expected {len(self.lo)} columns (as fitted); got an array of "
-                             f"shape {arr.shape}.")
+            raise ValueError(
+                f"Expected {len(self.lo)} columns (as fitted); got an array of shape {arr.shape}."
+            )
 
     def _offset_span(self):
         span = self.hi - self.lo
@@ -94,15 +98,24 @@ class MinMaxScaler:
     def to_dict(self) -> dict:
         """JSON-safe description; :meth:`from_dict` restores it exactly."""
         self._need_fit()
-        return {"type": "MinMaxScaler", "range": [-0.5, 0.5], "lo": self.lo.tolist(),
-                "hi": self.hi.tolist()}
+        return {
+            "type": "MinMaxScaler",
+            "range": [-0.5, 0.5],
+            "lo": self.lo.tolist(),
+            "hi": self.hi.tolist(),
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> MinMaxScaler:
-        if not isinstance(d, dict) or d.get("type", "MinMaxScaler") != "MinMaxScaler" \
-                or "lo" not in d or "hi" not in d:
-            raise ValueError(f"Not a MinMaxScaler description (need keys 'lo' and 'hi'): "
-                             f"{str(d)[:200]!r}.")
+        if (
+            not isinstance(d, dict)
+            or d.get("type", "MinMaxScaler") != "MinMaxScaler"
+            or "lo" not in d
+            or "hi" not in d
+        ):
+            raise ValueError(
+                f"Not a MinMaxScaler description (need keys 'lo' and 'hi'): {str(d)[:200]!r}."
+            )
         return cls(d["lo"], d["hi"])
 
     def __repr__(self) -> str:

@@ -84,8 +84,13 @@ def forces(state, controls, k: BodyConstants, *, damper=True):
     p1, p2 = k.m1 * k.L1, k.m2 * k.L2
     dx, dy = drag(xd, yd, k)
     fx = F * jnp.cos(th + alpha) + dx + p1 * thd**2 * jnp.cos(th) + p2 * phd**2 * jnp.cos(ph)
-    fy = (F * jnp.sin(th + alpha) + dy - (k.m1 + k.m2) * k.g
-          + p1 * thd**2 * jnp.sin(th) + p2 * phd**2 * jnp.sin(ph))
+    fy = (
+        F * jnp.sin(th + alpha)
+        + dy
+        - (k.m1 + k.m2) * k.g
+        + p1 * thd**2 * jnp.sin(th)
+        + p2 * phd**2 * jnp.sin(ph)
+    )
     deflection = ph - th - jnp.pi - k.betaR
     joint = k.K * deflection + (k.c * (phd - thd) if damper else 0.0)
     fth = tau - p1 * k.g * jnp.cos(th) + joint + F * k.L3 * jnp.sin(alpha)

@@ -40,8 +40,14 @@ def _ellipse(center, angle, a, b, n):
     return np.stack([center[:, :1] + ex * ca - ey * sa, center[:, 1:] + ex * sa + ey * ca], -1)
 
 
-def body_shapes(state, controls, params: MothParams | None = None, *, n_points: int = 64,
-                thrust_scale: float | None = None) -> BodyShapes:
+def body_shapes(
+    state,
+    controls,
+    params: MothParams | None = None,
+    *,
+    n_points: int = 64,
+    thrust_scale: float | None = None,
+) -> BodyShapes:
     """Outlines, centres of mass and force markers of the moth.
 
     Parameters
@@ -76,5 +82,6 @@ def body_shapes(state, controls, params: MothParams | None = None, *, n_points: 
     thrust_end = thrust_start + (thrust_scale * F)[:, None] * direction
     head = _ellipse(com_head, th, p.scaled("ahead"), p.scaled("bhead"), n_points)
     abdomen = _ellipse(com_abdomen, ph, p.scaled("abutt"), p.scaled("bbutt"), n_points)
-    return BodyShapes(head, abdomen, joint, com_head, com_abdomen, com, thrust_start, thrust_end,
-                      tau.copy())
+    return BodyShapes(
+        head, abdomen, joint, com_head, com_abdomen, com, thrust_start, thrust_end, tau.copy()
+    )

@@ -81,6 +81,7 @@ CONTROL_UNITS = ("dyn", "rad", "dyn·cm")
 
 # --- scalar φ-functions ----------------------------------------------------------------------
 
+
 def phi_functions(z, kmax: int):
     """φ_0(z) … φ_kmax(z) for arrays z ≤ 0 (elementwise), stable for every z.
 
@@ -105,14 +106,16 @@ def phi_functions(z, kmax: int):
 
 # --- one exponential Runge–Kutta step on component tuples -----------------------------------------------------
 
+
 def _phi_apply(j: int, h, phis, u, dq, dv):
     """φ_j(hℒ) applied to (dq, dv); ``phis`` holds φ_k(hλ) for k = 0…5. dq may be None (zero)."""
     s = dv[3] - dv[2]
     f = math.factorial
     cq = h * h * phis[j + 2] * s
     cv = h * phis[j + 1] * s
-    q = tuple((0.0 if dq is None else dq[i] / f(j)) + h * dv[i] / f(j + 1) + cq * u[i]
-              for i in range(4))
+    q = tuple(
+        (0.0 if dq is None else dq[i] / f(j)) + h * dv[i] / f(j + 1) + cq * u[i] for i in range(4)
+    )
     v = tuple(dv[i] / f(j) + cv * u[i] for i in range(4))
     return q, v
 
@@ -129,13 +132,20 @@ HOCHBRUCK_OSTERMANN = {
         (((0.5, 1, _HALF), (-1.0, 2, _HALF)), ((1.0, 2, _HALF),)),
         (((1.0, 1, 1.0), (-2.0, 2, 1.0)), ((1.0, 2, 1.0),), ((1.0, 2, 1.0),)),
         # a52 = a53 = ½φ2,5 − φ3,4 + ¼φ2,4 − ½φ3,5 ; a54 = ¼φ2,5 − a52 ; a51 = ½φ1,5 − 2a52 − a54
-        (((0.5, 1, _HALF), (-0.75, 2, _HALF), (1.0, 3, 1.0), (-0.25, 2, 1.0), (0.5, 3, _HALF)),
-         ((0.5, 2, _HALF), (-1.0, 3, 1.0), (0.25, 2, 1.0), (-0.5, 3, _HALF)),
-         ((0.5, 2, _HALF), (-1.0, 3, 1.0), (0.25, 2, 1.0), (-0.5, 3, _HALF)),
-         ((0.25, 2, _HALF), (-0.5, 2, _HALF), (1.0, 3, 1.0), (-0.25, 2, 1.0), (0.5, 3, _HALF))),
+        (
+            ((0.5, 1, _HALF), (-0.75, 2, _HALF), (1.0, 3, 1.0), (-0.25, 2, 1.0), (0.5, 3, _HALF)),
+            ((0.5, 2, _HALF), (-1.0, 3, 1.0), (0.25, 2, 1.0), (-0.5, 3, _HALF)),
+            ((0.5, 2, _HALF), (-1.0, 3, 1.0), (0.25, 2, 1.0), (-0.5, 3, _HALF)),
+            ((0.25, 2, _HALF), (-0.5, 2, _HALF), (1.0, 3, 1.0), (-0.25, 2, 1.0), (0.5, 3, _HALF)),
+        ),
     ),
-    "b": (((1.0, 1, 1.0), (-3.0, 2, 1.0), (4.0, 3, 1.0)), (), (),
-          ((-1.0, 2, 1.0), (4.0, 3, 1.0)), ((4.0, 2, 1.0), (-8.0, 3, 1.0))),
+    "b": (
+        ((1.0, 1, 1.0), (-3.0, 2, 1.0), (4.0, 3, 1.0)),
+        (),
+        (),
+        ((-1.0, 2, 1.0), (4.0, 3, 1.0)),
+        ((4.0, 2, 1.0), (-8.0, 3, 1.0)),
+    ),
 }
 
 
@@ -164,12 +174,23 @@ def _derived(k: BodyConstants) -> _Derived:
     m = k.m1 + k.m2
     p1, p2 = k.m1 * k.L1, k.m2 * k.L2
     return _Derived(
-        m=m, p1=p1, p2=p2,
-        s11=k.I1 + k.m1 * k.L1**2 - p1 * p1 / m, s22=k.I2 + k.m2 * k.L2**2 - p2 * p2 / m,
+        m=m,
+        p1=p1,
+        p2=p2,
+        s11=k.I1 + k.m1 * k.L1**2 - p1 * p1 / m,
+        s22=k.I2 + k.m2 * k.L2**2 - p2 * p2 / m,
         stokes=6 * k.muA * (k.S_head / k.bhead + k.S_butt / k.bbutt),
-        rest_h=0.5 * k.rhoA * k.S_head, rest_a=0.5 * k.rhoA * k.S_butt,
-        kre_h=jnp.sqrt(k.rhoA * 2 * k.bhead / k.muA), kre_a=jnp.sqrt(k.rhoA * 2 * k.bbutt / k.muA),
-        weight=m * k.g, g=k.g, K=k.K, c=k.c, L3=k.L3, offset=jnp.pi + k.betaR)
+        rest_h=0.5 * k.rhoA * k.S_head,
+        rest_a=0.5 * k.rhoA * k.S_butt,
+        kre_h=jnp.sqrt(k.rhoA * 2 * k.bhead / k.muA),
+        kre_a=jnp.sqrt(k.rhoA * 2 * k.bbutt / k.muA),
+        weight=m * k.g,
+        g=k.g,
+        K=k.K,
+        c=k.c,
+        L3=k.L3,
+        offset=jnp.pi + k.betaR,
+    )
 
 
 def _control_terms(controls, d: _Derived):
@@ -209,8 +230,9 @@ def _accelerations(trig, q, v, ctl, d: _Derived):
     moving = v2 > 0
     speed = jnp.sqrt(jnp.where(moving, v2, 1.0))
     root = jnp.sqrt(speed)
-    rest = (d.rest_h * (6.0 / (1.0 + d.kre_h * root) + 0.4)
-            + d.rest_a * (6.0 / (1.0 + d.kre_a * root) + 0.4))
+    rest = d.rest_h * (6.0 / (1.0 + d.kre_h * root) + 0.4) + d.rest_a * (
+        6.0 / (1.0 + d.kre_a * root) + 0.4
+    )
     stokes = jnp.where(moving, d.stokes / speed, 0.0)
     drag = stokes + rest
     w1, w2 = d.p1 * thd * thd, d.p2 * phd * phd
@@ -232,6 +254,7 @@ def _damper(trig, d: _Derived):
 def _phis(z):
     """φ_0 … φ_5 of z: the cheap upward recurrence alone when every |z| ≥ 2 (the common case of a
     regular step), the full stable evaluation otherwise (graded first steps)."""
+
     def upward(z):  # the same operations as phi_functions' large-|z| branch: identical bits
         out = [jnp.exp(z)]
         for kk in range(5):
@@ -275,15 +298,18 @@ def _step(q, v, ctl, d: _Derived, h, tableau=HOCHBRUCK_OSTERMANN):
             continue
         eq, ev = _phi_apply(0, c_i * h, phis[c_i], u, q, v)
         dq, dv = combination(a_i, ns)
-        ns.append(nonlinear(tuple(a + b for a, b in zip(eq, dq)),
-                            tuple(a + b for a, b in zip(ev, dv))))
+        ns.append(
+            nonlinear(tuple(a + b for a, b in zip(eq, dq)), tuple(a + b for a, b in zip(ev, dv)))
+        )
     # increment y_{n+1} − y_n = (e^{hℒ} − I) y_n + h Σ b_j N_j, returned as such so that the caller
     # can add it with compensated summation
     s = v[3] - v[2]
     cq, cv = h * h * phis[1.0][2] * s, h * phis[1.0][1] * s
     dq, dv = combination(tableau["b"], ns)
-    return (tuple(h * v[i] + cq * u[i] + dq[i] for i in range(4)),
-            tuple(cv * u[i] + dv[i] for i in range(4)))
+    return (
+        tuple(h * v[i] + cq * u[i] + dq[i] for i in range(4)),
+        tuple(cv * u[i] + dv[i] for i in range(4)),
+    )
 
 
 def exprk_step(q, v, controls, k: BodyConstants, h, tableau=HOCHBRUCK_OSTERMANN):
@@ -392,12 +418,14 @@ def _integrate_chunk(carry, controls, k: BodyConstants, hs, ns, grade):
 
 # --- public API ------------------------------------------------------------------------------
 
+
 def _as_float_array(name, a, last):
     try:
         arr = np.asarray(a, dtype=np.float64)
     except (TypeError, ValueError) as err:
-        raise ValueError(f"{name} must be numeric, with last axis of length {last}; "
-                         f"could not convert it: {err}") from None
+        raise ValueError(
+            f"{name} must be numeric, with last axis of length {last}; could not convert it: {err}"
+        ) from None
     if arr.ndim == 0 or arr.shape[-1] != last:
         raise ValueError(f"{name} must have shape (..., {last}); got shape {arr.shape}.")
     return require_finite(name, arr)
@@ -407,8 +435,10 @@ def require_finite(name: str, arr: np.ndarray) -> np.ndarray:
     """Return ``arr``, or raise ValueError naming the array and its first NaN/inf entry."""
     if not np.all(np.isfinite(arr)):
         bad = np.argwhere(~np.isfinite(arr))[0]
-        raise ValueError(f"{name} contains NaN or infinite values (first at index "
-                         f"{tuple(int(i) for i in bad)}); every entry must be finite.")
+        raise ValueError(
+            f"{name} contains NaN or infinite values (first at index "
+            f"{tuple(int(i) for i in bad)}); every entry must be finite."
+        )
     return arr
 
 
@@ -431,10 +461,14 @@ def check_times(t) -> np.ndarray:
 #: Bounds of every input for which :func:`simulate` is accurate (see its docstring for the
 #: derivation). Values outside are refused with this range in the message.
 INPUT_LIMITS = {
-    "x": 1e5, "y": 1e5,  # cm: float32 keeps 1e-2 cm resolution
-    "xd": 1e5, "yd": 1e5,  # cm/s
-    "theta": 1e3, "phi": 1e3,  # rad: float32 keeps 1e-4 rad resolution
-    "thetad": 1e3, "phid": 1e3,  # rad/s
+    "x": 1e5,
+    "y": 1e5,  # cm: float32 keeps 1e-2 cm resolution
+    "xd": 1e5,
+    "yd": 1e5,  # cm/s
+    "theta": 1e3,
+    "phi": 1e3,  # rad: float32 keeps 1e-4 rad resolution
+    "thetad": 1e3,
+    "phid": 1e3,  # rad/s
     "F": 2e5,  # dyn
     "alpha": 1e3,  # rad
     "tau": 1e6,  # dyn·cm
@@ -462,8 +496,9 @@ def _check_int(name, value, lo, hi, what):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be an integer in [{lo}, {hi}] ({what}); got {value!r}.")
     if not lo <= int(value) <= hi:
-        raise ValueError(f"{name} = {value} is outside [{lo}, {hi}] ({what}); choose a value in "
-                         "that range.")
+        raise ValueError(
+            f"{name} = {value} is outside [{lo}, {hi}] ({what}); choose a value in that range."
+        )
     return int(value)
 
 
@@ -482,12 +517,15 @@ def _check_limits(s0, u0, params: MothParams):
             raise ValueError(
                 f"{'state0' if j < 8 else 'controls'}: {name} = {col[bad]:g} {units[j]} at index "
                 f"{bad} is outside [{lo:g}, {lim:g}] {units[j]}, the range in which simulate is "
-                "accurate (mothlab.moth.integrate.INPUT_LIMITS); S3 samples stay far inside it.")
+                "accurate (mothlab.moth.integrate.INPUT_LIMITS); S3 samples stay far inside it."
+            )
     if not SCALE_RANGE[0] <= params.s <= SCALE_RANGE[1]:
-        raise ValueError(f"length scale s = {params.s:g} is outside [{SCALE_RANGE[0]:g}, "
-                         f"{SCALE_RANGE[1]:g}], the range in which simulate is accurate (the "
-                         "damper's stiffness grows as s⁻⁵ and the step counts are tuned for s ≈ 1); "
-                         "choose s in that range.")
+        raise ValueError(
+            f"length scale s = {params.s:g} is outside [{SCALE_RANGE[0]:g}, "
+            f"{SCALE_RANGE[1]:g}], the range in which simulate is accurate (the "
+            "damper's stiffness grows as s⁻⁵ and the step counts are tuned for s ≈ 1); "
+            "choose s in that range."
+        )
 
 
 def _bucket(n: int, fine: bool) -> int:
@@ -559,9 +597,19 @@ def _segments(hs, n, block_steps: int):
     return out
 
 
-def simulate(state0, controls, params: MothParams | None = None, t=None, precise: bool = False,
-             *, steps: int | None = None, chunk: int | None = None, workers: int | None = None,
-             progress=None, cancel=None) -> np.ndarray:
+def simulate(
+    state0,
+    controls,
+    params: MothParams | None = None,
+    t=None,
+    precise: bool = False,
+    *,
+    steps: int | None = None,
+    chunk: int | None = None,
+    workers: int | None = None,
+    progress=None,
+    cancel=None,
+) -> np.ndarray:
     """Simulate 20 ms flights (or any span) of the hawkmoth under constant controls.
 
     Parameters
@@ -620,29 +668,40 @@ def simulate(state0, controls, params: MothParams | None = None, t=None, precise
     try:
         lead = np.broadcast_shapes(s0.shape[:-1], u0.shape[:-1])
     except ValueError:
-        raise ValueError(f"state0 {s0.shape} and controls {u0.shape} have leading shapes that do "
-                         "not broadcast.") from None
+        raise ValueError(
+            f"state0 {s0.shape} and controls {u0.shape} have leading shapes that do not broadcast."
+        ) from None
     if np.any(u0[..., 0] < 0):
         bad = np.argwhere(u0[..., 0] < 0)[0]
-        raise ValueError(f"controls: the wing force F must be >= 0 dyn (first negative at index "
-                         f"{tuple(int(i) for i in bad)}: F = {u0[tuple(bad)][0]:g}); a force pointing "
-                         "the other way is F > 0 with α + π.")
+        raise ValueError(
+            f"controls: the wing force F must be >= 0 dyn (first negative at index "
+            f"{tuple(int(i) for i in bad)}: F = {u0[tuple(bad)][0]:g}); a force pointing "
+            "the other way is F > 0 with α + π."
+        )
     params = params or MothParams()
     k = params.constants()
     _check_limits(s0, u0, params)
     t = check_times(t)
     if t[-1] > MAX_SPAN:
-        raise ValueError(f"t ends at {t[-1]:g} s, beyond the longest span simulate integrates "
-                         f"({MAX_SPAN:g} s = one hour of flight); split it into several calls, "
-                         "each starting from the last state.")
+        raise ValueError(
+            f"t ends at {t[-1]:g} s, beyond the longest span simulate integrates "
+            f"({MAX_SPAN:g} s = one hour of flight); split it into several calls, "
+            "each starting from the last state."
+        )
     mode = "float64" if precise else "float32"
-    per_span = DEFAULT_STEPS[mode] if steps is None else _check_int(
-        "steps", steps, 1, MAX_STEPS, "steps per 20 ms")
+    per_span = (
+        DEFAULT_STEPS[mode]
+        if steps is None
+        else _check_int("steps", steps, 1, MAX_STEPS, "steps per 20 ms")
+    )
     if chunk is not None:
         chunk = _check_int("chunk", chunk, 1, MAX_CHUNK, "trajectories per compiled call")
     on_cpu = jax.default_backend() == "cpu"
-    workers = _check_int("workers", workers, 1, 256, "threads") if workers is not None else (
-        (os.cpu_count() or 1) if on_cpu else 1)
+    workers = (
+        _check_int("workers", workers, 1, 256, "threads")
+        if workers is not None
+        else ((os.cpu_count() or 1) if on_cpu else 1)
+    )
     dtype = np.float64 if precise else np.float32
     n_total = int(np.prod(lead))
     s0 = np.broadcast_to(s0, (*lead, 8)).reshape(n_total, 8)
@@ -676,19 +735,28 @@ def simulate(state0, controls, params: MothParams | None = None, t=None, precise
         with jax.enable_x64(precise):
             carry = _carry(jnp.asarray(ys))
             ctl = jnp.asarray(us)
-            grade_arr = (np.asarray(grade[0]), np.asarray(GRADE_RATIO[mode]),
-                         np.asarray(grade[1], np.int32))
+            grade_arr = (
+                np.asarray(grade[0]),
+                np.asarray(GRADE_RATIO[mode]),
+                np.asarray(grade[1], np.int32),
+            )
             for i, (bh, bn, _) in enumerate(blocks):
                 check_cancel(cancel, "simulate was cancelled; nothing was returned")
                 g = grade_arr if i == 0 else (grade_arr[0], grade_arr[1], np.asarray(0, np.int32))
-                carry, y = _integrate_chunk(carry, ctl, k, jnp.asarray(bh),
-                                            jnp.asarray(bn, np.int32), g)
+                carry, y = _integrate_chunk(
+                    carry, ctl, k, jnp.asarray(bh), jnp.asarray(bn, np.int32), g
+                )
                 res.append(np.asarray(y))
                 with lock:
                     done_steps[0] += float(np.sum(bn) + (grade[1] if i == 0 else 0)) * m
                     frac = done_steps[0] / (lane_steps * n_total)
-                report(progress, frac, f"simulating {n_total:,} flights", done=int(frac * n_total),
-                       total=n_total)
+                report(
+                    progress,
+                    frac,
+                    f"simulating {n_total:,} flights",
+                    done=int(frac * n_total),
+                    total=n_total,
+                )
         traj = np.concatenate(res, axis=0)[record]
         out[start:stop, 0] = s0[start:stop]
         out[start:stop, 1:] = np.moveaxis(traj[:, :, :m], 2, 0)
@@ -710,18 +778,23 @@ def simulate(state0, controls, params: MothParams | None = None, t=None, precise
 
 def _check_result(out, t, hs, s0, u0, lead):
     """Refuse non-finite results and flights that spun beyond what the step resolves."""
+
     def where(i):
         idx = f"flight {tuple(int(j) for j in np.unravel_index(i, lead))}" if lead else "the flight"
-        return (f"{idx} (state0 {np.array2string(s0[i], precision=4)}, controls "
-                f"{np.array2string(u0[i], precision=4)})")
+        return (
+            f"{idx} (state0 {np.array2string(s0[i], precision=4)}, controls "
+            f"{np.array2string(u0[i], precision=4)})"
+        )
 
     finite = np.isfinite(out).all(axis=(1, 2))
     if not finite.all():
         i = int(np.argmin(finite))
         j = int(np.argmin(np.isfinite(out[i]).all(axis=1)))
-        raise ValueError(f"simulate produced non-finite values for {where(i)}, first at t = "
-                         f"{t[j]:g} s ({int((~finite).sum())} flights in all); its inputs are "
-                         "beyond what the model can integrate.")
+        raise ValueError(
+            f"simulate produced non-finite values for {where(i)}, first at t = "
+            f"{t[j]:g} s ({int((~finite).sum())} flights in all); its inputs are "
+            "beyond what the model can integrate."
+        )
     h = np.r_[hs[:1], hs]  # step in force before each output time
     rate = np.maximum(np.abs(out[:, :, 5]), np.abs(out[:, :, 7])) * h[None, :]
     fast = rate.max(axis=1) > MAX_ROTATION_PER_STEP
@@ -730,15 +803,19 @@ def _check_result(out, t, hs, s0, u0, lead):
         j = int(np.argmax(rate[i] > MAX_ROTATION_PER_STEP))
         w = max(abs(out[i, j, 5]), abs(out[i, j, 7]))
         need = math.ceil(w * REFERENCE_SPAN / MAX_ROTATION_PER_STEP * 4)
-        raise ValueError(f"{where(i)} spins at {w:.3g} rad/s at t = {t[j]:g} s, more than "
-                         f"{MAX_ROTATION_PER_STEP:g} rad per step: the result would not be "
-                         f"accurate. Use a shorter span or steps >= {need} per 20 ms.")
+        raise ValueError(
+            f"{where(i)} spins at {w:.3g} rad/s at t = {t[j]:g} s, more than "
+            f"{MAX_ROTATION_PER_STEP:g} rad per step: the result would not be "
+            f"accurate. Use a shorter span or steps >= {need} per 20 ms."
+        )
 
 
 # --- a traceable span for closed loops (added by the fly helper, issue 11) --------------------
 
-def step_span(state, controls, k: BodyConstants, span: float = REFERENCE_SPAN, *,
-              steps: int | None = None):
+
+def step_span(
+    state, controls, k: BodyConstants, span: float = REFERENCE_SPAN, *, steps: int | None = None
+):
     """One span of flight under constant controls as a pure JAX function (jit/scan/vmap-able).
 
     ``state`` (8, ...) and ``controls`` (3, ...) are component-first arrays with any common

@@ -44,8 +44,14 @@ class BodyConstants(NamedTuple):
 
 
 def _length(default, doc, *, label):
-    return param.Number(default, bounds=(0, None), inclusive_bounds=(False, True),
-                        softbounds=(0.05, 5.0), doc=doc, label=label)
+    return param.Number(
+        default,
+        bounds=(0, None),
+        inclusive_bounds=(False, True),
+        softbounds=(0.05, 5.0),
+        doc=doc,
+        label=label,
+    )
 
 
 class MothParams(param.Parameterized):
@@ -67,34 +73,85 @@ class MothParams(param.Parameterized):
     ahead = _length(0.9, "Head-thorax semi-major axis (cm).", label="a head (cm)")
     bbutt = _length(0.75, "Abdomen semi-minor axis (cm).", label="b abdomen (cm)")
     abutt = _length(1.9, "Abdomen semi-major axis (cm).", label="a abdomen (cm)")
-    rho_head = param.Number(0.9, bounds=(0, None), inclusive_bounds=(False, True),
-                            softbounds=(0.1, 3.0), label="ρ head (g/cm³)",
-                            doc="Head-thorax density (g/cm³).")
-    rho_butt = param.Number(0.4, bounds=(0, None), inclusive_bounds=(False, True),
-                            softbounds=(0.1, 3.0), label="ρ abdomen (g/cm³)",
-                            doc="Abdomen density (g/cm³).")
-    rhoA = param.Number(0.00118, bounds=(0, None), softbounds=(0, 0.01),
-                        label="ρ air (g/cm³)", doc="Air density (g/cm³); 0 leaves only the Stokes drag.")
-    muA = param.Number(0.000186, bounds=(0, None), inclusive_bounds=(False, True),
-                       softbounds=(1e-5, 1e-3), label="μ air (g/(cm·s))",
-                       doc="Dynamic viscosity of air (g/(cm·s)).")
-    L1 = _length(0.9, "Distance from the joint to the head-thorax centre of mass (cm).",
-                 label="L1 (cm)")
-    L2 = _length(1.9, "Distance from the joint to the abdomen centre of mass (cm).",
-                 label="L2 (cm)")
-    L3 = _length(0.75, "Distance from the joint to where the wing force acts, on the "
-                 "head-thorax axis (cm); must lie inside the head-thorax.", label="L3 (cm)")
-    K = param.Number(23000.0, bounds=(0, None), softbounds=(0, 1e5), label="K (dyn·cm/rad)",
-                     doc="Torsional spring stiffness of the joint (dyn·cm/rad).")
-    c = param.Number(14075.8, bounds=(0, None), softbounds=(0, 5e4), label="c (dyn·cm·s/rad)",
-                     doc="Torsional damping of the joint (dyn·cm·s/rad).")
-    g = param.Number(980.0, bounds=(0, None), softbounds=(0, 2000), label="g (cm/s²)",
-                     doc="Gravitational acceleration (cm/s²), along −y.")
-    betaR = param.Number(0.0, bounds=(-math.pi, math.pi), label="β_R (rad)",
-                         doc="Rest angle offset of the joint (rad): at rest φ = θ + π + β_R.")
-    s = param.Number(1.0, bounds=(0, None), inclusive_bounds=(False, True), softbounds=(0.5, 2.0),
-                     label="scale s", doc="Length scale applied to bhead, ahead, bbutt, abutt, "
-                     "L1, L2 and L3 (the authors used s = 1.3 for extrapolation).")
+    rho_head = param.Number(
+        0.9,
+        bounds=(0, None),
+        inclusive_bounds=(False, True),
+        softbounds=(0.1, 3.0),
+        label="ρ head (g/cm³)",
+        doc="Head-thorax density (g/cm³).",
+    )
+    rho_butt = param.Number(
+        0.4,
+        bounds=(0, None),
+        inclusive_bounds=(False, True),
+        softbounds=(0.1, 3.0),
+        label="ρ abdomen (g/cm³)",
+        doc="Abdomen density (g/cm³).",
+    )
+    rhoA = param.Number(
+        0.00118,
+        bounds=(0, None),
+        softbounds=(0, 0.01),
+        label="ρ air (g/cm³)",
+        doc="Air density (g/cm³); 0 leaves only the Stokes drag.",
+    )
+    muA = param.Number(
+        0.000186,
+        bounds=(0, None),
+        inclusive_bounds=(False, True),
+        softbounds=(1e-5, 1e-3),
+        label="μ air (g/(cm·s))",
+        doc="Dynamic viscosity of air (g/(cm·s)).",
+    )
+    L1 = _length(
+        0.9, "Distance from the joint to the head-thorax centre of mass (cm).", label="L1 (cm)"
+    )
+    L2 = _length(
+        1.9, "Distance from the joint to the abdomen centre of mass (cm).", label="L2 (cm)"
+    )
+    L3 = _length(
+        0.75,
+        "Distance from the joint to where the wing force acts, on the "
+        "head-thorax axis (cm); must lie inside the head-thorax.",
+        label="L3 (cm)",
+    )
+    K = param.Number(
+        23000.0,
+        bounds=(0, None),
+        softbounds=(0, 1e5),
+        label="K (dyn·cm/rad)",
+        doc="Torsional spring stiffness of the joint (dyn·cm/rad).",
+    )
+    c = param.Number(
+        14075.8,
+        bounds=(0, None),
+        softbounds=(0, 5e4),
+        label="c (dyn·cm·s/rad)",
+        doc="Torsional damping of the joint (dyn·cm·s/rad).",
+    )
+    g = param.Number(
+        980.0,
+        bounds=(0, None),
+        softbounds=(0, 2000),
+        label="g (cm/s²)",
+        doc="Gravitational acceleration (cm/s²), along −y.",
+    )
+    betaR = param.Number(
+        0.0,
+        bounds=(-math.pi, math.pi),
+        label="β_R (rad)",
+        doc="Rest angle offset of the joint (rad): at rest φ = θ + π + β_R.",
+    )
+    s = param.Number(
+        1.0,
+        bounds=(0, None),
+        inclusive_bounds=(False, True),
+        softbounds=(0.5, 2.0),
+        label="scale s",
+        doc="Length scale applied to bhead, ahead, bbutt, abutt, "
+        "L1, L2 and L3 (the authors used s = 1.3 for extrapolation).",
+    )
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -111,7 +168,8 @@ class MothParams(param.Parameterized):
             out.append(
                 f"L3 = {self.L3:g} cm puts the wing force outside the head-thorax, which spans "
                 f"{self.L1 - self.ahead:g} to {self.L1 + self.ahead:g} cm from the joint "
-                f"(L1 ± ahead); choose L3 in that range.")
+                f"(L1 ± ahead); choose L3 in that range."
+            )
         return out
 
     def check(self) -> MothParams:
@@ -166,10 +224,30 @@ class MothParams(param.Parameterized):
         """The flat tuple of constants the numeric core uses (scale applied)."""
         self.check()
         # floats always (an int from a widget would change JAX's input types and recompile)
-        return BodyConstants(*(float(v) for v in (
-            self.m1, self.m2, self.I1, self.I2, self.scaled("L1"), self.scaled("L2"),
-            self.scaled("L3"), self.K, self.c, self.g, self.betaR, self.rhoA, self.muA,
-            self.scaled("bhead"), self.scaled("bbutt"), self.S_head, self.S_butt)))
+        return BodyConstants(
+            *(
+                float(v)
+                for v in (
+                    self.m1,
+                    self.m2,
+                    self.I1,
+                    self.I2,
+                    self.scaled("L1"),
+                    self.scaled("L2"),
+                    self.scaled("L3"),
+                    self.K,
+                    self.c,
+                    self.g,
+                    self.betaR,
+                    self.rhoA,
+                    self.muA,
+                    self.scaled("bhead"),
+                    self.scaled("bbutt"),
+                    self.S_head,
+                    self.S_butt,
+                )
+            )
+        )
 
     def to_dict(self) -> dict[str, float]:
         """All S1 values and ``s`` as a plain dict (JSON-safe); inverse of ``MothParams(**d)``."""
@@ -181,8 +259,9 @@ class MothParams(param.Parameterized):
         try:
             return cls(**PRESETS[name])
         except KeyError:
-            raise ValueError(f"Unknown moth preset {name!r}; choose one of "
-                             f"{', '.join(sorted(PRESETS))}.") from None
+            raise ValueError(
+                f"Unknown moth preset {name!r}; choose one of {', '.join(sorted(PRESETS))}."
+            ) from None
 
 
 PRESETS: dict[str, dict[str, float]] = {

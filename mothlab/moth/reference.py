@@ -21,12 +21,14 @@ def rhs(t, y, u, p: MothParams):
     F, alpha, tau = u
     m1, m2, I1, I2 = p.m1, p.m2, p.I1, p.I2
     L1, L2, L3 = p.scaled("L1"), p.scaled("L2"), p.scaled("L3")
-    M = np.array([
-        [m1 + m2, 0.0, -m1 * L1 * np.sin(th), -m2 * L2 * np.sin(ph)],
-        [0.0, m1 + m2, m1 * L1 * np.cos(th), m2 * L2 * np.cos(ph)],
-        [-m1 * L1 * np.sin(th), m1 * L1 * np.cos(th), I1 + m1 * L1**2, 0.0],
-        [-m2 * L2 * np.sin(ph), m2 * L2 * np.cos(ph), 0.0, I2 + m2 * L2**2],
-    ])
+    M = np.array(
+        [
+            [m1 + m2, 0.0, -m1 * L1 * np.sin(th), -m2 * L2 * np.sin(ph)],
+            [0.0, m1 + m2, m1 * L1 * np.cos(th), m2 * L2 * np.cos(ph)],
+            [-m1 * L1 * np.sin(th), m1 * L1 * np.cos(th), I1 + m1 * L1**2, 0.0],
+            [-m2 * L2 * np.sin(ph), m2 * L2 * np.cos(ph), 0.0, I2 + m2 * L2**2],
+        ]
+    )
     V = np.hypot(xd, yd)
     if V > 0:
         D_times_V = 0.0  # D·V, finite as V → 0 (the Stokes part of D is ∝ 1/V)
@@ -39,34 +41,59 @@ def rhs(t, y, u, p: MothParams):
     else:
         drag_x = drag_y = 0.0
     delta = ph - th - np.pi - p.betaR
-    f = np.array([
-        F * np.cos(th + alpha) + drag_x + m1 * L1 * thd**2 * np.cos(th) + m2 * L2 * phd**2 * np.cos(ph),
-        F * np.sin(th + alpha) + drag_y - (m1 + m2) * p.g
-        + m1 * L1 * thd**2 * np.sin(th) + m2 * L2 * phd**2 * np.sin(ph),
-        tau - m1 * p.g * L1 * np.cos(th) + p.K * delta + p.c * (phd - thd) + F * L3 * np.sin(alpha),
-        -tau - m2 * p.g * L2 * np.cos(ph) - p.K * delta - p.c * (phd - thd),
-    ])
+    f = np.array(
+        [
+            F * np.cos(th + alpha)
+            + drag_x
+            + m1 * L1 * thd**2 * np.cos(th)
+            + m2 * L2 * phd**2 * np.cos(ph),
+            F * np.sin(th + alpha)
+            + drag_y
+            - (m1 + m2) * p.g
+            + m1 * L1 * thd**2 * np.sin(th)
+            + m2 * L2 * phd**2 * np.sin(ph),
+            tau
+            - m1 * p.g * L1 * np.cos(th)
+            + p.K * delta
+            + p.c * (phd - thd)
+            + F * L3 * np.sin(alpha),
+            -tau - m2 * p.g * L2 * np.cos(ph) - p.K * delta - p.c * (phd - thd),
+        ]
+    )
     acc = np.linalg.solve(M, f)
     return np.array([xd, acc[0], yd, acc[1], thd, acc[2], phd, acc[3]])
 
 
-def solve_reference(state0, controls, params: MothParams | None = None, t=(0.0, 0.02),
-                    rtol: float = 1e-12, atol: float = 1e-12) -> np.ndarray:
+def solve_reference(
+    state0,
+    controls,
+    params: MothParams | None = None,
+    t=(0.0, 0.02),
+    rtol: float = 1e-12,
+    atol: float = 1e-12,
+) -> np.ndarray:
     """Tight-tolerance stiff solution (scipy Radau, 5th order implicit) at times t.
 
     state0 (8,), controls (3,) → (len(t), 8), float64.
     """
     p = params or MothParams()
     t = np.asarray(t, dtype=float)
-    sol = solve_ivp(rhs, (t[0], t[-1]), np.asarray(state0, float), method="Radau", t_eval=t,
-                    args=(np.asarray(controls, float), p), rtol=rtol, atol=atol)
+    sol = solve_ivp(
+        rhs,
+        (t[0], t[-1]),
+        np.asarray(state0, float),
+        method="Radau",
+        t_eval=t,
+        args=(np.asarray(controls, float), p),
+        rtol=rtol,
+        atol=atol,
+    )
     if not sol.success:
         raise RuntimeError(f"reference solver failed: {sol.message}")
     return sol.y.T
 
 
-def solve_original(state0, controls, params: MothParams | None = None,
-                   t=(0.0, 0.02)) -> np.ndarray:
+def solve_original(state0, controls, params: MothParams | None = None, t=(0.0, 0.02)) -> np.ndarray:
     """The original generator's approach: ``scipy.integrate.odeint`` at default tolerances."""
     p = params or MothParams()
 
@@ -74,6 +101,7 @@ def solve_original(state0, controls, params: MothParams | None = None,
         return rhs(tt, y, controls, p)
 
     import warnings
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the original silently ignored "excess work done"
         return odeint(f, np.asarray(state0, float), np.asarray(t, float))

@@ -17,11 +17,18 @@ import importlib
 
 from .config import PAPER_SCHEDULE, PRESETS, ExperimentConfig, zhu_gupta_schedule
 
-_LAZY = {"run_experiment": "experiment", "load_experiment": "experiment",
-         "Experiment": "experiment", "PUBLISHED_DEFECTS": "experiment",
-         "open_run": "experiment", "train_level": "experiment", "write_level": "experiment",
-         "Topology": "pruning", "MagnitudePruning": "pruning",
-         "register_topology": "pruning"}
+_LAZY = {
+    "run_experiment": "experiment",
+    "load_experiment": "experiment",
+    "Experiment": "experiment",
+    "PUBLISHED_DEFECTS": "experiment",
+    "open_run": "experiment",
+    "train_level": "experiment",
+    "write_level": "experiment",
+    "Topology": "pruning",
+    "MagnitudePruning": "pruning",
+    "register_topology": "pruning",
+}
 
 __all__ = ["ExperimentConfig", "PRESETS", "PAPER_SCHEDULE", "zhu_gupta_schedule", *_LAZY]
 

@@ -80,9 +80,19 @@ from .training import (
     train_chunk,
 )
 
-__all__ = ["run_experiment", "open_run", "train_level", "write_level", "ExperimentRun",
-           "LevelResult", "Experiment", "load_experiment", "optimal_level_from",
-           "PUBLISHED_DEFECTS", "KIND"]
+__all__ = [
+    "run_experiment",
+    "open_run",
+    "train_level",
+    "write_level",
+    "ExperimentRun",
+    "LevelResult",
+    "Experiment",
+    "load_experiment",
+    "optimal_level_from",
+    "PUBLISHED_DEFECTS",
+    "KIND",
+]
 
 KIND = "experiment"
 
@@ -108,7 +118,8 @@ def _check_features(x, y, config: ExperimentConfig, where: str):
             f"dataset {where} has {x.shape[-1] if x.ndim else '?'} inputs and "
             f"{y.shape[-1] if y.ndim else '?'} outputs, but the networks need {ls[0]} inputs and "
             f"{ls[-1]} outputs (layer sizes {ls}); use a mothlab flight dataset "
-            f"({N_INPUTS} inputs, {N_OUTPUTS} outputs).")
+            f"({N_INPUTS} inputs, {N_OUTPUTS} outputs)."
+        )
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"dataset {where}: {x.shape[0]} input rows but {y.shape[0]} output rows.")
     for name, a in (("inputs", x), ("outputs", y)):
@@ -128,8 +139,10 @@ def _progress_adapter(progress, what: str):
             progress(Progress(ev.fraction, ev.message or what, dict(ev.payload, level=-1)))
         elif len(args) == 2:
             done, total = args
-            progress(Progress(done / max(1, total), f"{what}: {done}/{total} flights",
-                              {"level": -1}))
+            progress(
+                Progress(done / max(1, total), f"{what}: {done}/{total} flights", {"level": -1})
+            )
+
     return fn
 
 
@@ -140,12 +153,20 @@ def _load_data(config: ExperimentConfig, out: Path, data, progress, cancel=None)
         splits = {}
         for k in ("train", "val", "test"):
             if k not in data:
-                raise ValueError(f"data must map 'train', 'val' and 'test' to (X, Y); missing {k!r}.")
+                raise ValueError(
+                    f"data must map 'train', 'val' and 'test' to (X, Y); missing {k!r}."
+                )
             x, y = (np.asarray(a, np.float32) for a in data[k])
             _check_features(x, y, config, f"split {k!r}")
             splits[k] = (x, y)
-        return splits, {"source": "in-memory arrays (already scaled)",
-                        "n": int(sum(len(v[0]) for v in splits.values()))}, None
+        return (
+            splits,
+            {
+                "source": "in-memory arrays (already scaled)",
+                "n": int(sum(len(v[0]) for v in splits.values())),
+            },
+            None,
+        )
 
     from mothlab.data import INPUT_NAMES, OUTPUT_NAMES, generate_dataset, open_dataset
 
@@ -155,16 +176,23 @@ def _load_data(config: ExperimentConfig, out: Path, data, progress, cancel=None)
     else:
         path = out.parent / "datasets" / f"moth-n{config.n_samples}-seed{config.data_seed}.zarr"
         # a cancel during generation raises Cancelled; the dataset resumes later
-        ds = generate_dataset(path, int(config.n_samples), seed=int(config.data_seed),
-                              progress=_progress_adapter(span(progress, 0.0, _DATA_SHARE),
-                                                         f"generating dataset {path.name}"),
-                              cancel=cancel)
+        ds = generate_dataset(
+            path,
+            int(config.n_samples),
+            seed=int(config.data_seed),
+            progress=_progress_adapter(
+                span(progress, 0.0, _DATA_SHARE), f"generating dataset {path.name}"
+            ),
+            cancel=cancel,
+        )
     hdr = ds.header
     for key, want in (("input_names", INPUT_NAMES), ("output_names", OUTPUT_NAMES)):
         got = hdr.get(key)
         if got is not None and tuple(got) != tuple(want):
-            raise ValueError(f"dataset {path} has {key} {got}, expected {list(want)}; "
-                             "regenerate it with this mothlab version.")
+            raise ValueError(
+                f"dataset {path} has {key} {got}, expected {list(want)}; "
+                "regenerate it with this mothlab version."
+            )
     idx = ds.splits(seed=int(config.data_seed))
     xs, ys = ds.scalers(seed=int(config.data_seed))
     splits = {}
@@ -172,20 +200,41 @@ def _load_data(config: ExperimentConfig, out: Path, data, progress, cancel=None)
         x, y = ds.features(idx[k])
         _check_features(x, y, config, f"{path} split {k!r}")
         splits[k] = (xs.transform(x).astype(np.float32), ys.transform(y).astype(np.float32))
-    record = {"source": "store", "path": str(path.resolve()), "n": int(ds.n),
-              "seed": hdr.get("seed"), "split_seed": int(config.data_seed),
-              "split_sizes": {k: int(len(v)) for k, v in idx.items()},
-              "header": {k: v for k, v in hdr.items()
-                         if k in ("kind", "created", "mothlab_version", "seed", "n", "precise",
-                                  "ranges", "params", "accuracy", "integrator", "complete")}}
+    record = {
+        "source": "store",
+        "path": str(path.resolve()),
+        "n": int(ds.n),
+        "seed": hdr.get("seed"),
+        "split_seed": int(config.data_seed),
+        "split_sizes": {k: int(len(v)) for k, v in idx.items()},
+        "header": {
+            k: v
+            for k, v in hdr.items()
+            if k
+            in (
+                "kind",
+                "created",
+                "mothlab_version",
+                "seed",
+                "n",
+                "precise",
+                "ranges",
+                "params",
+                "accuracy",
+                "integrator",
+                "complete",
+            )
+        },
+    }
     return splits, record, {"x": xs.to_dict(), "y": ys.to_dict()}
 
 
 # ---------------------------------------------------------------------------- store helpers
 def _write_array(grp, name, a, chunks=None):
     a = np.asarray(a)
-    z = grp.create_array(name, shape=a.shape, dtype=a.dtype, chunks=chunks or a.shape,
-                         overwrite=True)
+    z = grp.create_array(
+        name, shape=a.shape, dtype=a.dtype, chunks=chunks or a.shape, overwrite=True
+    )
     z[...] = a
 
 
@@ -193,17 +242,24 @@ def _read_state(g, i, template):
     """Restore params/masks/opt of level ``i`` with the tree structure of ``template``."""
     lv = g[f"levels/{i}"]
     n_layers = len(template["params"]["w"])
-    params = {"w": [jnp.asarray(lv[f"w{l}"][...]) for l in range(n_layers)],
-              "b": [jnp.asarray(lv[f"b{l}"][...]) for l in range(n_layers)]}
-    masks = {"w": [jnp.asarray(lv[f"mw{l}"][...]) for l in range(n_layers)],
-             "b": [jnp.asarray(lv[f"mb{l}"][...]) for l in range(n_layers)]}
+    params = {
+        "w": [jnp.asarray(lv[f"w{l}"][...]) for l in range(n_layers)],
+        "b": [jnp.asarray(lv[f"b{l}"][...]) for l in range(n_layers)],
+    }
+    masks = {
+        "w": [jnp.asarray(lv[f"mw{l}"][...]) for l in range(n_layers)],
+        "b": [jnp.asarray(lv[f"mb{l}"][...]) for l in range(n_layers)],
+    }
     leaves, tree = jax.tree.flatten(template["opt"])
     if "opt" not in lv or len(list(lv["opt"].keys())) != len(leaves):
-        raise ValueError(f"level {i} of the experiment has no optimizer state to resume from "
-                         "(or one of an older layout); rerun with resume=False (CLI: "
-                         "--overwrite).")
-    opt = jax.tree.unflatten(tree, [jnp.asarray(lv["opt"][str(j)][...]).astype(t.dtype)
-                                    for j, t in enumerate(leaves)])
+        raise ValueError(
+            f"level {i} of the experiment has no optimizer state to resume from "
+            "(or one of an older layout); rerun with resume=False (CLI: "
+            "--overwrite)."
+        )
+    opt = jax.tree.unflatten(
+        tree, [jnp.asarray(lv["opt"][str(j)][...]).astype(t.dtype) for j, t in enumerate(leaves)]
+    )
     return {"params": params, "masks": masks, "opt": opt}
 
 
@@ -215,9 +271,12 @@ def _drop_opt(group, i: int) -> None:
 
 def _device_record():
     devs = jax.local_devices()
-    return {"platform": devs[0].platform, "n_devices": len(devs),
-            "kind": getattr(devs[0], "device_kind", devs[0].platform),
-            "process_count": jax.process_count()}
+    return {
+        "platform": devs[0].platform,
+        "n_devices": len(devs),
+        "kind": getattr(devs[0], "device_kind", devs[0].platform),
+        "process_count": jax.process_count(),
+    }
 
 
 # ---------------------------------------------------------------------------- the three steps
@@ -276,12 +335,22 @@ class LevelResult:
     seconds: float
 
 
-def open_run(config: ExperimentConfig, out, *, resume: bool = True, overwrite: bool = False,
-             data=None, progress=None, cancel=None) -> ExperimentRun:
+def open_run(
+    config: ExperimentConfig,
+    out,
+    *,
+    resume: bool = True,
+    overwrite: bool = False,
+    data=None,
+    progress=None,
+    cancel=None,
+) -> ExperimentRun:
     """Open-or-resume the experiment store at ``out`` for ``config`` (see :func:`run_experiment`
     for the arguments). A complete store comes back with ``complete=True`` and no data loaded."""
     if not isinstance(config, ExperimentConfig):
-        raise ValueError("config must be an ExperimentConfig (e.g. ExperimentConfig.preset('tiny')).")
+        raise ValueError(
+            "config must be an ExperimentConfig (e.g. ExperimentConfig.preset('tiny'))."
+        )
     config.validate()
     out = Path(out)
     cfg = config.to_dict()
@@ -300,38 +369,64 @@ def open_run(config: ExperimentConfig, out, *, resume: bool = True, overwrite: b
         old = header.get("config", {})
         # fields added to the config since the store was made count as their defaults
         defaults = ExperimentConfig().to_dict()
-        diff = sorted(k for k in set(old) | set(cfg)
-                      if old.get(k, defaults.get(k)) != cfg.get(k))
+        diff = sorted(k for k in set(old) | set(cfg) if old.get(k, defaults.get(k)) != cfg.get(k))
         if diff:
-            raise ValueError(f"{out} holds an experiment with a different config (fields {diff});"
-                             " resume it with the same config, or choose another --out, or "
-                             "overwrite it.")
+            raise ValueError(
+                f"{out} holds an experiment with a different config (fields {diff});"
+                " resume it with the same config, or choose another --out, or "
+                "overwrite it."
+            )
         if header.get("n_padded") != n_pad:
-            raise ValueError(f"{out} was run on {header.get('device', {}).get('n_devices')} "
-                             f"devices (padded to {header.get('n_padded')} networks); resume it "
-                             f"with a device count that pads {n} networks the same way.")
+            raise ValueError(
+                f"{out} was run on {header.get('device', {}).get('n_devices')} "
+                f"devices (padded to {header.get('n_padded')} networks); resume it "
+                f"with a device count that pads {n} networks the same way."
+            )
         if st.is_complete(group):
-            return ExperimentRun(config, out, group, header, topology, settings, n, n_pad,
-                                 int(header.get("levels_done", L)), True)
+            return ExperimentRun(
+                config,
+                out,
+                group,
+                header,
+                topology,
+                settings,
+                n,
+                n_pad,
+                int(header.get("levels_done", L)),
+                True,
+            )
 
     generating = data is None and not config.dataset
     splits, data_record, scalers = _load_data(config, out, data, progress, cancel)
     if data_record.get("source") == "store" and group is not None:
         if header.get("dataset", {}).get("path") != data_record["path"]:
-            raise ValueError(f"{out} was trained on {header['dataset'].get('path')}; resume with "
-                             "that dataset.")
+            raise ValueError(
+                f"{out} was trained on {header['dataset'].get('path')}; resume with that dataset."
+            )
 
     if group is None:
         levels = [float(topology.label(i)) for i in range(L)]
-        header = {"config": cfg, "layer_sizes": sizes, "sparsity_levels": levels,
-                  "method": str(config.method), "n_networks": n, "n_padded": n_pad,
-                  "seeds": {"experiment": int(config.seed), "data": int(config.data_seed),
-                            "network_key": "jax.random.fold_in(PRNGKey(seed), i) for network i"},
-                  "dataset": data_record, "scalers": scalers,
-                  "as_published": bool(config.as_published),
-                  "published_defects": list(PUBLISHED_DEFECTS) if config.as_published else [],
-                  "counting_rule": "layer keeps n - floor(s*n + 1/2) weights",
-                  "levels_done": 0, "timings": [], "device": _device_record()}
+        header = {
+            "config": cfg,
+            "layer_sizes": sizes,
+            "sparsity_levels": levels,
+            "method": str(config.method),
+            "n_networks": n,
+            "n_padded": n_pad,
+            "seeds": {
+                "experiment": int(config.seed),
+                "data": int(config.data_seed),
+                "network_key": "jax.random.fold_in(PRNGKey(seed), i) for network i",
+            },
+            "dataset": data_record,
+            "scalers": scalers,
+            "as_published": bool(config.as_published),
+            "published_defects": list(PUBLISHED_DEFECTS) if config.as_published else [],
+            "counting_rule": "layer keeps n - floor(s*n + 1/2) weights",
+            "levels_done": 0,
+            "timings": [],
+            "device": _device_record(),
+        }
         group = st.create_store(out, KIND, header, overwrite=overwrite)
         for name in ("test_loss", "val_loss", "train_loss"):
             group.create_array(name, shape=(L, n_pad), dtype="float32", fill_value=np.nan)
@@ -349,15 +444,34 @@ def open_run(config: ExperimentConfig, out, *, resume: bool = True, overwrite: b
     repl = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
     keys = jax.device_put(network_keys(int(config.seed), range(n_pad)), shard)
     template = init_state(keys, sizes, settings, config.init)
-    state = template if done == 0 else (template if done >= L
-                                        else _read_state(group, done - 1, template))
+    state = (
+        template
+        if done == 0
+        else (template if done >= L else _read_state(group, done - 1, template))
+    )
     state = jax.device_put(state, shard)
-    dev_data = jax.device_put((splits["train"][0], splits["train"][1], splits["val"][0],
-                               splits["val"][1]), repl)
-    return ExperimentRun(config, out, group, header, topology, settings, n, n_pad, done, False,
-                         splits=splits, keys=keys, shard=shard, dev_data=dev_data, state=state,
-                         timings=list(header.get("timings", [])),
-                         progress_lo=_DATA_SHARE if generating else 0.0)
+    dev_data = jax.device_put(
+        (splits["train"][0], splits["train"][1], splits["val"][0], splits["val"][1]), repl
+    )
+    return ExperimentRun(
+        config,
+        out,
+        group,
+        header,
+        topology,
+        settings,
+        n,
+        n_pad,
+        done,
+        False,
+        splits=splits,
+        keys=keys,
+        shard=shard,
+        dev_data=dev_data,
+        state=state,
+        timings=list(header.get("timings", [])),
+        progress_lo=_DATA_SHARE if generating else 0.0,
+    )
 
 
 def _eta(run: ExperimentRun, i: int, level_network_steps: int) -> float | None:
@@ -371,8 +485,9 @@ def _eta(run: ExperimentRun, i: int, level_network_steps: int) -> float | None:
     steps = sum(max(1, x["network_steps"]) for x in t)
     rate = secs / steps
     later = [x["network_steps"] for x in t if x["level"] > 0]
-    per_level = (float(np.mean(later)) if later
-                 else run.n_padded * float(run.config.max_steps_per_level))
+    per_level = (
+        float(np.mean(later)) if later else run.n_padded * float(run.config.max_steps_per_level)
+    )
     cur = max(0.0, per_level - level_network_steps) if i > 0 else 0.0
     return rate * (cur + max(0, run.n_levels - i - 1) * per_level)
 
@@ -410,16 +525,30 @@ def train_level(run: ExperimentRun, i: int, *, progress=None, cancel=None) -> Le
     if cfg.lr_restart == "per_level":
         state = dict(state, opt=restart_schedule(state["opt"]))
     lst = jax.device_put(level_state(state, run.keys, i, lset), run.shard)
-    report(progress, frac(0.0), f"level {i + 1}/{L} (sparsity {sparsity:.0%}): compiling",
-           level=i, n_levels=L, sparsity=sparsity, step=0, losses=None, train_losses=None,
-           stopped=np.zeros(n, bool), capped=0, throughput=0.0,
-           eta_s=_eta(run, i, 0))
+    report(
+        progress,
+        frac(0.0),
+        f"level {i + 1}/{L} (sparsity {sparsity:.0%}): compiling",
+        level=i,
+        n_levels=L,
+        sparsity=sparsity,
+        step=0,
+        losses=None,
+        train_losses=None,
+        stopped=np.zeros(n, bool),
+        capped=0,
+        throughput=0.0,
+        eta_s=_eta(run, i, 0),
+    )
     hv, ht = [], []
     chunk = int(cfg.chunk_steps)
     n_chunks = 0
     while True:
-        check_cancel(cancel, f"{run.levels_done} of {L} levels are stored in {run.out}; run the "
-                             "same command again to resume")
+        check_cancel(
+            cancel,
+            f"{run.levels_done} of {L} levels are stored in {run.out}; run the "
+            "same command again to resume",
+        )
         tc = time.perf_counter()
         lst, (tl, vl) = train_chunk(lst, run.dev_data, chunk, lset)
         n_chunks += 1
@@ -434,8 +563,10 @@ def train_level(run: ExperimentRun, i: int, *, progress=None, cancel=None) -> Le
         new = run.topology.during_level(
             {"params": lst["params"], "masks": lst["masks"], "opt": lst["opt"]},
             n_chunks * chunk,
-            lambda s, lkey=lkey, lstep=lstep: dense_grads(s["params"], s["masks"], lkey, lstep,
-                                                          run.dev_data, lset))
+            lambda s, lkey=lkey, lstep=lstep: dense_grads(
+                s["params"], s["masks"], lkey, lstep, run.dev_data, lset
+            ),
+        )
         if new is not None:
             lst = dict(lst, params=new["params"], masks=new["masks"], opt=new["opt"])
         done_frac = float(np.mean(np.minimum(steps[:n], lset.max_steps)) / max(1, lset.max_steps))
@@ -444,13 +575,23 @@ def train_level(run: ExperimentRun, i: int, *, progress=None, cancel=None) -> Le
         fin = vl[:, :n][np.isfinite(vl[:, :n])]
         med = float(np.median(hv[-1][:n][np.isfinite(hv[-1][:n])])) if fin.size else math.nan
         eta = _eta(run, i, int(steps.sum()))
-        report(progress, frac(level_frac),
-               f"level {i + 1}/{L} (sparsity {sparsity:.0%}): step {int(steps.max())}, median val "
-               f"{med:.2e}, {n_stop}/{n} stopped, {n_cap} at the step cap"
-               + (f", ETA {eta / 60:.1f} min" if eta is not None else ""),
-               level=i, n_levels=L, sparsity=sparsity, step=int(steps.max()),
-               losses=hv[-1][:n], train_losses=ht[-1][:n], stopped=stopped[:n], capped=n_cap,
-               throughput=float(np.isfinite(vl).sum() / dt) if dt > 0 else 0.0, eta_s=eta)
+        report(
+            progress,
+            frac(level_frac),
+            f"level {i + 1}/{L} (sparsity {sparsity:.0%}): step {int(steps.max())}, median val "
+            f"{med:.2e}, {n_stop}/{n} stopped, {n_cap} at the step cap"
+            + (f", ETA {eta / 60:.1f} min" if eta is not None else ""),
+            level=i,
+            n_levels=L,
+            sparsity=sparsity,
+            step=int(steps.max()),
+            losses=hv[-1][:n],
+            train_losses=ht[-1][:n],
+            stopped=stopped[:n],
+            capped=n_cap,
+            throughput=float(np.isfinite(vl).sum() / dt) if dt > 0 else 0.0,
+            eta_s=eta,
+        )
         if stopped.all():
             break
     state = {"params": lst["params"], "masks": lst["masks"], "opt": lst["opt"]}
@@ -460,16 +601,33 @@ def train_level(run: ExperimentRun, i: int, *, progress=None, cancel=None) -> Le
         # defect 4: one slice of the test set, indexed by the level
         b = min(int(cfg.batch_size), len(xte))
         off = (i * b) % max(1, len(xte) - b + 1)
-        test = evaluate(state["params"], state["masks"], xte[off:off + b], yte[off:off + b],
-                        act, eb)
+        test = evaluate(
+            state["params"], state["masks"], xte[off : off + b], yte[off : off + b], act, eb
+        )
     else:
         test = evaluate(state["params"], state["masks"], xte, yte, act, eb)
     val = evaluate(state["params"], state["masks"], *run.splits["val"], act, eb)
     k = int(cfg.train_eval_samples)
-    train = evaluate(state["params"], state["masks"], run.splits["train"][0][:k],
-                     run.splits["train"][1][:k], act, eb)
-    return LevelResult(i, state, np.stack(hv), np.stack(ht), steps, capped, test, val, train,
-                       time.perf_counter() - t0)
+    train = evaluate(
+        state["params"],
+        state["masks"],
+        run.splits["train"][0][:k],
+        run.splits["train"][1][:k],
+        act,
+        eb,
+    )
+    return LevelResult(
+        i,
+        state,
+        np.stack(hv),
+        np.stack(ht),
+        steps,
+        capped,
+        test,
+        val,
+        train,
+        time.perf_counter() - t0,
+    )
 
 
 def write_level(run: ExperimentRun, res: LevelResult) -> None:
@@ -479,8 +637,12 @@ def write_level(run: ExperimentRun, res: LevelResult) -> None:
     lv = g.require_group(f"levels/{i}")
     p, m = res.state["params"], res.state["masks"]
     for l in range(len(p["w"])):
-        for name, arr in ((f"w{l}", p["w"][l]), (f"b{l}", p["b"][l]),
-                          (f"mw{l}", m["w"][l]), (f"mb{l}", m["b"][l])):
+        for name, arr in (
+            (f"w{l}", p["w"][l]),
+            (f"b{l}", p["b"][l]),
+            (f"mw{l}", m["w"][l]),
+            (f"mb{l}", m["b"][l]),
+        ):
             a = np.asarray(arr)
             _write_array(lv, name, a, chunks=(min(a.shape[0], 64),) + a.shape[1:])
     _write_array(lv, "hist_val", res.hist_val.astype(np.float32))
@@ -494,22 +656,41 @@ def write_level(run: ExperimentRun, res: LevelResult) -> None:
     g["steps"][i] = res.steps.astype(np.int32)
     if "capped" in g:
         g["capped"][i] = res.capped.astype(bool)
-    run.timings.append({"level": i, "seconds": round(res.seconds, 3),
-                        "network_steps": int(res.steps.sum()),
-                        "capped": int(res.capped[: run.n_networks].sum())})
+    run.timings.append(
+        {
+            "level": i,
+            "seconds": round(res.seconds, 3),
+            "network_steps": int(res.steps.sum()),
+            "capped": int(res.capped[: run.n_networks].sum()),
+        }
+    )
     # one atomic header write: the level's checksums, levels_done, and the clean-up of the
     # previous level's optimizer state as a pending deletion (finished by the next open if a
     # kill comes in between)
     losses = [a for a in ("test_loss", "val_loss", "train_loss", "steps", "capped") if a in g]
-    run.header = st.seal_level(g, f"levels/{i}", exclude=[f"levels/{i}/opt"], also=losses,
-                               delete=[f"levels/{i - 1}/opt"] if i > 0 else [],
-                               levels_done=i + 1, timings=run.timings)
+    run.header = st.seal_level(
+        g,
+        f"levels/{i}",
+        exclude=[f"levels/{i}/opt"],
+        also=losses,
+        delete=[f"levels/{i - 1}/opt"] if i > 0 else [],
+        levels_done=i + 1,
+        timings=run.timings,
+    )
     run.levels_done = i + 1
     run.state = res.state
 
 
-def run_experiment(config: ExperimentConfig, out, *, progress=None, cancel=None,
-                   resume: bool = True, overwrite: bool = False, data=None) -> Experiment:
+def run_experiment(
+    config: ExperimentConfig,
+    out,
+    *,
+    progress=None,
+    cancel=None,
+    resume: bool = True,
+    overwrite: bool = False,
+    data=None,
+) -> Experiment:
     """Train ``config.n_networks`` networks through the levels of ``config.method`` (magnitude
     pruning through ``config.schedule`` by default); write each level to ``out``.
 
@@ -535,8 +716,9 @@ def run_experiment(config: ExperimentConfig, out, *, progress=None, cancel=None,
         Already scaled splits ``{"train": (X, Y), "val": ..., "test": ...}`` instead of a dataset
         store (tests, notebooks).
     """
-    run = open_run(config, out, resume=resume, overwrite=overwrite, data=data,
-                   progress=progress, cancel=cancel)
+    run = open_run(
+        config, out, resume=resume, overwrite=overwrite, data=data, progress=progress, cancel=cancel
+    )
     if run.complete:
         return load_experiment(run.out)
     t_run = time.perf_counter()
@@ -545,8 +727,14 @@ def run_experiment(config: ExperimentConfig, out, *, progress=None, cancel=None,
     _drop_opt(run.group, run.n_levels - 1)  # nothing resumes a complete experiment
     st.mark_complete(run.group, run_seconds=round(time.perf_counter() - t_run, 3))
     capped = [t.get("capped", 0) for t in run.timings]
-    report(progress, 1.0, f"done: {run.n_levels} levels; networks at the step cap per level: "
-                          f"{capped}", level=run.n_levels - 1, n_levels=run.n_levels, eta_s=0.0)
+    report(
+        progress,
+        1.0,
+        f"done: {run.n_levels} levels; networks at the step cap per level: {capped}",
+        level=run.n_levels - 1,
+        n_levels=run.n_levels,
+        eta_s=0.0,
+    )
     return load_experiment(run.out)
 
 
@@ -592,10 +780,16 @@ class Experiment:
         self.as_published = bool(header.get("as_published", False))
 
     def __repr__(self):
-        state = "complete" if self.complete else f"{self.levels_done}/{len(self.sparsity_levels)} levels"
+        state = (
+            "complete"
+            if self.complete
+            else f"{self.levels_done}/{len(self.sparsity_levels)} levels"
+        )
         flag = ", AS PUBLISHED (defects 1-6)" if self.as_published else ""
-        return (f"Experiment({str(self.path)!r}, {self.n_networks} networks "
-                f"{'-'.join(map(str, self.layer_sizes))}, {state}{flag})")
+        return (
+            f"Experiment({str(self.path)!r}, {self.n_networks} networks "
+            f"{'-'.join(map(str, self.layer_sizes))}, {state}{flag})"
+        )
 
     @property
     def n_layers(self) -> int:
@@ -607,8 +801,10 @@ class Experiment:
             raise ValueError(f"level must be an integer in [0, {L}), got {level!r}.")
         level = int(level) % L
         if level >= self.levels_done:
-            raise ValueError(f"level {level} is not done yet ({self.levels_done} of {L} levels "
-                             "finished); wait for the run or resume it.")
+            raise ValueError(
+                f"level {level} is not done yet ({self.levels_done} of {L} levels "
+                "finished); wait for the run or resume it."
+            )
         return self._g[f"levels/{level}"]
 
     def masks(self, level: int) -> list[np.ndarray]:
@@ -624,14 +820,18 @@ class Experiment:
     def weights(self, level: int) -> list[np.ndarray]:
         """Effective weights (raw × mask; pruned = 0): float32 (n_networks, n_in, n_out)."""
         lv = self._level(level)
-        return [np.where(lv[f"mw{l}"][: self.n_networks], lv[f"w{l}"][: self.n_networks],
-                         np.float32(0)) for l in range(self.n_layers)]
+        return [
+            np.where(lv[f"mw{l}"][: self.n_networks], lv[f"w{l}"][: self.n_networks], np.float32(0))
+            for l in range(self.n_layers)
+        ]
 
     def biases(self, level: int) -> list[np.ndarray]:
         """Effective biases (raw × mask): float32 (n_networks, n_out)."""
         lv = self._level(level)
-        return [np.where(lv[f"mb{l}"][: self.n_networks], lv[f"b{l}"][: self.n_networks],
-                         np.float32(0)) for l in range(self.n_layers)]
+        return [
+            np.where(lv[f"mb{l}"][: self.n_networks], lv[f"b{l}"][: self.n_networks], np.float32(0))
+            for l in range(self.n_layers)
+        ]
 
     def _loss(self, name):
         return np.asarray(self._g[name][...])[:, : self.n_networks]
@@ -691,6 +891,7 @@ class Experiment:
 
 def load_experiment(path) -> Experiment:
     """Open an experiment store (finished, running or crashed) for reading."""
-    group, header = st.open_store(path, KIND, mode="r", required=(
-        "config", "sparsity_levels", "n_networks", "layer_sizes"))
+    group, header = st.open_store(
+        path, KIND, mode="r", required=("config", "sparsity_levels", "n_networks", "layer_sizes")
+    )
     return Experiment(path, group, header)

@@ -64,8 +64,15 @@ def _score(x, mask, nested: bool):
     return jnp.where(mask, a, -1.0) if nested else a
 
 
-def prune_network(params, masks, sparsity: float, *, mode: str = "layerwise",
-                  bias_pruning: str = "magnitude", as_published: bool = False):
+def prune_network(
+    params,
+    masks,
+    sparsity: float,
+    *,
+    mode: str = "layerwise",
+    bias_pruning: str = "magnitude",
+    as_published: bool = False,
+):
     """New masks of one network at ``sparsity`` (a Python float: counts are static).
 
     params, masks : dicts ``{"w": [(n_in, n_out)...], "b": [(n_out,)...]}`` (float / bool)
@@ -86,7 +93,7 @@ def prune_network(params, masks, sparsity: float, *, mode: str = "layerwise",
         keep = _topk_mask(jnp.concatenate(scores), n_kept(total, sparsity))
         off = 0
         for w in ws:
-            new_w.append(keep[off:off + w.size].reshape(w.shape))
+            new_w.append(keep[off : off + w.size].reshape(w.shape))
             off += w.size
     else:
         raise ValueError(f"unknown pruning mode {mode!r}; choose layerwise or global.")
@@ -122,8 +129,12 @@ def reset_pruned_state(optimizer: optax.GradientTransformation, opt_state, masks
     zero moments and zero (masked) gradients, Adam's update of a pruned weight is exactly 0.
     """
     return optax.tree_utils.tree_map_params(
-        optimizer, lambda s, m: jnp.where(m, s, jnp.zeros((), s.dtype)), opt_state, masks,
-        transform_non_params=lambda s: s)
+        optimizer,
+        lambda s, m: jnp.where(m, s, jnp.zeros((), s.dtype)),
+        opt_state,
+        masks,
+        transform_non_params=lambda s: s,
+    )
 
 
 @partial(jax.jit, static_argnames=("sparsity", "mode", "bias_pruning", "settings"))
@@ -132,8 +143,14 @@ def prune_state(state, sparsity: float, mode: str, bias_pruning: str, settings):
     weights and their optimizer state (unless ``settings.as_published``, which keeps raw weights
     and stale moments: defects 2-3). ``settings`` is hashable and has ``opt`` (an optax
     transformation) and ``as_published`` (:class:`mothlab.nets.training.TrainSettings`)."""
-    masks = prune_ensemble(state["params"], state["masks"], sparsity, mode=mode,
-                           bias_pruning=bias_pruning, as_published=settings.as_published)
+    masks = prune_ensemble(
+        state["params"],
+        state["masks"],
+        sparsity,
+        mode=mode,
+        bias_pruning=bias_pruning,
+        as_published=settings.as_published,
+    )
     params, opt_state = state["params"], state["opt"]
     if not settings.as_published:
         params = mlp.apply_masks(params, masks)
@@ -182,8 +199,9 @@ class MagnitudePruning(Topology):
     """The paper's sequential magnitude pruning: before level ``i`` prune to ``schedule[i]``
     (nested masks, exact counts, pruned optimizer state zeroed; see :func:`prune_state`)."""
 
-    def __init__(self, schedule, mode: str = "layerwise", bias_pruning: str = "magnitude",
-                 settings=None):
+    def __init__(
+        self, schedule, mode: str = "layerwise", bias_pruning: str = "magnitude", settings=None
+    ):
         self.schedule = [float(s) for s in schedule]
         self.n_levels = len(self.schedule)
         self.mode = mode
@@ -209,10 +227,13 @@ def make_topology(config, settings) -> Topology:
     if method != "prune" and method not in TOPOLOGIES:
         from . import sparse  # noqa: F401  (registers static, set, rigl, motif, anti-motif)
     if method == "prune":
-        return MagnitudePruning(config.sparsity_levels, config.pruning, config.bias_pruning,
-                                settings)
+        return MagnitudePruning(
+            config.sparsity_levels, config.pruning, config.bias_pruning, settings
+        )
     if method not in TOPOLOGIES:
-        raise ValueError(f"method {method!r} has no topology registered; available: "
-                         f"{sorted(['prune', *TOPOLOGIES])} (sparse methods come with "
-                         "mothlab.nets.sparse).")
+        raise ValueError(
+            f"method {method!r} has no topology registered; available: "
+            f"{sorted(['prune', *TOPOLOGIES])} (sparse methods come with "
+            "mothlab.nets.sparse)."
+        )
     return TOPOLOGIES[method](config, settings)

@@ -72,8 +72,10 @@ def layer_densities(layer_sizes, density: float, allocation: str = "uniform") ->
     others (RigL's rule), so small layers (the output layer) stay well connected.
     """
     if not (0.0 < density <= 1.0) or math.isnan(density):
-        raise ValueError(f"density must be in (0, 1] (fraction of weights kept), got {density}; "
-                         "e.g. 0.1 keeps 10 % of each layer.")
+        raise ValueError(
+            f"density must be in (0, 1] (fraction of weights kept), got {density}; "
+            "e.g. 0.1 keeps 10 % of each layer."
+        )
     if allocation not in ALLOCATIONS:
         raise ValueError(f"allocation must be one of {ALLOCATIONS}, got {allocation!r}.")
     sizes = [int(s) for s in layer_sizes]
@@ -110,8 +112,12 @@ def _ranks(score):
     """Rank of every entry of ``score`` (0 = smallest), stable ties; same shape, int32."""
     flat = score.reshape(-1)
     order = jnp.argsort(flat, stable=True)
-    return jnp.zeros(flat.shape, jnp.int32).at[order].set(
-        jnp.arange(flat.size, dtype=jnp.int32)).reshape(score.shape)
+    return (
+        jnp.zeros(flat.shape, jnp.int32)
+        .at[order]
+        .set(jnp.arange(flat.size, dtype=jnp.int32))
+        .reshape(score.shape)
+    )
 
 
 def random_mask(key, shape, k: int):
@@ -129,8 +135,10 @@ def random_masks(keys, layer_sizes, counts) -> list:
     sizes = [int(s) for s in layer_sizes]
     out = []
     for l, ((a, b), k) in enumerate(zip(zip(sizes[:-1], sizes[1:]), counts)):
+
         def one(key, a=a, b=b, k=int(k), l=l):
             return random_mask(jax.random.fold_in(jax.random.fold_in(key, 7), l), (a, b), k)
+
         out.append(jax.vmap(one)(keys))
     return out
 
@@ -139,8 +147,10 @@ def check_masks(masks, layer_sizes, counts, n_networks: int):
     """Refuse externally made masks that do not fit: shapes, dtype and exact counts per layer."""
     sizes = [int(s) for s in layer_sizes]
     if len(masks) != len(sizes) - 1:
-        raise ValueError(f"got {len(masks)} mask layers, the network has {len(sizes) - 1} weight "
-                         f"layers (layer sizes {sizes}).")
+        raise ValueError(
+            f"got {len(masks)} mask layers, the network has {len(sizes) - 1} weight "
+            f"layers (layer sizes {sizes})."
+        )
     out = []
     for l, (m, a, b, k) in enumerate(zip(masks, sizes[:-1], sizes[1:], counts)):
         m = np.asarray(m)
@@ -149,8 +159,10 @@ def check_masks(masks, layer_sizes, counts, n_networks: int):
         m = m.astype(bool)
         got = m.reshape(n_networks, -1).sum(1)
         if not np.all(got == k):
-            raise ValueError(f"mask layer {l} keeps {sorted(set(got.tolist()))} weights per "
-                             f"network, expected exactly {k} (density rule of nets.sparse).")
+            raise ValueError(
+                f"mask layer {l} keeps {sorted(set(got.tolist()))} weights per "
+                f"network, expected exactly {k} (density rule of nets.sparse)."
+            )
         out.append(jnp.asarray(m))
     return out
 
@@ -209,8 +221,12 @@ def reset_entries(optimizer: optax.GradientTransformation, opt_state, keep):
     """Zero the optimizer state (any optax optimizer's parameter-shaped trees) where ``keep`` is
     False; counters and scalars are left as they are. ``keep`` has the structure of the params."""
     return optax.tree_utils.tree_map_params(
-        optimizer, lambda s, k: jnp.where(k, s, jnp.zeros((), s.dtype)), opt_state, keep,
-        transform_non_params=lambda s: s)
+        optimizer,
+        lambda s, k: jnp.where(k, s, jnp.zeros((), s.dtype)),
+        opt_state,
+        keep,
+        transform_non_params=lambda s: s,
+    )
 
 
 def apply_topology(optimizer, params, opt_state, masks, new_w_masks, grown):
@@ -242,6 +258,7 @@ class SparseSettings:
     ``total_steps`` is the run's length (RigL's schedule needs it); ``method`` one of
     :data:`METHODS` (``prune`` trains like ``static`` between its pruning steps).
     """
+
     method: str = "static"
     activation: str = "arctan"
     optimizer: str = "adam"
@@ -256,11 +273,13 @@ class SparseSettings:
     @property
     def opt(self) -> optax.GradientTransformation:
         from .training import make_optimizer
+
         return make_optimizer(self.optimizer, self.learning_rate)
 
 
-def sparse_init(keys, layer_sizes, settings: SparseSettings, counts, init: str = "paper",
-                initial_masks=None):
+def sparse_init(
+    keys, layer_sizes, settings: SparseSettings, counts, init: str = "paper", initial_masks=None
+):
     """Ensemble state ``{"params", "masks", "opt", "step"}`` with weight masks at ``counts``.
 
     ``initial_masks`` (list of bool ``(n_networks, n_in, n_out)``, exact counts) replaces the
@@ -268,8 +287,9 @@ def sparse_init(keys, layer_sizes, settings: SparseSettings, counts, init: str =
     Initial weights come from ``fold_in(key_i, 0)`` as in nets.training (same draws as a dense
     run), then masked.
     """
-    params = mlp.init_ensemble(jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys), layer_sizes,
-                               init)
+    params = mlp.init_ensemble(
+        jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys), layer_sizes, init
+    )
     n = keys.shape[0]
     if initial_masks is None:
         w_masks = random_masks(keys, layer_sizes, counts)
@@ -278,8 +298,7 @@ def sparse_init(keys, layer_sizes, settings: SparseSettings, counts, init: str =
     masks = {"w": w_masks, "b": [jnp.ones(b.shape, bool) for b in params["b"]]}
     params = mlp.apply_masks(params, masks)
     opt_state = jax.vmap(settings.opt.init)(params)
-    return {"params": params, "masks": masks, "opt": opt_state,
-            "step": jnp.zeros((n,), jnp.int32)}
+    return {"params": params, "masks": masks, "opt": opt_state, "step": jnp.zeros((n,), jnp.int32)}
 
 
 def _batch(key, step, n_data, batch):
@@ -293,8 +312,9 @@ def train_steps(state, keys, data, n_steps: int, settings: SparseSettings):
     Returns ``(state, losses (n_steps, n))``. The compiled step does not depend on the method
     (one compilation serves static, SET, RigL and the motif starts).
     """
-    plain = dataclasses.replace(settings, method="static", update_every=1, zeta=0.0,
-                                rigl_stop=0.0, total_steps=1)
+    plain = dataclasses.replace(
+        settings, method="static", update_every=1, zeta=0.0, rigl_stop=0.0, total_steps=1
+    )
     return _train_steps(state, keys, data, int(n_steps), plain)
 
 
@@ -305,8 +325,9 @@ def _train_steps(state, keys, data, n_steps: int, settings: SparseSettings):
 
     def one(params, opt_state, masks, key, step):
         idx = _batch(jax.random.fold_in(key, 2), step, xtr.shape[0], settings.batch_size)
-        loss, grads = jax.value_and_grad(loss_fn)(params, masks, xtr[idx], ytr[idx],
-                                                  settings.activation, settings.loss)
+        loss, grads = jax.value_and_grad(loss_fn)(
+            params, masks, xtr[idx], ytr[idx], settings.activation, settings.loss
+        )
         upd, new_opt = opt.update(grads, opt_state, params)
         return mlp.apply_masks(optax.apply_updates(params, upd), masks), new_opt, loss
 
@@ -336,24 +357,35 @@ def topology_update(state, keys, data, settings: SparseSettings):
         if settings.method == "set":
             return set_update(k, params, masks, settings.zeta)
         idx = _batch(jax.random.fold_in(key, 4), step, xtr.shape[0], settings.batch_size)
-        dense = {"w": [jnp.ones(w.shape, bool) for w in params["w"]],
-                 "b": [jnp.ones(b.shape, bool) for b in params["b"]]}
+        dense = {
+            "w": [jnp.ones(w.shape, bool) for w in params["w"]],
+            "b": [jnp.ones(b.shape, bool) for b in params["b"]],
+        }
         # dense gradient: dead weights are exactly 0, so the forward pass is the sparse one
-        grads = jax.grad(loss_fn)(params, dense, xtr[idx], ytr[idx], settings.activation,
-                                  settings.loss)
+        grads = jax.grad(loss_fn)(
+            params, dense, xtr[idx], ytr[idx], settings.activation, settings.loss
+        )
         f = rigl_fraction(step, settings.total_steps, settings.zeta, settings.rigl_stop)
         return rigl_update(k, params, masks, grads, f)
 
     new, grown = jax.vmap(one)(state["params"], state["masks"], keys, state["step"])
-    params, opt_state, masks = apply_topology(settings.opt, state["params"], state["opt"],
-                                              state["masks"], new, grown)
+    params, opt_state, masks = apply_topology(
+        settings.opt, state["params"], state["opt"], state["masks"], new, grown
+    )
     n_grown = jnp.stack([g.reshape(g.shape[0], -1).sum(1) for g in grown], axis=1)
     return dict(state, params=params, opt=opt_state, masks=masks), n_grown
 
 
 # ------------------------------------------------------------------------------------ FLOPs
-def training_flops(layer_sizes, live_per_layer, batch: int, steps: int, *, method: str = "static",
-                   n_updates: int = 0) -> float:
+def training_flops(
+    layer_sizes,
+    live_per_layer,
+    batch: int,
+    steps: int,
+    *,
+    method: str = "static",
+    n_updates: int = 0,
+) -> float:
     """Training FLOPs of one network, counted as sparse arithmetic would cost them.
 
     A step costs ``6 × batch × live weights`` (forward 2, backward 4: gradients of activations
@@ -384,8 +416,7 @@ def register_mask_provider(method: str, provider) -> None:
 
 
 @partial(jax.jit, static_argnames=("method", "settings"))
-def _runner_update(params, masks, opt_state, keys, grads, fraction, zeta, method: str,
-                   settings):
+def _runner_update(params, masks, opt_state, keys, grads, fraction, zeta, method: str, settings):
     def one(p, m, k, g):
         if method == "set":
             return set_update(k, p, m, zeta)
@@ -466,6 +497,7 @@ class SparseTopology:
 
     def initial_masks(self, n_networks: int):
         from .training import network_keys
+
         if self.mask_fn is not None:
             ms = self.mask_fn(self.sizes, self.counts, n_networks, self.seed)
             return check_masks(ms, self.sizes, self.counts, n_networks)
@@ -476,29 +508,44 @@ class SparseTopology:
         if i > 0:
             return state
         n = state["params"]["w"][0].shape[0]
-        return _install(state["params"], state["opt"], state["masks"],
-                        tuple(self.initial_masks(n)), self.settings)
+        return _install(
+            state["params"],
+            state["opt"],
+            state["masks"],
+            tuple(self.initial_masks(n)),
+            self.settings,
+        )
 
     def during_level(self, state, step: int, grads_fn):
         i = self._level
         if self.method not in DYNAMIC or i >= self.n_levels - 1 or step < self.level_steps(i):
             return None
-        gstep = i * self.update_every + self.level_steps(i)   # batches done in the whole run
+        gstep = i * self.update_every + self.level_steps(i)  # batches done in the whole run
         fraction = float(rigl_fraction(gstep, self.total, self.zeta, self.rigl_stop))
         if self.method == "rigl" and fraction <= 0:
             return None
         keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 3), gstep))(self._key)
         grads = grads_fn(state) if self.method == "rigl" else state["params"]
-        return _runner_update(state["params"], state["masks"], state["opt"], keys, grads,
-                              jnp.float32(fraction), jnp.float32(self.zeta), self.method,
-                              self.settings)
+        return _runner_update(
+            state["params"],
+            state["masks"],
+            state["opt"],
+            keys,
+            grads,
+            jnp.float32(fraction),
+            jnp.float32(self.zeta),
+            self.method,
+            self.settings,
+        )
 
 
 def _factory(config, settings):
     provider = MASK_PROVIDERS.get(config.method)
     if config.method in ("motif", "anti-motif") and provider is None:
-        raise ValueError(f"method {config.method!r} needs its mask generator: import "
-                         "mothlab.analysis.topology first (the CLI and the app do).")
+        raise ValueError(
+            f"method {config.method!r} needs its mask generator: import "
+            "mothlab.analysis.topology first (the CLI and the app do)."
+        )
     return SparseTopology(config, settings, provider(config) if provider else None)
 
 

@@ -51,14 +51,26 @@ import optax
 from . import mlp
 from .pruning import prune_state
 
-__all__ = ["TrainSettings", "make_schedule", "make_optimizer", "restart_schedule", "network_keys",
-           "init_state", "level_state", "prune_state", "train_chunk", "dense_grads", "evaluate"]
+__all__ = [
+    "TrainSettings",
+    "make_schedule",
+    "make_optimizer",
+    "restart_schedule",
+    "network_keys",
+    "init_state",
+    "level_state",
+    "prune_state",
+    "train_chunk",
+    "dense_grads",
+    "evaluate",
+]
 
 LR_SCHEDULES = ("constant", "cosine", "warmup_cosine")
 
 
-def make_schedule(kind: str, learning_rate: float, decay_steps: int, decay_to: float = 0.01,
-                  warmup_steps: int = 0) -> optax.Schedule:
+def make_schedule(
+    kind: str, learning_rate: float, decay_steps: int, decay_to: float = 0.01, warmup_steps: int = 0
+) -> optax.Schedule:
     """The learning rate as an optax schedule of the optimizer's step count.
 
     ``constant``: ``learning_rate``; ``cosine``: cosine decay from ``learning_rate`` to
@@ -77,21 +89,26 @@ def make_schedule(kind: str, learning_rate: float, decay_steps: int, decay_to: f
         return optax.cosine_decay_schedule(lr, max(1, int(decay_steps)), alpha=float(decay_to))
     if kind == "warmup_cosine":
         warm = max(0, int(warmup_steps))
-        return optax.warmup_cosine_decay_schedule(0.0, lr, warm, max(warm + 1, int(decay_steps)),
-                                                  end_value=lr * float(decay_to))
-    raise ValueError(f"unknown learning-rate schedule {kind!r}; choose one of "
-                     f"{', '.join(LR_SCHEDULES)}.")
+        return optax.warmup_cosine_decay_schedule(
+            0.0, lr, warm, max(warm + 1, int(decay_steps)), end_value=lr * float(decay_to)
+        )
+    raise ValueError(
+        f"unknown learning-rate schedule {kind!r}; choose one of {', '.join(LR_SCHEDULES)}."
+    )
 
 
 def restart_schedule(opt_state):
     """``opt_state`` with every schedule's step count set to 0 (a warm restart of the learning
     rate; Adam's own bias-correction count is left alone)."""
+
     def reset(node):
         if isinstance(node, optax.ScaleByScheduleState):
             return node._replace(count=jnp.zeros_like(node.count))
         return node
-    return jax.tree.map(reset, opt_state,
-                        is_leaf=lambda x: isinstance(x, optax.ScaleByScheduleState))
+
+    return jax.tree.map(
+        reset, opt_state, is_leaf=lambda x: isinstance(x, optax.ScaleByScheduleState)
+    )
 
 
 def make_optimizer(name: str, learning_rate) -> optax.GradientTransformation:
@@ -115,6 +132,7 @@ def network_keys(seed: int, ids) -> jax.Array:
 @dataclass(frozen=True)
 class TrainSettings:
     """Static settings of the compiled training step (hashable: part of the jit cache key)."""
+
     activation: str = "arctan"
     optimizer: str = "adam"
     learning_rate: float = 5e-4
@@ -137,16 +155,25 @@ class TrainSettings:
     def from_config(cls, cfg) -> TrainSettings:
         """Settings of the pruned levels (the runner derives the dense level's with
         :meth:`for_level`)."""
-        return cls(activation=cfg.activation, optimizer=cfg.optimizer,
-                   learning_rate=float(cfg.learning_rate), batch_size=int(cfg.batch_size),
-                   val_batch_size=int(cfg.val_batch_size or cfg.batch_size),
-                   es_window=int(cfg.es_window), es_every=int(cfg.es_every),
-                   es_min_improvement=float(cfg.es_min_improvement),
-                   min_steps=int(cfg.min_steps_per_level), max_steps=int(cfg.max_steps_per_level),
-                   as_published=bool(cfg.as_published), es_rule=str(cfg.es_rule),
-                   es_z=float(cfg.es_z), lr_schedule=str(cfg.lr_schedule),
-                   lr_decay_steps=int(cfg.lr_decay_steps or cfg.max_steps_per_level),
-                   lr_decay_to=float(cfg.lr_decay_to), lr_warmup_steps=int(cfg.lr_warmup_steps))
+        return cls(
+            activation=cfg.activation,
+            optimizer=cfg.optimizer,
+            learning_rate=float(cfg.learning_rate),
+            batch_size=int(cfg.batch_size),
+            val_batch_size=int(cfg.val_batch_size or cfg.batch_size),
+            es_window=int(cfg.es_window),
+            es_every=int(cfg.es_every),
+            es_min_improvement=float(cfg.es_min_improvement),
+            min_steps=int(cfg.min_steps_per_level),
+            max_steps=int(cfg.max_steps_per_level),
+            as_published=bool(cfg.as_published),
+            es_rule=str(cfg.es_rule),
+            es_z=float(cfg.es_z),
+            lr_schedule=str(cfg.lr_schedule),
+            lr_decay_steps=int(cfg.lr_decay_steps or cfg.max_steps_per_level),
+            lr_decay_to=float(cfg.lr_decay_to),
+            lr_warmup_steps=int(cfg.lr_warmup_steps),
+        )
 
     @classmethod
     def for_level(cls, cfg, level: int, n_levels: int) -> TrainSettings:
@@ -171,8 +198,13 @@ class TrainSettings:
 
     @property
     def schedule(self) -> optax.Schedule:
-        return make_schedule(self.lr_schedule, self.learning_rate, self.lr_decay_steps,
-                             self.lr_decay_to, self.lr_warmup_steps)
+        return make_schedule(
+            self.lr_schedule,
+            self.learning_rate,
+            self.lr_decay_steps,
+            self.lr_decay_to,
+            self.lr_warmup_steps,
+        )
 
     @property
     def opt(self) -> optax.GradientTransformation:
@@ -183,8 +215,9 @@ class TrainSettings:
 
 def init_state(keys, layer_sizes, settings: TrainSettings, init: str = "paper"):
     """Fresh ensemble state for network keys ``(n, 2)``: params, all-True masks, optimizer."""
-    params = mlp.init_ensemble(jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys), layer_sizes,
-                               init)
+    params = mlp.init_ensemble(
+        jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys), layer_sizes, init
+    )
     masks = mlp.full_masks(params)
     opt_state = jax.vmap(settings.opt.init)(params)
     return {"params": params, "masks": masks, "opt": opt_state}
@@ -194,9 +227,14 @@ def level_state(state, keys, level: int, settings: TrainSettings):
     """Per-level training state: the level's keys and zeroed counters/histories."""
     n = keys.shape[0]
     lkeys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 1), 1 + level))(keys)
-    return dict(state, lkey=lkeys, step=jnp.zeros((n,), jnp.int32),
-                stopped=jnp.zeros((n,), bool), capped=jnp.zeros((n,), bool),
-                hist=jnp.zeros((n, settings.es_window), jnp.float32))
+    return dict(
+        state,
+        lkey=lkeys,
+        step=jnp.zeros((n,), jnp.int32),
+        stopped=jnp.zeros((n,), bool),
+        capped=jnp.zeros((n,), bool),
+        hist=jnp.zeros((n, settings.es_window), jnp.float32),
+    )
 
 
 def _net_step(params, opt_state, masks, lkey, step, data, settings: TrainSettings):
@@ -204,8 +242,7 @@ def _net_step(params, opt_state, masks, lkey, step, data, settings: TrainSetting
     xtr, ytr, xva, yva = data
     kt, kv = jax.random.split(jax.random.fold_in(lkey, step))
     it = jax.random.randint(kt, (settings.batch_size,), 0, xtr.shape[0])
-    loss, grads = jax.value_and_grad(mlp.mse)(params, masks, xtr[it], ytr[it],
-                                              settings.activation)
+    loss, grads = jax.value_and_grad(mlp.mse)(params, masks, xtr[it], ytr[it], settings.activation)
     updates, new_opt = settings.opt.update(grads, opt_state, params)
     new_params = optax.apply_updates(params, updates)
     if not settings.as_published:
@@ -232,7 +269,7 @@ def _early_stop(hist, step, settings: TrainSettings):
     if settings.as_published:  # defect 6: one decision for the whole ensemble
         new = jnp.broadcast_to(jnp.mean(new), new.shape)
         old = jnp.broadcast_to(jnp.mean(old), old.shape)
-        se = jnp.broadcast_to(jnp.sqrt(jnp.mean(se ** 2) / se.shape[0]), se.shape)
+        se = jnp.broadcast_to(jnp.sqrt(jnp.mean(se**2) / se.shape[0]), se.shape)
     # "after more than es_window batches" (SCIENCE.md §3): the first check at window + every
     check = (step > w) & (step % settings.es_every == 0) & (step >= settings.min_steps)
     margin = settings.es_z * se if settings.es_rule == "noise" else 0.0
@@ -251,13 +288,13 @@ def _stop_rule(hist, step, settings: TrainSettings):
 def train_chunk(state, data, n_steps: int, settings: TrainSettings):
     """Run ``n_steps`` batches (one ``lax.scan``). Returns ``(state, losses)`` with
     ``losses = (train, val)`` each ``(n_steps, n)``, NaN where a network was already stopped."""
-    vstep = jax.vmap(partial(_net_step, settings=settings),
-                     in_axes=(0, 0, 0, 0, 0, None))
+    vstep = jax.vmap(partial(_net_step, settings=settings), in_axes=(0, 0, 0, 0, 0, None))
 
     def body(st, _):
         active = ~st["stopped"]
-        params, opt_state, loss, vloss = vstep(st["params"], st["opt"], st["masks"], st["lkey"],
-                                               st["step"], data)
+        params, opt_state, loss, vloss = vstep(
+            st["params"], st["opt"], st["masks"], st["lkey"], st["step"], data
+        )
 
         def keep(new, old):
             a = active.reshape(active.shape + (1,) * (new.ndim - 1))
@@ -267,8 +304,11 @@ def train_chunk(state, data, n_steps: int, settings: TrainSettings):
         opt_state = jax.tree.map(keep, opt_state, st["opt"])
         pos = st["step"] % settings.es_window
         n = active.shape[0]
-        hist = st["hist"].at[jnp.arange(n), pos].set(
-            jnp.where(active, vloss, st["hist"][jnp.arange(n), pos]))
+        hist = (
+            st["hist"]
+            .at[jnp.arange(n), pos]
+            .set(jnp.where(active, vloss, st["hist"][jnp.arange(n), pos]))
+        )
         step = st["step"] + active.astype(jnp.int32)
         es = _early_stop(hist, step, settings)
         cap = step >= settings.max_steps
@@ -276,8 +316,9 @@ def train_chunk(state, data, n_steps: int, settings: TrainSettings):
         capped = st["capped"] | (active & cap & ~es)
         nan = jnp.float32(jnp.nan)
         out = (jnp.where(active, loss, nan), jnp.where(active, vloss, nan))
-        return dict(st, params=params, opt=opt_state, hist=hist, step=step,
-                    stopped=stopped, capped=capped), out
+        return dict(
+            st, params=params, opt=opt_state, hist=hist, step=step, stopped=stopped, capped=capped
+        ), out
 
     return jax.lax.scan(body, state, None, length=n_steps)
 
@@ -304,6 +345,7 @@ def _sq_err_sum(params, masks, x, y, w, activation):
     def one(p, m):
         e = (mlp.forward(p, m, x, activation) - y) ** 2
         return jnp.sum(jnp.sum(e, axis=1) * w)
+
     return jax.vmap(one)(params, masks)
 
 
@@ -321,12 +363,12 @@ def evaluate(params, masks, x, y, activation: str, eval_batch: int = 16384):
     b = min(eval_batch, n)
     total = None
     for start in range(0, n, b):
-        xb = np.asarray(x[start:start + b], np.float32)
-        yb = np.asarray(y[start:start + b], np.float32)
+        xb = np.asarray(x[start : start + b], np.float32)
+        yb = np.asarray(y[start : start + b], np.float32)
         wgt = np.ones(b, np.float32)
         if xb.shape[0] < b:
             pad = b - xb.shape[0]
-            wgt[b - pad:] = 0.0
+            wgt[b - pad :] = 0.0
             xb = np.concatenate([xb, np.zeros((pad, xb.shape[1]), np.float32)])
             yb = np.concatenate([yb, np.zeros((pad, yb.shape[1]), np.float32)])
         s = _sq_err_sum(params, masks, xb, yb, wgt, activation)

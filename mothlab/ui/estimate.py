@@ -39,14 +39,18 @@ class Estimate:
         return self.bytes <= MAX_SHARE * self.available
 
     def refusal(self) -> str:
-        return (f"this run needs about {_gib(self.bytes)} of memory and this machine "
-                f"({self.device}) has {_gib(self.available)} free; use fewer networks, a "
-                "smaller dataset or smaller evaluation batches (eval_batch), or a larger machine.")
+        return (
+            f"this run needs about {_gib(self.bytes)} of memory and this machine "
+            f"({self.device}) has {_gib(self.available)} free; use fewer networks, a "
+            "smaller dataset or smaller evaluation batches (eval_batch), or a larger machine."
+        )
 
     def html(self) -> str:
-        return (f"<b>Estimate</b> on {html.escape(self.device)}: up to {_duration(self.seconds)} "
-                f"of training, about {_gib(self.bytes)} of memory ({_gib(self.available)} free; "
-                f"measured {self.rate / 1e9:.1f} GFLOP/s).")
+        return (
+            f"<b>Estimate</b> on {html.escape(self.device)}: up to {_duration(self.seconds)} "
+            f"of training, about {_gib(self.bytes)} of memory ({_gib(self.available)} free; "
+            f"measured {self.rate / 1e9:.1f} GFLOP/s)."
+        )
 
 
 def _gib(b: float) -> str:
@@ -144,8 +148,13 @@ def estimate_run(cfg) -> Estimate:
     params = macs + sum(sizes[1:])
     hidden = sum(sizes[1:])
     b = int(cfg.batch_size)
-    levels = len(cfg.schedule) if getattr(cfg, "method", "prune") == "prune" else max(
-        1, int(getattr(cfg, "sparse_steps", 0)) // max(1, int(getattr(cfg, "update_every", 1))))
+    levels = (
+        len(cfg.schedule)
+        if getattr(cfg, "method", "prune") == "prune"
+        else max(
+            1, int(getattr(cfg, "sparse_steps", 0)) // max(1, int(getattr(cfg, "update_every", 1)))
+        )
+    )
     if getattr(cfg, "method", "prune") == "prune":
         dense = cfg.dense_max_steps if cfg.dense_max_steps is not None else cfg.max_steps_per_level
         steps = int(dense) + (levels - 1) * int(cfg.max_steps_per_level)
@@ -158,5 +167,10 @@ def estimate_run(cfg) -> Estimate:
     acts = n * (b + int(cfg.eval_batch)) * hidden * 4 * 3
     data = int(cfg.n_samples) * 17 * 4 * 2  # inputs + outputs, host copy + device copy
     free, device = available_bytes()
-    return Estimate(seconds=float(seconds), bytes=float(state + acts + data),
-                    available=float(free), device=device, rate=float(rate))
+    return Estimate(
+        seconds=float(seconds),
+        bytes=float(state + acts + data),
+        available=float(free),
+        device=device,
+        rate=float(rate),
+    )

@@ -41,8 +41,14 @@ MAX_EDGES_PER_LAYER = 6000  # drawn per layer; denser layers show their stronges
 ALL = "all networks"
 C = plots.COLORS
 #: node colour per state code (index of :data:`mothlab.analysis.NODE_STATES`)
-NODE_COLORS = {"live": "#222222", "ghost": C["purple"], "dead": C["orange"],
-               "removed": C["light"], "input": C["green"], "output": C["green"]}
+NODE_COLORS = {
+    "live": "#222222",
+    "ghost": C["purple"],
+    "dead": C["orange"],
+    "removed": C["light"],
+    "input": C["green"],
+    "output": C["green"],
+}
 _STATE_COLORS = np.array([NODE_COLORS[s] for s in A.NODE_STATES], dtype=object)
 _STATE_NAMES = np.array(A.NODE_STATES, dtype=object)
 _LIVE = A.NODE_STATES.index("live")
@@ -66,8 +72,12 @@ class Opened:
     @classmethod
     def open(cls, label: str, exp, threshold: float | None = None) -> Opened:
         result = A.sparsity_result(exp, threshold=threshold)
-        key = (str(Path(exp.path).resolve()), str(exp.header.get("created")),
-               int(exp.levels_done), float(result.threshold))
+        key = (
+            str(Path(exp.path).resolve()),
+            str(exp.header.get("created")),
+            int(exp.levels_done),
+            float(result.threshold),
+        )
         return cls(label, exp, result, key)
 
 
@@ -148,9 +158,11 @@ def graph_data(masks, weights, states=None, max_edges: int = MAX_EDGES_PER_LAYER
     sizes = [masks[0].shape[0]] + [m.shape[1] for m in masks]
     ys = [(np.arange(n) + 0.5) / n for n in sizes]
     if states is None:
-        states = [np.full(sizes[0], _INPUT, np.int8)] + \
-            [np.full(n, _LIVE, np.int8) for n in sizes[1:-1]] + \
-            [np.full(sizes[-1], _OUTPUT, np.int8)]
+        states = (
+            [np.full(sizes[0], _INPUT, np.int8)]
+            + [np.full(n, _LIVE, np.int8) for n in sizes[1:-1]]
+            + [np.full(sizes[-1], _OUTPUT, np.int8)]
+        )
     ok = [np.isin(s, (_LIVE, _INPUT, _OUTPUT)) for s in states]
     cols = {k: [] for k in ("x0", "y0", "x1", "y1", "color", "alpha", "width")}
     n_edges, n_shown = [], []
@@ -178,8 +190,12 @@ def graph_data(masks, weights, states=None, max_edges: int = MAX_EDGES_PER_LAYER
         cols["width"].append(0.5 + 2.0 * strength)
     edges = {k: np.concatenate(v) if v else np.array([]) for k, v in cols.items()}
     st = np.concatenate(states)
-    nodes = dict(x=np.concatenate([np.full(n, float(l)) for l, n in enumerate(sizes)]),
-                 y=np.concatenate(ys), state=_STATE_NAMES[st], color=_STATE_COLORS[st])
+    nodes = dict(
+        x=np.concatenate([np.full(n, float(l)) for l, n in enumerate(sizes)]),
+        y=np.concatenate(ys),
+        state=_STATE_NAMES[st],
+        color=_STATE_COLORS[st],
+    )
     return dict(edges=edges, nodes=nodes, n_edges=n_edges, n_shown=n_shown, states=states)
 
 
@@ -199,25 +215,71 @@ class GraphView(pn.viewable.Viewer):
         super().__init__(**params)
         self._cache = _Memo(64)
         self.n_updates = 0
-        self.src_edges = ColumnDataSource(dict(x0=[], y0=[], x1=[], y1=[], color=[], alpha=[],
-                                               width=[]))
+        self.src_edges = ColumnDataSource(
+            dict(x0=[], y0=[], x1=[], y1=[], color=[], alpha=[], width=[])
+        )
         self.src_vanished = ColumnDataSource(dict(x0=[], y0=[], x1=[], y1=[]))
         self.src_nodes = ColumnDataSource(dict(x=[], y=[], color=[], state=[]))
         self.src_in = ColumnDataSource(dict(x=[], y=[], text=[]))
         self.src_out = ColumnDataSource(dict(x=[], y=[], text=[]))
-        g = figure(title="pruned network", height=480, sizing_mode="stretch_width",
-                   min_width=360, x_range=(-0.9, 5.9), y_range=(-0.02, 1.02),
-                   tools="pan,wheel_zoom,reset,save", output_backend="webgl",
-                   toolbar_location="above", css_classes=["mothlab-graph"])
-        g.segment("x0", "y0", "x1", "y1", source=self.src_vanished, line_color=C["grey"],
-                  line_alpha=0.35, line_dash="dotted", line_width=1)
-        g.segment("x0", "y0", "x1", "y1", source=self.src_edges, line_color="color",
-                  line_alpha="alpha", line_width="width")
+        g = figure(
+            title="pruned network",
+            height=480,
+            sizing_mode="stretch_width",
+            min_width=360,
+            x_range=(-0.9, 5.9),
+            y_range=(-0.02, 1.02),
+            tools="pan,wheel_zoom,reset,save",
+            output_backend="webgl",
+            toolbar_location="above",
+            css_classes=["mothlab-graph"],
+        )
+        g.segment(
+            "x0",
+            "y0",
+            "x1",
+            "y1",
+            source=self.src_vanished,
+            line_color=C["grey"],
+            line_alpha=0.35,
+            line_dash="dotted",
+            line_width=1,
+        )
+        g.segment(
+            "x0",
+            "y0",
+            "x1",
+            "y1",
+            source=self.src_edges,
+            line_color="color",
+            line_alpha="alpha",
+            line_width="width",
+        )
         g.scatter("x", "y", source=self.src_nodes, color="color", size=5)
-        g.add_layout(LabelSet(x="x", y="y", text="text", source=self.src_in, x_offset=-8,
-                              y_offset=-6, text_font_size="9pt", text_align="right"))
-        g.add_layout(LabelSet(x="x", y="y", text="text", source=self.src_out, x_offset=8,
-                              y_offset=-6, text_font_size="9pt", text_align="left"))
+        g.add_layout(
+            LabelSet(
+                x="x",
+                y="y",
+                text="text",
+                source=self.src_in,
+                x_offset=-8,
+                y_offset=-6,
+                text_font_size="9pt",
+                text_align="right",
+            )
+        )
+        g.add_layout(
+            LabelSet(
+                x="x",
+                y="y",
+                text="text",
+                source=self.src_out,
+                x_offset=8,
+                y_offset=-6,
+                text_font_size="9pt",
+                text_align="left",
+            )
+        )
         g.axis.visible = False
         g.grid.visible = False
         g.title.text_font_size = "11pt"
@@ -231,7 +293,9 @@ class GraphView(pn.viewable.Viewer):
             f"nodes: <span style='color:{NODE_COLORS['ghost']}'>●</span> ghost (no input) "
             f"<span style='color:{NODE_COLORS['dead']}'>●</span> dead (no output) "
             f"<span style='color:{NODE_COLORS['removed']}'>●</span> removed with them. "
-            "Opacity and width ∝ |w|.", sizing_mode="stretch_width")
+            "Opacity and width ∝ |w|.",
+            sizing_mode="stretch_width",
+        )
 
     def data(self, shown: Shown) -> dict:
         """Cached :func:`graph_data` of ``shown`` (keyed by experiment, level and network), plus
@@ -254,8 +318,12 @@ class GraphView(pn.viewable.Viewer):
             dense = dense.any(0) if net is None else dense[net]
             i, j = np.nonzero(dense[cut])
             n_in, n_h = dense.shape
-            g["vanished"] = dict(x0=np.zeros(len(i)), x1=np.ones(len(i)),
-                                 y0=(cut[i] + 0.5) / n_in, y1=(j + 0.5) / n_h)
+            g["vanished"] = dict(
+                x0=np.zeros(len(i)),
+                x1=np.ones(len(i)),
+                y0=(cut[i] + 0.5) / n_in,
+                y1=(j + 0.5) / n_h,
+            )
             g["cut"] = cut
             return g
 
@@ -265,8 +333,13 @@ class GraphView(pn.viewable.Viewer):
     def _draw(self):
         s = self.shown
         if s is None:
-            for src in (self.src_edges, self.src_nodes, self.src_vanished, self.src_in,
-                        self.src_out):
+            for src in (
+                self.src_edges,
+                self.src_nodes,
+                self.src_vanished,
+                self.src_in,
+                self.src_out,
+            ):
                 src.data = {k: [] for k in src.data}
             self.note.object = ""
             return
@@ -277,41 +350,59 @@ class GraphView(pn.viewable.Viewer):
         self.src_edges.data = g["edges"]
         self.src_nodes.data = g["nodes"]
         self.src_vanished.data = g["vanished"]
-        self.src_in.data = dict(x=[0.0] * n_in, y=list((np.arange(n_in) + 0.5) / n_in),
-                                text=[f"{lab} (cut)" if k in cut else lab
-                                      for k, lab in enumerate(INPUT_LABELS[:n_in])])
-        self.src_out.data = dict(x=[float(len(sizes) - 1)] * n_out,
-                                 y=list((np.arange(n_out) + 0.5) / n_out),
-                                 text=list(OUTPUT_LABELS[:n_out]))
+        self.src_in.data = dict(
+            x=[0.0] * n_in,
+            y=list((np.arange(n_in) + 0.5) / n_in),
+            text=[f"{lab} (cut)" if k in cut else lab for k, lab in enumerate(INPUT_LABELS[:n_in])],
+        )
+        self.src_out.data = dict(
+            x=[float(len(sizes) - 1)] * n_out,
+            y=list((np.arange(n_out) + 0.5) / n_out),
+            text=list(OUTPUT_LABELS[:n_out]),
+        )
         self.fig.x_range.end = len(sizes) - 1 + 0.9
         who = ALL if s.network is None else f"network {s.network}"
-        what = ("edges kept by at least one network" if s.network is None else "weights remain")
-        self.fig.title.text = (f"{who} at {100 * s.sparsity:g}% sparsity: "
-                               f"{sum(g['n_edges']):,} {what}")
+        what = "edges kept by at least one network" if s.network is None else "weights remain"
+        self.fig.title.text = (
+            f"{who} at {100 * s.sparsity:g}% sparsity: {sum(g['n_edges']):,} {what}"
+        )
         notes = []
         if any(n > k for n, k in zip(g["n_edges"], g["n_shown"])):
-            notes.append(f"Dense layers show their {MAX_EDGES_PER_LAYER:,} strongest edges only "
-                         f"(drawn {sum(g['n_shown']):,} of {sum(g['n_edges']):,}).")
+            notes.append(
+                f"Dense layers show their {MAX_EDGES_PER_LAYER:,} strongest edges only "
+                f"(drawn {sum(g['n_shown']):,} of {sum(g['n_edges']):,})."
+            )
         if s.network is None:
-            notes.append("All networks: an edge is drawn when any network keeps it, its opacity "
-                         "the fraction of networks that keep it, its colour the sign of the mean "
-                         "weight. Node states are per network: pick one to see them.")
+            notes.append(
+                "All networks: an edge is drawn when any network keeps it, its opacity "
+                "the fraction of networks that keep it, its colour the sign of the mean "
+                "weight. Node states are per network: pick one to see them."
+            )
         else:
             codes = np.concatenate(g["states"][1:-1]) if len(g["states"]) > 2 else np.array([])
-            cnt = {k: int((codes == A.NODE_STATES.index(k)).sum())
-                   for k in ("ghost", "dead", "removed")}
-            notes.append(f"Hidden nodes: {cnt['ghost']} ghost (no input), {cnt['dead']} dead "
-                         f"(no output), {cnt['removed']} removed with them.")
+            cnt = {
+                k: int((codes == A.NODE_STATES.index(k)).sum())
+                for k in ("ghost", "dead", "removed")
+            }
+            notes.append(
+                f"Hidden nodes: {cnt['ghost']} ghost (no input), {cnt['dead']} dead "
+                f"(no output), {cnt['removed']} removed with them."
+            )
         if cut:
             names = ", ".join(INPUT_LABELS[c] for c in sorted(cut))
-            notes.append(f"Inputs cut from hidden layer 1: {names} (their dense connections "
-                         "dotted).")
+            notes.append(
+                f"Inputs cut from hidden layer 1: {names} (their dense connections dotted)."
+            )
         self.note.object = " ".join(escape(n) for n in notes)
         self.n_updates += 1
 
     def __panel__(self):
-        return pn.Column(pn.pane.Bokeh(self.fig, sizing_mode="stretch_width"), self.legend,
-                         self.note, sizing_mode="stretch_width")
+        return pn.Column(
+            pn.pane.Bokeh(self.fig, sizing_mode="stretch_width"),
+            self.legend,
+            self.note,
+            sizing_mode="stretch_width",
+        )
 
 
 # -- inputs ----------------------------------------------------------------------------------
@@ -341,14 +432,17 @@ class InputsView(pn.viewable.Viewer):
     def connectivity(self, shown: Shown):
         """The level's :meth:`SparsityResult.input_connectivity`, read once per experiment."""
         op = shown.opened
-        return self._conn.get((op.key[:3], shown.level),
-                              lambda: op.result.input_connectivity(shown.level))
+        return self._conn.get(
+            (op.key[:3], shown.level), lambda: op.result.input_connectivity(shown.level)
+        )
 
     def elements(self, shown: Shown):
         """The heatmap and the cut bars of ``shown`` as HoloViews elements."""
         conn, r = self.connectivity(shown), shown.opened.result
-        return (plots.input_heatmap(r, shown.level, INPUT_LABELS, conn),
-                plots.inputs_cut(r, shown.level, INPUT_LABELS, conn))
+        return (
+            plots.input_heatmap(r, shown.level, INPUT_LABELS, conn),
+            plots.inputs_cut(r, shown.level, INPUT_LABELS, conn),
+        )
 
     @param.depends("shown", watch=True)
     def _draw(self):
@@ -407,8 +501,9 @@ class LossesView(pn.viewable.Viewer):
         self.hist = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=260)
         self.table = pn.pane.DataFrame(None, sizing_mode="stretch_width", index=False)
         self.summary = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.marker = Span(location=0, dimension="height", line_color=C["grey"],
-                           line_dash="dotted", line_width=2)
+        self.marker = Span(
+            location=0, dimension="height", line_color=C["grey"], line_dash="dotted", line_width=2
+        )
 
     @param.depends("shown", watch=True)
     def _draw(self):
@@ -436,24 +531,34 @@ class LossesView(pn.viewable.Viewer):
         n_opt = len(t1["networks"])
         rule = f"{s.rule} rule ({A.SELECTION_RULES[s.rule]})"
         if n_opt:
-            self.table.object = pd.DataFrame({
-                "layer": t1["layers"], "weights": [f"{int(v):,}" for v in t1["total"]],
-                "mean left": [f"{v:,.0f}" for v in t1["mean"]],
-                "sd": [f"{np.sqrt(v):,.0f}" for v in t1["var"]],
-                "min": [f"{v:,.0f}" for v in t1["min"]], "max": [f"{v:,.0f}" for v in t1["max"]]})
+            self.table.object = pd.DataFrame(
+                {
+                    "layer": t1["layers"],
+                    "weights": [f"{int(v):,}" for v in t1["total"]],
+                    "mean left": [f"{v:,.0f}" for v in t1["mean"]],
+                    "sd": [f"{np.sqrt(v):,.0f}" for v in t1["var"]],
+                    "min": [f"{v:,.0f}" for v in t1["min"]],
+                    "max": [f"{v:,.0f}" for v in t1["max"]],
+                }
+            )
         else:
             self.table.object = None
-        text = (f"weights left per layer at each network's optimal level, {rule}: "
-                + (f"{n_opt} of {r.n_networks} networks." if n_opt else
-                   f"no network has an optimal level under this rule (threshold "
-                   f"{r.threshold:g}).")
-                + f" {r.n_reaching()} of {r.n_networks} networks are under the threshold at "
-                "some level.")
+        text = (
+            f"weights left per layer at each network's optimal level, {rule}: "
+            + (
+                f"{n_opt} of {r.n_networks} networks."
+                if n_opt
+                else f"no network has an optimal level under this rule (threshold {r.threshold:g})."
+            )
+            + f" {r.n_reaching()} of {r.n_networks} networks are under the threshold at "
+            "some level."
+        )
         self.summary.object = f"<b>Table 1</b>: {escape(text)}"
 
     def __panel__(self):
-        return pn.Column(self.loss, self.hist, self.summary, self.table,
-                         sizing_mode="stretch_width")
+        return pn.Column(
+            self.loss, self.hist, self.summary, self.table, sizing_mode="stretch_width"
+        )
 
 
 # -- the explorer ----------------------------------------------------------------------------
@@ -467,12 +572,18 @@ class ExplorerView(pn.viewable.Viewer):
     experiment = param.Selector(default=None, objects=[], doc="An experiment store.")
     network = param.Selector(default=ALL, objects=[ALL], doc="One network, or all of them.")
     level = param.Integer(default=0, bounds=(0, None), doc="Index of the sparsity level.")
-    rule = param.Selector(default="paper", objects=list(A.SELECTION_RULES),
-                          doc="How a network's optimally sparse level is chosen: "
-                              + "; ".join(f"{k}: {v}" for k, v in A.SELECTION_RULES.items()))
-    threshold = param.Number(default=1e-3, bounds=(0, None), inclusive_bounds=(False, True),
-                             doc="Loss threshold defining the optimally sparse level "
-                                 "(default: the experiment's own).")
+    rule = param.Selector(
+        default="paper",
+        objects=list(A.SELECTION_RULES),
+        doc="How a network's optimally sparse level is chosen: "
+        + "; ".join(f"{k}: {v}" for k, v in A.SELECTION_RULES.items()),
+    )
+    threshold = param.Number(
+        default=1e-3,
+        bounds=(0, None),
+        inclusive_bounds=(False, True),
+        doc="Loss threshold defining the optimally sparse level (default: the experiment's own).",
+    )
 
     def __init__(self, **params):
         super().__init__(**params)
@@ -484,14 +595,16 @@ class ExplorerView(pn.viewable.Viewer):
         self.graph = GraphView()
         self.inputs = InputsView()
         self.losses = LossesView()
-        self._message = pn.pane.Alert("", alert_type="warning", visible=False,
-                                      sizing_mode="stretch_width")
-        self.caption = pn.pane.HTML("", sizing_mode="stretch_width",
-                                    css_classes=["explorer-caption"])
+        self._message = pn.pane.Alert(
+            "", alert_type="warning", visible=False, sizing_mode="stretch_width"
+        )
+        self.caption = pn.pane.HTML(
+            "", sizing_mode="stretch_width", css_classes=["explorer-caption"]
+        )
         self.why = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.level_slider = pn.widgets.DiscreteSlider(label="sparsity", options={"0%": 0},
-                                                      value=0, sizing_mode="stretch_width",
-                                                      min_width=200)
+        self.level_slider = pn.widgets.DiscreteSlider(
+            label="sparsity", options={"0%": 0}, value=0, sizing_mode="stretch_width", min_width=200
+        )
         self.level_slider.param.watch(self._slider_moved, "value")
         self._captions = _Memo(256)
         self.refresh_catalog()
@@ -524,8 +637,12 @@ class ExplorerView(pn.viewable.Viewer):
 
     def sources(self) -> list:
         """The Bokeh data sources a slider step replaces (what ``mothlab bench app`` times)."""
-        return [self.graph.src_edges, self.graph.src_nodes, self.graph.src_vanished,
-                *getattr(self.inputs, "_sources", ())]
+        return [
+            self.graph.src_edges,
+            self.graph.src_nodes,
+            self.graph.src_vanished,
+            *getattr(self.inputs, "_sources", ()),
+        ]
 
     # -- catalog & experiment -------------------------------------------------------------
     def refresh_catalog(self) -> None:
@@ -542,8 +659,11 @@ class ExplorerView(pn.viewable.Viewer):
         if self.experiment not in labels:
             self.experiment = first_usable(entries)
         if not labels:
-            self._say("No experiment found. Train one in the Train & prune tab, or put an "
-                      "experiment store (*.zarr) in the experiments folder.", "info")
+            self._say(
+                "No experiment found. Train one in the Train & prune tab, or put an "
+                "experiment store (*.zarr) in the experiments folder.",
+                "info",
+            )
         self._maybe_grow()
 
     def _maybe_grow(self):
@@ -565,8 +685,7 @@ class ExplorerView(pn.viewable.Viewer):
             self._catalog_version = -1
             self.refresh_catalog()
             want = str(Path(label_or_path).resolve())
-            label_or_path = next((k for k, v in self._entries.items() if v == want),
-                                 label_or_path)
+            label_or_path = next((k for k, v in self._entries.items() if v == want), label_or_path)
         self.experiment = label_or_path
 
     def _say(self, text, kind="warning"):
@@ -583,8 +702,10 @@ class ExplorerView(pn.viewable.Viewer):
         try:
             exp = catalog().load(path)
             if exp.levels_done == 0:
-                raise ValueError(f"{Path(exp.path).name} has no finished level yet; it is still "
-                                 "training (or was cancelled before its first level).")
+                raise ValueError(
+                    f"{Path(exp.path).name} has no finished level yet; it is still "
+                    "training (or was cancelled before its first level)."
+                )
         except (ValueError, FileNotFoundError, KeyError, OSError) as err:
             self._say(f"Cannot open experiment {self.experiment!r}: {err}", "danger")
             self._set(None)
@@ -605,8 +726,10 @@ class ExplorerView(pn.viewable.Viewer):
             network = self._network_index()
         else:
             level, network = r.level_to_show(self.rule)
-            self.why.object = escape(f"Opened at {100 * r.sparsity[level]:g}%, network "
-                                     f"{network}: {r.level_to_show(self.rule).reason}.")
+            self.why.object = escape(
+                f"Opened at {100 * r.sparsity[level]:g}%, network "
+                f"{network}: {r.level_to_show(self.rule).reason}."
+            )
         self._say(None)
         self._set(op, level, network)
 
@@ -624,8 +747,11 @@ class ExplorerView(pn.viewable.Viewer):
             opts = {f"{100 * s:g}%": i for i, s in enumerate(r.sparsity[: r.levels_done])}
             self.param.network.objects = nets
             self.param.level.bounds = (0, r.levels_done - 1)
-            self.param.update(level=int(level), threshold=float(r.threshold),
-                              network=ALL if network is None else f"network {int(network)}")
+            self.param.update(
+                level=int(level),
+                threshold=float(r.threshold),
+                network=ALL if network is None else f"network {int(network)}",
+            )
             self.level_slider.param.update(options=opts, value=int(level))
         finally:
             self._busy = False
@@ -669,11 +795,14 @@ class ExplorerView(pn.viewable.Viewer):
         op = shown.opened
         if shown.network is None:
             g = self.graph.data(shown)
-            return (f"all {op.result.n_networks} networks at {100 * shown.sparsity:g}%: "
-                    f"{sum(g['n_edges']):,} edges kept by at least one network")
+            return (
+                f"all {op.result.n_networks} networks at {100 * shown.sparsity:g}%: "
+                f"{sum(g['n_edges']):,} edges kept by at least one network"
+            )
         return self._captions.get(
             (op.key, shown.level, shown.network, shown.rule),
-            lambda: op.result.caption(shown.level, shown.network, shown.rule))
+            lambda: op.result.caption(shown.level, shown.network, shown.rule),
+        )
 
     def precompute(self) -> None:
         """Fill the caches for every level of the current network (bench, warm scrubbing)."""
@@ -691,14 +820,30 @@ class ExplorerView(pn.viewable.Viewer):
             pn.widgets.Select.from_param(self.param.network, width=150),
             pn.widgets.Select.from_param(self.param.rule, width=110, label="selection rule"),
             pn.widgets.FloatInput.from_param(self.param.threshold, width=110, step=1e-4),
-            self.level_slider, sizing_mode="stretch_width")
-        left = pn.Column(self.caption, self.graph, self.why, sizing_mode="stretch_width",
-                         min_width=380, styles={"flex": "3 1 560px"})
-        right = pn.Column(self.inputs, self.losses, sizing_mode="stretch_width",
-                          min_width=340, styles={"flex": "2 1 400px"})
-        return pn.Column(self._message, controls,
-                         pn.FlexBox(left, right, flex_wrap="wrap", sizing_mode="stretch_width"),
-                         sizing_mode="stretch_width")
+            self.level_slider,
+            sizing_mode="stretch_width",
+        )
+        left = pn.Column(
+            self.caption,
+            self.graph,
+            self.why,
+            sizing_mode="stretch_width",
+            min_width=380,
+            styles={"flex": "3 1 560px"},
+        )
+        right = pn.Column(
+            self.inputs,
+            self.losses,
+            sizing_mode="stretch_width",
+            min_width=340,
+            styles={"flex": "2 1 400px"},
+        )
+        return pn.Column(
+            self._message,
+            controls,
+            pn.FlexBox(left, right, flex_wrap="wrap", sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        )
 
 
 def first_usable(entries: dict) -> str | None:

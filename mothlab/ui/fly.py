@@ -49,26 +49,44 @@ class FlyView(pn.viewable.Viewer):
     experiment = param.Selector(default=None, objects=[], doc="An experiment store.")
     network = param.Integer(default=0, bounds=(0, None), doc="Network index.")
     level = param.Integer(default=0, bounds=(0, None), doc="Level index (0: dense).")
-    target = param.Selector(default="flower", objects=list(TARGETS),
-                            doc="; ".join(f"{k}: {v}" for k, v in TARGETS.items()))
+    target = param.Selector(
+        default="flower",
+        objects=list(TARGETS),
+        doc="; ".join(f"{k}: {v}" for k, v in TARGETS.items()),
+    )
     waypoints = param.String(default="3,0;3,3", doc='Waypoints "x,y;x,y" in cm.')
-    amplitude = param.Number(2.0, bounds=(0.0, 10.0), label="flower amplitude (cm)",
-                             doc="Amplitude of the flower's 0.2 Hz component.")
+    amplitude = param.Number(
+        2.0,
+        bounds=(0.0, 10.0),
+        label="flower amplitude (cm)",
+        doc="Amplitude of the flower's 0.2 Hz component.",
+    )
     duration = param.Number(1.0, bounds=(0.1, 5.0), label="duration (s)")
-    sensor_noise = param.Number(0.0, bounds=(0.0, 0.1), step=0.002, label="sensor noise σ",
-                                doc="Noise on the sensed state, fraction of the training range.")
-    actuator_noise = param.Number(0.0, bounds=(0.0, 0.1), step=0.002, label="actuator noise σ",
-                                  doc="Noise on (Fx, Fy, τ), fraction of the training range.")
+    sensor_noise = param.Number(
+        0.0,
+        bounds=(0.0, 0.1),
+        step=0.002,
+        label="sensor noise σ",
+        doc="Noise on the sensed state, fraction of the training range.",
+    )
+    actuator_noise = param.Number(
+        0.0,
+        bounds=(0.0, 0.1),
+        step=0.002,
+        label="actuator noise σ",
+        doc="Noise on (Fx, Fy, τ), fraction of the training range.",
+    )
     scale = param.Number(1.0, bounds=(1.0, 1.3), step=0.05, label="body scale s")
-    abdomen_mass_factor = param.Number(1.0, bounds=(1.0, 2.0), step=0.05,
-                                       label="abdomen mass ×")
+    abdomen_mass_factor = param.Number(1.0, bounds=(1.0, 2.0), step=0.05, label="abdomen mass ×")
     with_mpc = param.Boolean(True, label="fly the MPC beside it")
-    study = param.Selector(default="sparsity", objects=list(STUDIES),
-                           doc="; ".join(f"{k}: {v}" for k, v in STUDIES.items()))
+    study = param.Selector(
+        default="sparsity",
+        objects=list(STUDIES),
+        doc="; ".join(f"{k}: {v}" for k, v in STUDIES.items()),
+    )
     frame = param.Integer(default=0, bounds=(0, None))
 
-    def __init__(self, runner: jobs.JobRunner | None = None, owner: str | None = None,
-                 **params):
+    def __init__(self, runner: jobs.JobRunner | None = None, owner: str | None = None, **params):
         super().__init__(**params)
         self.runner = runner or jobs.runner()
         self.owner = owner or session_owner()
@@ -79,8 +97,9 @@ class FlyView(pn.viewable.Viewer):
         self._thread: threading.Thread | None = None
         self._pending = None
         self._entries: dict[str, str] = {}
-        self._status = pn.pane.Alert("", alert_type="info", visible=False,
-                                     sizing_mode="stretch_width")
+        self._status = pn.pane.Alert(
+            "", alert_type="info", visible=False, sizing_mode="stretch_width"
+        )
         self._summary = pn.pane.Markdown("", sizing_mode="stretch_width")
         self.fly_button = pn.widgets.Button(label="Fly", button_type="primary")
         self.fly_button.on_click(lambda e: self.start_flight())
@@ -88,13 +107,22 @@ class FlyView(pn.viewable.Viewer):
         self.study_button.on_click(lambda e: self.start_study())
         self.cancel_button = pn.widgets.Button(label="Cancel study", visible=False)
         self.cancel_button.on_click(lambda e: self.cancel_study())
-        self.study_progress = pn.indicators.Progress(value=0, max=1000, visible=False,
-                                                     sizing_mode="stretch_width")
+        self.study_progress = pn.indicators.Progress(
+            value=0, max=1000, visible=False, sizing_mode="stretch_width"
+        )
         self.study_message = pn.pane.Markdown("", sizing_mode="stretch_width")
-        self.study_figure = pn.pane.Matplotlib(None, tight=True, dpi=90,
-                                               sizing_mode="stretch_width", visible=False)
-        self.player = pn.widgets.Player(start=0, end=1, value=0, interval=60, loop_policy="loop",
-                                        width=420, show_loop_controls=False)
+        self.study_figure = pn.pane.Matplotlib(
+            None, tight=True, dpi=90, sizing_mode="stretch_width", visible=False
+        )
+        self.player = pn.widgets.Player(
+            start=0,
+            end=1,
+            value=0,
+            interval=60,
+            loop_policy="loop",
+            width=420,
+            show_loop_controls=False,
+        )
         self.player.link(self, value="frame")
         self.param.watch(lambda e: self._draw_frame(), "frame")
         self._make_figures()
@@ -138,13 +166,17 @@ class FlyView(pn.viewable.Viewer):
         if self.path() is None:
             raise ValueError("no experiment selected; train one in the Train tab or pick one.")
         exp = catalog().load(self.path())
-        target = control.make_target(self.target, waypoints=self.waypoints,
-                                     amplitude=self.amplitude, duration=self.duration)
+        target = control.make_target(
+            self.target, waypoints=self.waypoints, amplitude=self.amplitude, duration=self.duration
+        )
         nets = control.load_networks(exp, [(self.level, self.network)])
-        flights = control.make_flights([target], duration=self.duration,
-                                       sensor_noise=[self.sensor_noise],
-                                       actuator_noise=[self.actuator_noise],
-                                       bodies=[(self.scale, self.abdomen_mass_factor)])
+        flights = control.make_flights(
+            [target],
+            duration=self.duration,
+            sensor_noise=[self.sensor_noise],
+            actuator_noise=[self.actuator_noise],
+            bodies=[(self.scale, self.abdomen_mass_factor)],
+        )
         return exp, target, nets, flights
 
     def fly_now(self):
@@ -153,8 +185,11 @@ class FlyView(pn.viewable.Viewer):
 
         exp, target, nets, flights = self._flight_inputs()
         res = control.fly(nets, flights)
-        mpc = (control.fly("mpc", flights, spans=(nets.spans_in, nets.spans_out))
-               if self.with_mpc else None)
+        mpc = (
+            control.fly("mpc", flights, spans=(nets.spans_in, nets.spans_out))
+            if self.with_mpc
+            else None
+        )
         return exp, target, res, mpc
 
     def start_flight(self) -> bool:
@@ -175,8 +210,11 @@ class FlyView(pn.viewable.Viewer):
             except Exception as err:  # noqa: BLE001 - shown in the page
                 self._pending = ("error", f"{type(err).__name__}: {err}")
 
-        self._show("Flying (the first flight compiles the loop: up to a minute on a small CPU; "
-                   "later ones take well under a second)…", "info")
+        self._show(
+            "Flying (the first flight compiles the loop: up to a minute on a small CPU; "
+            "later ones take well under a second)…",
+            "info",
+        )
         self._thread = threading.Thread(target=work, name="mothlab-fly", daemon=True)
         self._thread.start()
         return True
@@ -188,13 +226,18 @@ class FlyView(pn.viewable.Viewer):
             if r is None:
                 continue
             s = r.summary()
-            lines.append(f"- {name}: RMS error **{s['rms_error_cm']:.3g} cm**, max "
-                         f"{s['max_error_cm']:.3g} cm, "
-                         f"{'**diverged** at ' + format(s['diverged_at_s'], '.2f') + ' s' if s['diverged'] else 'did not diverge'}, "
-                         f"controls clipped in {100 * s['clipped_fraction']:.0f} % of periods")
+            lines.append(
+                f"- {name}: RMS error **{s['rms_error_cm']:.3g} cm**, max "
+                f"{s['max_error_cm']:.3g} cm, "
+                f"{'**diverged** at ' + format(s['diverged_at_s'], '.2f') + ' s' if s['diverged'] else 'did not diverge'}, "
+                f"controls clipped in {100 * s['clipped_fraction']:.0f} % of periods"
+            )
         sp = 100 * exp.sparsity_levels[self.level]
-        lines.insert(1, f"network {self.network} at level {self.level} ({sp:.0f} % sparse); "
-                        f"test loss {np.asarray(exp.test_loss)[self.level, self.network]:.2e}")
+        lines.insert(
+            1,
+            f"network {self.network} at level {self.level} ({sp:.0f} % sparse); "
+            f"test loss {np.asarray(exp.test_loss)[self.level, self.network]:.2e}",
+        )
         self._summary.object = "\n".join(lines)
         self._update_sources()
         self._show(None)
@@ -207,10 +250,14 @@ class FlyView(pn.viewable.Viewer):
         if self.path() is None:
             self._show("Pick an experiment first.", "warning")
             return None
-        self.job = self.runner.submit(study_job(self.path(), self.study),
-                                      name=f"fly {self.study} study", kind="fly_study",
-                                      owner=self.owner, meta={"experiment": self.path()},
-                                      pool="analysis")
+        self.job = self.runner.submit(
+            study_job(self.path(), self.study),
+            name=f"fly {self.study} study",
+            kind="fly_study",
+            owner=self.owner,
+            meta={"experiment": self.path()},
+            pool="analysis",
+        )
         self.study_progress.visible = self.cancel_button.visible = True
         return self.job
 
@@ -234,8 +281,9 @@ class FlyView(pn.viewable.Viewer):
             return
         snap = self.job.snapshot()
         self.study_progress.value = int(1000 * (snap.get("fraction") or 0))
-        self.study_message.object = escape(f"{snap['name']}: {snap['state']} — "
-                                           f"{snap.get('message') or ''}")
+        self.study_message.object = escape(
+            f"{snap['name']}: {snap['state']} — {snap.get('message') or ''}"
+        )
         if snap["state"] in ("done", "failed", "cancelled"):
             self.study_progress.visible = self.cancel_button.visible = False
             if snap["state"] == "done" and self.study_result is not self.job.result:
@@ -245,43 +293,91 @@ class FlyView(pn.viewable.Viewer):
                 info = self.study_result.info
                 extra = ""
                 if self.study_result.name == "sparsity":
-                    extra = (f" Loss-level breakdown at {_pct(info.get('loss_breakdown_sparsity'))}"
-                             f", flight-level at {_pct(info.get('flight_breakdown_sparsity'))}.")
+                    extra = (
+                        f" Loss-level breakdown at {_pct(info.get('loss_breakdown_sparsity'))}"
+                        f", flight-level at {_pct(info.get('flight_breakdown_sparsity'))}."
+                    )
                 self.study_message.object = escape(
-                    f"{snap['name']} done in {info.get('wall_s', 0):.0f} s.{extra}")
+                    f"{snap['name']} done in {info.get('wall_s', 0):.0f} s.{extra}"
+                )
             elif snap["state"] == "failed":
                 self.study_message.object = escape(f"{snap['name']} failed: {snap.get('error')}")
 
     # -- figures ---------------------------------------------------------------------------
     def _make_figures(self):
-        self.src = {k: ColumnDataSource(dict(xs=[], ys=[])) for k in
-                    ("head", "abd", "head_mpc", "abd_mpc")}
+        self.src = {
+            k: ColumnDataSource(dict(xs=[], ys=[])) for k in ("head", "abd", "head_mpc", "abd_mpc")
+        }
         self.src_paths = ColumnDataSource(dict(xs=[], ys=[], color=[], label=[]))
         self.src_target = ColumnDataSource(dict(x=[], y=[]))
         self.src_thrust = ColumnDataSource(dict(x0=[], y0=[], x1=[], y1=[]))
-        p = figure(title="Closed-loop flight to scale (cm)", match_aspect=True, width=480,
-                   height=480, tools="pan,wheel_zoom,reset,save", toolbar_location="above",
-                   x_axis_label="x (cm)", y_axis_label="y (cm)")
-        p.multi_line("xs", "ys", source=self.src_paths, line_color="color", line_width=2,
-                     legend_field="label")
-        p.patches("xs", "ys", source=self.src["head_mpc"], fill_alpha=0, line_color=ORANGE,
-                  line_dash="dashed")
-        p.patches("xs", "ys", source=self.src["abd_mpc"], fill_alpha=0, line_color=ORANGE,
-                  line_dash="dashed")
-        p.patches("xs", "ys", source=self.src["head"], fill_color=ORANGE, fill_alpha=0.6,
-                  line_color="black")
-        p.patches("xs", "ys", source=self.src["abd"], fill_color=BLUE, fill_alpha=0.5,
-                  line_color="black")
+        p = figure(
+            title="Closed-loop flight to scale (cm)",
+            match_aspect=True,
+            width=480,
+            height=480,
+            tools="pan,wheel_zoom,reset,save",
+            toolbar_location="above",
+            x_axis_label="x (cm)",
+            y_axis_label="y (cm)",
+        )
+        p.multi_line(
+            "xs",
+            "ys",
+            source=self.src_paths,
+            line_color="color",
+            line_width=2,
+            legend_field="label",
+        )
+        p.patches(
+            "xs",
+            "ys",
+            source=self.src["head_mpc"],
+            fill_alpha=0,
+            line_color=ORANGE,
+            line_dash="dashed",
+        )
+        p.patches(
+            "xs",
+            "ys",
+            source=self.src["abd_mpc"],
+            fill_alpha=0,
+            line_color=ORANGE,
+            line_dash="dashed",
+        )
+        p.patches(
+            "xs",
+            "ys",
+            source=self.src["head"],
+            fill_color=ORANGE,
+            fill_alpha=0.6,
+            line_color="black",
+        )
+        p.patches(
+            "xs", "ys", source=self.src["abd"], fill_color=BLUE, fill_alpha=0.5, line_color="black"
+        )
         p.segment("x0", "y0", "x1", "y1", source=self.src_thrust, line_color=RED, line_width=3)
-        p.scatter("x", "y", source=self.src_target, marker="star", size=16, color="black",
-                  legend_label="target")
+        p.scatter(
+            "x",
+            "y",
+            source=self.src_target,
+            marker="star",
+            size=16,
+            color="black",
+            legend_label="target",
+        )
         p.legend.location = "top_left"
         p.legend.label_text_font_size = "8pt"
         self.fig_moth = p
         self.src_err = ColumnDataSource(dict(t=[], net=[], mpc=[]))
         self.src_u = ColumnDataSource(dict(t=[], F=[], tau=[], F_mpc=[], tau_mpc=[]))
-        fe = figure(width=420, height=170, x_axis_label="t (s)", y_axis_label="error (cm)",
-                    toolbar_location=None)
+        fe = figure(
+            width=420,
+            height=170,
+            x_axis_label="t (s)",
+            y_axis_label="error (cm)",
+            toolbar_location=None,
+        )
         fe.line("t", "net", source=self.src_err, color=BLUE, line_width=2, legend_label="network")
         fe.line("t", "mpc", source=self.src_err, color=ORANGE, line_width=2, legend_label="MPC")
         fe.legend.location = "top_left"
@@ -289,16 +385,23 @@ class FlyView(pn.viewable.Viewer):
         from mothlab.control.loop import F_MAX, TAU_MAX
 
         figs = [fe]
-        for key, label, lo, hi in (("F", "F (dyn)", 0.0, F_MAX), ("tau", "τ (dyn·cm)",
-                                                                 -TAU_MAX, TAU_MAX)):
-            f = figure(width=420, height=150, x_axis_label="t (s)",
-                       y_axis_label=f"{label} [{lo:g}, {hi:g}]", toolbar_location=None)
+        for key, label, lo, hi in (
+            ("F", "F (dyn)", 0.0, F_MAX),
+            ("tau", "τ (dyn·cm)", -TAU_MAX, TAU_MAX),
+        ):
+            f = figure(
+                width=420,
+                height=150,
+                x_axis_label="t (s)",
+                y_axis_label=f"{label} [{lo:g}, {hi:g}]",
+                toolbar_location=None,
+            )
             f.step("t", key, source=self.src_u, color=BLUE, line_width=2, mode="after")
-            f.step("t", f"{key}_mpc", source=self.src_u, color=ORANGE, line_width=1.5,
-                   mode="after")
+            f.step("t", f"{key}_mpc", source=self.src_u, color=ORANGE, line_width=1.5, mode="after")
             for b in (lo, hi):  # the S3 range the controls are clipped to
-                f.add_layout(Span(location=b, dimension="width", line_color=GREY,
-                                  line_dash="dotted"))
+                f.add_layout(
+                    Span(location=b, dimension="width", line_color=GREY, line_dash="dotted")
+                )
             figs.append(f)
         self.time_spans = []
         for f in figs:
@@ -313,8 +416,9 @@ class FlyView(pn.viewable.Viewer):
         r, m = self.result, self.mpc
         body = self._body_params()
         self.shapes = body_shapes(r.state[0, 0], _controls_per_frame(r), body)
-        self.shapes_mpc = (body_shapes(m.state[0, 0], _controls_per_frame(m), body)
-                           if m is not None else None)
+        self.shapes_mpc = (
+            body_shapes(m.state[0, 0], _controls_per_frame(m), body) if m is not None else None
+        )
         tgt = r.target[0]
         xs, ys, col, lab = [tgt[:, 0]], [tgt[:, 1]], [GREY], ["target path"]
         xs.append(r.state[0, 0, :, 0])
@@ -328,14 +432,20 @@ class FlyView(pn.viewable.Viewer):
             lab.append("MPC (joint)")
         self.src_paths.data = dict(xs=xs, ys=ys, color=col, label=lab)
         nan = np.full(len(r.t), np.nan)
-        self.src_err.data = dict(t=r.t, net=r.error[0, 0],
-                                 mpc=m.error[0, 0] if m is not None else nan)
+        self.src_err.data = dict(
+            t=r.t, net=r.error[0, 0], mpc=m.error[0, 0] if m is not None else nan
+        )
         uc, mc = _controls_per_frame(r), (_controls_per_frame(m) if m is not None else None)
-        self.src_u.data = dict(t=r.t, F=uc[:, 0], tau=uc[:, 2],
-                               F_mpc=mc[:, 0] if mc is not None else nan,
-                               tau_mpc=mc[:, 2] if mc is not None else nan)
-        pts = np.concatenate([self.shapes.head.reshape(-1, 2), self.shapes.abdomen.reshape(-1, 2),
-                              tgt])
+        self.src_u.data = dict(
+            t=r.t,
+            F=uc[:, 0],
+            tau=uc[:, 2],
+            F_mpc=mc[:, 0] if mc is not None else nan,
+            tau_mpc=mc[:, 2] if mc is not None else nan,
+        )
+        pts = np.concatenate(
+            [self.shapes.head.reshape(-1, 2), self.shapes.abdomen.reshape(-1, 2), tgt]
+        )
         lo, hi = pts.min(0), pts.max(0)
         mid, half = (lo + hi) / 2, max((hi - lo).max() / 2 * 1.1, 3.0)
         self.fig_moth.x_range.start, self.fig_moth.x_range.end = mid[0] - half, mid[0] + half
@@ -365,8 +475,12 @@ class FlyView(pn.viewable.Viewer):
             self.src["abd_mpc"].data = dict(xs=[sm.abdomen[k, :, 0]], ys=[sm.abdomen[k, :, 1]])
         else:
             self.src["head_mpc"].data = self.src["abd_mpc"].data = dict(xs=[], ys=[])
-        self.src_thrust.data = dict(x0=[s.thrust_start[k, 0]], y0=[s.thrust_start[k, 1]],
-                                    x1=[s.thrust_end[k, 0]], y1=[s.thrust_end[k, 1]])
+        self.src_thrust.data = dict(
+            x0=[s.thrust_start[k, 0]],
+            y0=[s.thrust_start[k, 1]],
+            x1=[s.thrust_end[k, 0]],
+            y1=[s.thrust_end[k, 1]],
+        )
         tgt = self.result.target[0, k]
         self.src_target.data = dict(x=[tgt[0]], y=[tgt[1]])
         for span in self.time_spans:
@@ -374,27 +488,54 @@ class FlyView(pn.viewable.Viewer):
 
     # -- layout ----------------------------------------------------------------------------
     def __panel__(self):
-        flight = pn.Param(self.param, parameters=[
-            "experiment", "network", "level", "target", "waypoints", "amplitude", "duration",
-            "sensor_noise", "actuator_noise", "scale", "abdomen_mass_factor", "with_mpc"],
-            show_name=False, sizing_mode="stretch_width")
-        studies = pn.Column(pn.Param(self.param, parameters=["study"], show_name=False),
-                            pn.Row(self.study_button, self.cancel_button), self.study_progress,
-                            self.study_message)
-        controls = pn.Column(pn.pane.Markdown("### Closed-loop flight"), flight, self.fly_button,
-                             pn.pane.Markdown("### Studies over the experiment's networks"),
-                             studies, width=340)
+        flight = pn.Param(
+            self.param,
+            parameters=[
+                "experiment",
+                "network",
+                "level",
+                "target",
+                "waypoints",
+                "amplitude",
+                "duration",
+                "sensor_noise",
+                "actuator_noise",
+                "scale",
+                "abdomen_mass_factor",
+                "with_mpc",
+            ],
+            show_name=False,
+            sizing_mode="stretch_width",
+        )
+        studies = pn.Column(
+            pn.Param(self.param, parameters=["study"], show_name=False),
+            pn.Row(self.study_button, self.cancel_button),
+            self.study_progress,
+            self.study_message,
+        )
+        controls = pn.Column(
+            pn.pane.Markdown("### Closed-loop flight"),
+            flight,
+            self.fly_button,
+            pn.pane.Markdown("### Studies over the experiment's networks"),
+            studies,
+            width=340,
+        )
         legend = pn.pane.Markdown(
             "Filled: the network's moth; dashed orange: the MPC's (random shooting on the true "
             "model). Every 20 ms the controller is asked for the pose 20 ms ahead on a smooth "
             "approach to the target (star); controls are clipped to the S3 ranges (dotted).",
-            sizing_mode="stretch_width")
-        plots = pn.Column(self._status, self.player, pn.pane.Bokeh(self.fig_moth), legend,
-                          self._summary)
-        series = pn.Column(pn.pane.Bokeh(self.fig_err), pn.pane.Bokeh(self.fig_F),
-                           pn.pane.Bokeh(self.fig_tau))
-        return pn.Column(pn.Row(controls, plots, series), self.study_figure,
-                         sizing_mode="stretch_width")
+            sizing_mode="stretch_width",
+        )
+        plots = pn.Column(
+            self._status, self.player, pn.pane.Bokeh(self.fig_moth), legend, self._summary
+        )
+        series = pn.Column(
+            pn.pane.Bokeh(self.fig_err), pn.pane.Bokeh(self.fig_F), pn.pane.Bokeh(self.fig_tau)
+        )
+        return pn.Column(
+            pn.Row(controls, plots, series), self.study_figure, sizing_mode="stretch_width"
+        )
 
 
 def _controls_per_frame(r):

@@ -46,8 +46,11 @@ def session_owner() -> str:
 def read_only(path) -> bool:
     """Whether the store at ``path`` must not be written: a shipped asset or a read-only folder."""
     is_shipped = getattr(store, "is_shipped", None)  # mothlab.store's own test, once it has one
-    shipped = is_shipped(path) if is_shipped else Path(path).resolve().is_relative_to(
-        common.ASSETS.resolve())
+    shipped = (
+        is_shipped(path)
+        if is_shipped
+        else Path(path).resolve().is_relative_to(common.ASSETS.resolve())
+    )
     return shipped or not os.access(path, os.W_OK)
 
 
@@ -59,8 +62,10 @@ def writable_copy(path) -> Path:
         return path
     dest = experiments_dir() / path.name
     if dest.resolve() == path.resolve():
-        raise ValueError(f"{path} is read-only and is the experiments folder's own copy; make "
-                         "the experiments folder writable (MOTHLAB_EXPERIMENTS).")
+        raise ValueError(
+            f"{path} is read-only and is the experiments folder's own copy; make "
+            "the experiments folder writable (MOTHLAB_EXPERIMENTS)."
+        )
     return dest
 
 
@@ -72,13 +77,18 @@ def analysis_job(path, null: str, n_random: int):
     def fn(progress, cancel):
         target = writable_copy(path)
         if target != path and not target.exists():
-            report(progress, 0.0, f"{path.name} is read-only (shipped): copying it to "
-                                  f"{target.parent} to store the analysis beside it")
+            report(
+                progress,
+                0.0,
+                f"{path.name} is read-only (shipped): copying it to "
+                f"{target.parent} to store the analysis beside it",
+            )
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copytree(path, target)
         catalog().add(target)
-        A.analyse_experiment(str(target), null=null, n_random=int(n_random), progress=progress,
-                             cancel=cancel)
+        A.analyse_experiment(
+            str(target), null=null, n_random=int(n_random), progress=progress, cancel=cancel
+        )
         return str(target)
 
     return fn
@@ -88,44 +98,62 @@ class MotifPanel(pn.viewable.Viewer):
     """Motif z-scores of one experiment under one null."""
 
     experiment = param.Selector(default=None, objects=[], doc="An experiment store.")
-    null = param.Selector(default="edges_live_nodes",
-                          objects={A.NULL_LABELS.get(k, k): k for k in A.NULLS},
-                          doc="The random layered networks z is measured against: "
-                              + "; ".join(f"{k}: {v}" for k, v in A.NULLS.items()))
-    at = param.Selector(default=AT_LEVEL, objects=[AT_LEVEL, AT_OPTIMAL], label="z-scores at",
-                        doc="One level for all networks, or each network at its own optimal "
-                            "level (under the selection rule).")
-    rule = param.Selector(default="paper", objects=list(A.SELECTION_RULES),
-                          label="selection rule",
-                          doc="; ".join(f"{k}: {v}" for k, v in A.SELECTION_RULES.items()))
+    null = param.Selector(
+        default="edges_live_nodes",
+        objects={A.NULL_LABELS.get(k, k): k for k in A.NULLS},
+        doc="The random layered networks z is measured against: "
+        + "; ".join(f"{k}: {v}" for k, v in A.NULLS.items()),
+    )
+    at = param.Selector(
+        default=AT_LEVEL,
+        objects=[AT_LEVEL, AT_OPTIMAL],
+        label="z-scores at",
+        doc="One level for all networks, or each network at its own optimal "
+        "level (under the selection rule).",
+    )
+    rule = param.Selector(
+        default="paper",
+        objects=list(A.SELECTION_RULES),
+        label="selection rule",
+        doc="; ".join(f"{k}: {v}" for k, v in A.SELECTION_RULES.items()),
+    )
     level = param.Integer(default=0, bounds=(0, None))
-    n_random = param.Integer(default=200, bounds=N_RANDOM_BOUNDS, label="random networks",
-                             doc="Random networks per real one (sampled nulls only; the edge "
-                                 "nulls' moments are exact). Bounds: " + str(N_RANDOM_BOUNDS))
+    n_random = param.Integer(
+        default=200,
+        bounds=N_RANDOM_BOUNDS,
+        label="random networks",
+        doc="Random networks per real one (sampled nulls only; the edge "
+        "nulls' moments are exact). Bounds: " + str(N_RANDOM_BOUNDS),
+    )
 
-    def __init__(self, title: str, runner: jobs.JobRunner | None = None,
-                 owner: str | None = None, **params):
+    def __init__(
+        self, title: str, runner: jobs.JobRunner | None = None, owner: str | None = None, **params
+    ):
         super().__init__(**params)
         self.title = title
         self.runner = runner or jobs.runner()
         self.owner = owner or session_owner()
-        self.result = None   # MotifResult
+        self.result = None  # MotifResult
         self.sparsity = None  # SparsityResult
         self.job: jobs.Job | None = None
         self._entries: dict = {}
         self._version = -1
-        self._message = pn.pane.Alert("", alert_type="info", visible=False,
-                                      sizing_mode="stretch_width")
+        self._message = pn.pane.Alert(
+            "", alert_type="info", visible=False, sizing_mode="stretch_width"
+        )
         self.null_doc = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.run_button = pn.widgets.Button(label="Run motif analysis", color="primary",
-                                            visible=False)
+        self.run_button = pn.widgets.Button(
+            label="Run motif analysis", color="primary", visible=False
+        )
         self.run_button.on_click(lambda e: self.start_analysis())
         self.cancel_button = pn.widgets.Button(label="Cancel analysis", visible=False)
         self.cancel_button.on_click(lambda e: self.cancel_analysis())
-        self.progress = pn.indicators.Progress(value=0, max=1000, visible=False,
-                                               sizing_mode="stretch_width")
-        self.level_slider = pn.widgets.DiscreteSlider(label="sparsity", options={"0%": 0},
-                                                      value=0, sizing_mode="stretch_width")
+        self.progress = pn.indicators.Progress(
+            value=0, max=1000, visible=False, sizing_mode="stretch_width"
+        )
+        self.level_slider = pn.widgets.DiscreteSlider(
+            label="sparsity", options={"0%": 0}, value=0, sizing_mode="stretch_width"
+        )
         self.level_slider.param.watch(lambda e: setattr(self, "level", int(e.new)), "value")
         self.fig_level = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=320)
         self.fig_sparsity = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=320)
@@ -140,8 +168,10 @@ class MotifPanel(pn.viewable.Viewer):
 
     @param.depends("null", watch=True)
     def _null_doc(self):
-        self.null_doc.object = (f"<i>{escape(A.NULL_LABELS.get(self.null, self.null))}</i>: "
-                                f"{escape(A.NULLS[self.null])}")
+        self.null_doc.object = (
+            f"<i>{escape(A.NULL_LABELS.get(self.null, self.null))}</i>: "
+            f"{escape(A.NULLS[self.null])}"
+        )
 
     # -- catalog, jobs --------------------------------------------------------------------
     def refresh(self):
@@ -161,21 +191,33 @@ class MotifPanel(pn.viewable.Viewer):
         self.progress.visible = self.cancel_button.visible = job.active
         self.progress.value = int(1000 * min(1.0, max(0.0, snap.get("fraction") or 0)))
         if job.active:
-            self._say(f"Motif analysis {snap['state']} (job {snap['id']}, "
-                      f"{snap['owner']}): {snap.get('message') or ''}", "info")
+            self._say(
+                f"Motif analysis {snap['state']} (job {snap['id']}, "
+                f"{snap['owner']}): {snap.get('message') or ''}",
+                "info",
+            )
             return
         self.job = None
         if snap["state"] == jobs.FAILED:
             self._say(f"The motif analysis failed: {snap['error']}", "danger")
         elif snap["state"] == jobs.CANCELLED:
             self._load()
-            self._say("The motif analysis was cancelled; the levels it finished are stored and "
-                      "running it again resumes.", "warning")
+            self._say(
+                "The motif analysis was cancelled; the levels it finished are stored and "
+                "running it again resumes.",
+                "warning",
+            )
         else:
             target = job.result
             self.refresh_entries()
-            label = next((k for k, v in self._entries.items()
-                          if Path(v).resolve() == Path(target).resolve()), None)
+            label = next(
+                (
+                    k
+                    for k, v in self._entries.items()
+                    if Path(v).resolve() == Path(target).resolve()
+                ),
+                None,
+            )
             if label is not None and label != self.experiment:
                 self.experiment = label  # the copy made beside a shipped store
             else:
@@ -198,12 +240,19 @@ class MotifPanel(pn.viewable.Viewer):
             return None
         self.job = self.runner.submit(
             analysis_job(path, self.null, int(self.n_random)),
-            name=f"motifs {self.experiment} ({self.null})", kind="motifs", owner=self.owner,
-            pool="analysis", meta={"path": str(path), "target": str(target), "null": self.null})
+            name=f"motifs {self.experiment} ({self.null})",
+            kind="motifs",
+            owner=self.owner,
+            pool="analysis",
+            meta={"path": str(path), "target": str(target), "null": self.null},
+        )
         self.run_button.visible = False
         if Path(target) != Path(path):
-            self._say(f"{self.experiment!r} is shipped with mothlab and read-only: the analysis "
-                      f"runs on a copy in {target.parent}.", "info")
+            self._say(
+                f"{self.experiment!r} is shipped with mothlab and read-only: the analysis "
+                f"runs on a copy in {target.parent}.",
+                "info",
+            )
         self.refresh()
         return self.job
 
@@ -235,14 +284,20 @@ class MotifPanel(pn.viewable.Viewer):
             self._clear()
             return
         if res is None or not np.asarray(res.done).any():
-            running = [j for j in self.runner.active("motifs")
-                       if j.meta.get("path") == str(path) and j.meta.get("null") == self.null]
+            running = [
+                j
+                for j in self.runner.active("motifs")
+                if j.meta.get("path") == str(path) and j.meta.get("null") == self.null
+            ]
             if running:
                 self.job = running[0]
             else:
-                self._say(f"{self.experiment!r} has no motif analysis under the null "
-                          f"{A.NULL_LABELS.get(self.null, self.null)!r} yet: run it here (in the "
-                          "background; you can keep working).", "info")
+                self._say(
+                    f"{self.experiment!r} has no motif analysis under the null "
+                    f"{A.NULL_LABELS.get(self.null, self.null)!r} yet: run it here (in the "
+                    "background; you can keep working).",
+                    "info",
+                )
                 self.run_button.visible = True
             self._clear()
             return
@@ -270,8 +325,9 @@ class MotifPanel(pn.viewable.Viewer):
         if res is None:
             return
         if self.at == AT_OPTIMAL:
-            el = plots.zscore_distributions(res, None, sparsity_result=self.sparsity,
-                                            rule=self.rule)
+            el = plots.zscore_distributions(
+                res, None, sparsity_result=self.sparsity, rule=self.rule
+            )
         else:
             el = plots.zscore_distributions(res, self.level)
         self.fig_level.object = plots.render(el)
@@ -286,27 +342,48 @@ class MotifPanel(pn.viewable.Viewer):
             self.table.object = None
             return
         rows = [r for r in rows if r["n_defined"]]  # an edge null leaves the edge z undefined
-        self.summary.object = (f"<b>At the optimal level</b> ({escape(rows[0]['basis'])})"
-                               if rows else "")
-        self.table.object = pd.DataFrame({
-            "motif": [A.MOTIF_LABELS.get(r["motif"], r["motif"]) for r in rows],
-            "networks": [r["n_defined"] for r in rows],
-            "median z": [f"{r['median_z']:+.1f}" for r in rows],
-            "z > 0": [f"{100 * r['frac_positive']:.0f}%" for r in rows],
-            "z < 0": [f"{100 * r['frac_negative']:.0f}%" for r in rows]}) if rows else None
+        self.summary.object = (
+            f"<b>At the optimal level</b> ({escape(rows[0]['basis'])})" if rows else ""
+        )
+        self.table.object = (
+            pd.DataFrame(
+                {
+                    "motif": [A.MOTIF_LABELS.get(r["motif"], r["motif"]) for r in rows],
+                    "networks": [r["n_defined"] for r in rows],
+                    "median z": [f"{r['median_z']:+.1f}" for r in rows],
+                    "z > 0": [f"{100 * r['frac_positive']:.0f}%" for r in rows],
+                    "z < 0": [f"{100 * r['frac_negative']:.0f}%" for r in rows],
+                }
+            )
+            if rows
+            else None
+        )
 
     def __panel__(self):
         return pn.Column(
             pn.pane.Markdown(f"### {self.title}"),
-            pn.FlexBox(pn.widgets.Select.from_param(self.param.experiment, width=200),
-                       pn.widgets.Select.from_param(self.param.null, width=230),
-                       pn.widgets.IntInput.from_param(self.param.n_random, width=120)),
-            self.null_doc, self._message,
-            pn.Row(self.run_button, self.cancel_button), self.progress,
-            pn.FlexBox(pn.widgets.Select.from_param(self.param.at, width=200),
-                       pn.widgets.Select.from_param(self.param.rule, width=120)),
-            self.level_slider, self.fig_level, self.fig_sparsity, self.summary, self.table,
-            sizing_mode="stretch_width", min_width=360, styles={"flex": "1 1 480px"})
+            pn.FlexBox(
+                pn.widgets.Select.from_param(self.param.experiment, width=200),
+                pn.widgets.Select.from_param(self.param.null, width=230),
+                pn.widgets.IntInput.from_param(self.param.n_random, width=120),
+            ),
+            self.null_doc,
+            self._message,
+            pn.Row(self.run_button, self.cancel_button),
+            self.progress,
+            pn.FlexBox(
+                pn.widgets.Select.from_param(self.param.at, width=200),
+                pn.widgets.Select.from_param(self.param.rule, width=120),
+            ),
+            self.level_slider,
+            self.fig_level,
+            self.fig_sparsity,
+            self.summary,
+            self.table,
+            sizing_mode="stretch_width",
+            min_width=360,
+            styles={"flex": "1 1 480px"},
+        )
 
 
 class MotifsView(pn.viewable.Viewer):
@@ -337,7 +414,11 @@ class MotifsView(pn.viewable.Viewer):
             "z = (N_real − mean N_null) / sd N_null for each network and motif; positive means "
             "the pruned networks have more of the motif than random layered networks with the "
             "same constraints (the null). Undefined z-scores (a null with zero variance, e.g. the "
-            "edge count under an edge null) are left out.", sizing_mode="stretch_width")
-        return pn.Column(intro, pn.FlexBox(self.left, self.right, flex_wrap="wrap",
-                                           sizing_mode="stretch_width"),
-                         sizing_mode="stretch_width")
+            "edge count under an edge null) are left out.",
+            sizing_mode="stretch_width",
+        )
+        return pn.Column(
+            intro,
+            pn.FlexBox(self.left, self.right, flex_wrap="wrap", sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        )

@@ -47,8 +47,16 @@ from .estimate import estimate_run, warm_rates
 
 MAX_CURVES = 24  # networks drawn individually in the live loss plot (the median is always drawn)
 #: the form's first block (shown open); every other ExperimentConfig parameter is in "More"
-MAIN = ("widths", "n_networks", "n_samples", "schedule", "threshold", "max_steps_per_level",
-        "method", "density")
+MAIN = (
+    "widths",
+    "n_networks",
+    "n_samples",
+    "schedule",
+    "threshold",
+    "max_steps_per_level",
+    "method",
+    "density",
+)
 #: a job longer than this on this machine asks first (and says how long it would take)
 CONFIRM_ABOVE_S = 2 * 3600
 
@@ -109,8 +117,9 @@ def train_job(config, out: str):
 def partial_experiments() -> list[store.StoreInfo]:
     """Unfinished experiment stores in the experiments folder (e.g. left by a server restart)."""
     try:
-        return [s for s in store.list_stores(experiments_dir(), kind="experiment")
-                if not s.complete]
+        return [
+            s for s in store.list_stores(experiments_dir(), kind="experiment") if not s.complete
+        ]
     except OSError:
         return []
 
@@ -118,14 +127,25 @@ def partial_experiments() -> list[store.StoreInfo]:
 class TrainView(pn.viewable.Viewer):
     """Configure and launch a train-and-prune run; list every job of the server; watch one."""
 
-    preset = param.Selector(default="classroom", objects=list(PRESETS),
-                            doc="Starting point: tiny (seconds), classroom (minutes on a laptop), "
-                                "small (about an hour on a laptop), paper and tensorflow (GPU).")
-    run_name = param.String(default="", label="experiment name",
-                            doc="Folder name under the experiments folder (letters, digits, -_.).")
-    watching = param.Selector(default=None, objects=[None], allow_None=True, label="job",
-                              doc="The job shown below: any job of this server, or an unfinished "
-                                  "experiment found on disk (select it and press Resume).")
+    preset = param.Selector(
+        default="classroom",
+        objects=list(PRESETS),
+        doc="Starting point: tiny (seconds), classroom (minutes on a laptop), "
+        "small (about an hour on a laptop), paper and tensorflow (GPU).",
+    )
+    run_name = param.String(
+        default="",
+        label="experiment name",
+        doc="Folder name under the experiments folder (letters, digits, -_.).",
+    )
+    watching = param.Selector(
+        default=None,
+        objects=[None],
+        allow_None=True,
+        label="job",
+        doc="The job shown below: any job of this server, or an unfinished "
+        "experiment found on disk (select it and press Resume).",
+    )
 
     def __init__(self, runner: jobs.JobRunner | None = None, owner: str | None = None, **params):
         super().__init__(**params)
@@ -136,22 +156,24 @@ class TrainView(pn.viewable.Viewer):
         self._disk: dict[str, store.StoreInfo] = {}
         self._seen = None
         self._confirm: tuple | None = None  # (config dict, out) the user was asked to confirm
-        self._message = pn.pane.Alert("", alert_type="info", visible=False,
-                                      sizing_mode="stretch_width")
+        self._message = pn.pane.Alert(
+            "", alert_type="info", visible=False, sizing_mode="stretch_width"
+        )
         self.start_button = pn.widgets.Button(label="Start training", color="primary")
-        self.cancel_button = pn.widgets.Button(label="Cancel", color="danger",
-                                               disabled=True)
-        self.resume_button = pn.widgets.Button(label="Resume", color="success",
-                                               disabled=True)
+        self.cancel_button = pn.widgets.Button(label="Cancel", color="danger", disabled=True)
+        self.resume_button = pn.widgets.Button(label="Resume", color="success", disabled=True)
         self.start_button.on_click(lambda e: self.start())
         self.cancel_button.on_click(lambda e: self.cancel())
         self.resume_button.on_click(lambda e: self.resume())
-        self.progress = pn.indicators.Progress(value=0, max=1000, sizing_mode="stretch_width",
-                                               bar_color="primary")
-        self.status = pn.pane.HTML("No training job has run on this server yet.",
-                                   sizing_mode="stretch_width")
-        self.jobs_table = pn.pane.HTML("", sizing_mode="stretch_width",
-                                       css_classes=["mothlab-jobs"])
+        self.progress = pn.indicators.Progress(
+            value=0, max=1000, sizing_mode="stretch_width", bar_color="primary"
+        )
+        self.status = pn.pane.HTML(
+            "No training job has run on this server yet.", sizing_mode="stretch_width"
+        )
+        self.jobs_table = pn.pane.HTML(
+            "", sizing_mode="stretch_width", css_classes=["mothlab-jobs"]
+        )
         self.estimate_note = pn.pane.HTML("", sizing_mode="stretch_width")
         self._make_plot()
         self._apply_preset()
@@ -191,8 +213,10 @@ class TrainView(pn.viewable.Viewer):
     def out_path(self) -> str:
         name = self.run_name.strip()
         if not re.fullmatch(r"[A-Za-z0-9_.-]+", name or ""):
-            raise ValueError(f"experiment name {name!r} must be non-empty and use only letters, "
-                             "digits, '-', '_' and '.'.")
+            raise ValueError(
+                f"experiment name {name!r} must be non-empty and use only letters, "
+                "digits, '-', '_' and '.'."
+            )
         return str(experiments_dir() / f"{name.removesuffix('.zarr')}.zarr")
 
     # -- actions ------------------------------------------------------------------------------
@@ -210,8 +234,11 @@ class TrainView(pn.viewable.Viewer):
             self._say(f"Cannot start: {err}", "danger")
             return None
         if Path(out).exists():
-            self._say(f"An experiment named {self.run_name!r} already exists; choose another name "
-                      "(or select it in the job list and press Resume).", "danger")
+            self._say(
+                f"An experiment named {self.run_name!r} already exists; choose another name "
+                "(or select it in the job list and press Resume).",
+                "danger",
+            )
             return None
         est = estimate_run(cfg)
         self.estimate_note.object = est.html()
@@ -222,20 +249,28 @@ class TrainView(pn.viewable.Viewer):
         if est.seconds > CONFIRM_ABOVE_S and not confirm and self._confirm != key:
             self._confirm = key
             self.start_button.label = "Start anyway"
-            self._say(f"This run would take about {_fmt_seconds(est.seconds)} on this machine "
-                      f"({escape(est.device)}); the {self.preset!r} preset is sized for a GPU. "
-                      "Press “Start anyway” to run it here, or choose a smaller preset.",
-                      "warning")
+            self._say(
+                f"This run would take about {_fmt_seconds(est.seconds)} on this machine "
+                f"({escape(est.device)}); the {self.preset!r} preset is sized for a GPU. "
+                "Press “Start anyway” to run it here, or choose a smaller preset.",
+                "warning",
+            )
             return None
         self._confirm = None
         self.start_button.label = "Start training"
         Path(out).parent.mkdir(parents=True, exist_ok=True)
-        job = self.runner.submit(train_job(cfg, out), name=Path(out).stem, kind="train",
-                                 owner=self.owner,
-                                 meta={"out": out, "config": cfg.to_dict(),
-                                       "estimate_s": est.seconds})
-        self._say(f"Started {Path(out).stem}; it runs on the server, so you can close or reload "
-                  "this page and come back.", "success")
+        job = self.runner.submit(
+            train_job(cfg, out),
+            name=Path(out).stem,
+            kind="train",
+            owner=self.owner,
+            meta={"out": out, "config": cfg.to_dict(), "estimate_s": est.seconds},
+        )
+        self._say(
+            f"Started {Path(out).stem}; it runs on the server, so you can close or reload "
+            "this page and come back.",
+            "success",
+        )
         self.run_name = f"{self.preset}-{time.strftime('%Y%m%d-%H%M%S')}"
         self.refresh()
         self.watching = f"job {job.id}"
@@ -253,8 +288,11 @@ class TrainView(pn.viewable.Viewer):
         except PermissionError as err:
             self._say(str(err), "danger")
             return
-        self._say("Cancelling: the run stops after the current chunk and keeps the finished "
-                  "levels; press Resume to continue it.", "warning")
+        self._say(
+            "Cancelling: the run stops after the current chunk and keeps the finished "
+            "levels; press Resume to continue it.",
+            "warning",
+        )
         self.refresh()
 
     def resume(self) -> jobs.Job | None:
@@ -267,8 +305,10 @@ class TrainView(pn.viewable.Viewer):
             try:
                 cfg = ExperimentConfig.from_dict(info.header["config"])
             except (KeyError, ValueError, TypeError) as err:
-                self._say(f"Cannot resume {info.path.name}: its header has no usable config "
-                          f"({err}).", "danger")
+                self._say(
+                    f"Cannot resume {info.path.name}: its header has no usable config ({err}).",
+                    "danger",
+                )
                 return None
             out, name, before = str(info.path), info.path.stem, None
         else:
@@ -276,9 +316,13 @@ class TrainView(pn.viewable.Viewer):
                 return None
             cfg = ExperimentConfig.from_dict(self.job.meta["config"])
             out, name, before = self.job.meta["out"], self.job.name, self.job.id
-        job = self.runner.submit(train_job(cfg, out), name=name, kind="train", owner=self.owner,
-                                 meta={"out": out, "config": cfg.to_dict(),
-                                       "resumed_from": before})
+        job = self.runner.submit(
+            train_job(cfg, out),
+            name=name,
+            kind="train",
+            owner=self.owner,
+            meta={"out": out, "config": cfg.to_dict(), "resumed_from": before},
+        )
         self._say(f"Resuming {name} from its last finished level.", "success")
         self.refresh()
         self.watching = f"job {job.id}"
@@ -289,22 +333,51 @@ class TrainView(pn.viewable.Viewer):
         self.src_curves = ColumnDataSource(dict(xs=[], ys=[]))
         self.src_median = ColumnDataSource(dict(x=[], y=[]))
         self.src_levels = ColumnDataSource(dict(x=[], y=[], label=[]))
-        p = figure(title="Validation loss while training (scaled MSE)", y_axis_type="log",
-                   height=320, sizing_mode="stretch_width", x_axis_label="training steps",
-                   y_axis_label="loss", tools="pan,wheel_zoom,reset,save",
-                   css_classes=["mothlab-loss"])
-        curves = p.multi_line("xs", "ys", source=self.src_curves, line_color=BLUE,
-                              line_alpha=0.25)
-        median = p.line("x", "y", source=self.src_median, line_color=ORANGE, line_width=3,
-                        legend_label="median over networks")
+        p = figure(
+            title="Validation loss while training (scaled MSE)",
+            y_axis_type="log",
+            height=320,
+            sizing_mode="stretch_width",
+            x_axis_label="training steps",
+            y_axis_label="loss",
+            tools="pan,wheel_zoom,reset,save",
+            css_classes=["mothlab-loss"],
+        )
+        curves = p.multi_line("xs", "ys", source=self.src_curves, line_color=BLUE, line_alpha=0.25)
+        median = p.line(
+            "x",
+            "y",
+            source=self.src_median,
+            line_color=ORANGE,
+            line_width=3,
+            legend_label="median over networks",
+        )
         p.y_range.renderers = [curves, median]  # the level markers below must not set the range
-        self.threshold_span = Span(location=1e-3, dimension="width", line_color=RED,
-                                   line_dash="dashed", line_width=2)
+        self.threshold_span = Span(
+            location=1e-3, dimension="width", line_color=RED, line_dash="dashed", line_width=2
+        )
         p.add_layout(self.threshold_span)
-        p.segment(x0="x", x1="x", y0=1e-12, y1=1e6, source=self.src_levels, line_color=GREY,
-                  line_dash="dotted")
-        p.add_layout(LabelSet(x="x", y=0, y_units="screen", text="label", source=self.src_levels,
-                              text_font_size="8pt", text_color=GREY, x_offset=2))
+        p.segment(
+            x0="x",
+            x1="x",
+            y0=1e-12,
+            y1=1e6,
+            source=self.src_levels,
+            line_color=GREY,
+            line_dash="dotted",
+        )
+        p.add_layout(
+            LabelSet(
+                x="x",
+                y=0,
+                y_units="screen",
+                text="label",
+                source=self.src_levels,
+                text_font_size="8pt",
+                text_color=GREY,
+                x_offset=2,
+            )
+        )
         p.legend.location = "top_right"
         self.fig = p
 
@@ -336,16 +409,22 @@ class TrainView(pn.viewable.Viewer):
                 f"<tr><td>{j.id}</td><td>{escape(j.name)}</td><td>{escape(j.kind)}</td>"
                 f"<td>{escape(owner_label(j.owner, me))}</td><td>{snap['state']}</td>"
                 f"<td>{'' if frac is None else f'{100 * frac:.0f}%'}</td>"
-                f"<td>{_fmt_seconds(snap['elapsed_s'])}</td></tr>")
+                f"<td>{_fmt_seconds(snap['elapsed_s'])}</td></tr>"
+            )
         for info in self._disk.values():
-            rows.append(f"<tr><td>–</td><td>{escape(info.path.stem)}</td><td>train</td>"
-                        f"<td>on disk</td><td>unfinished</td>"
-                        f"<td>{info.header.get('levels_done', 0)} levels</td><td></td></tr>")
+            rows.append(
+                f"<tr><td>–</td><td>{escape(info.path.stem)}</td><td>train</td>"
+                f"<td>on disk</td><td>unfinished</td>"
+                f"<td>{info.header.get('levels_done', 0)} levels</td><td></td></tr>"
+            )
         if not rows:
             return "<i>No jobs on this server yet.</i>"
-        return ("<table style='border-collapse:collapse;font-size:90%'><tr><th>#</th><th>name</th>"
-                "<th>kind</th><th>owner</th><th>state</th><th>progress</th><th>elapsed</th></tr>"
-                + "".join(rows) + "</table>")
+        return (
+            "<table style='border-collapse:collapse;font-size:90%'><tr><th>#</th><th>name</th>"
+            "<th>kind</th><th>owner</th><th>state</th><th>progress</th><th>elapsed</th></tr>"
+            + "".join(rows)
+            + "</table>"
+        )
 
     @param.depends("watching", watch=True)
     def _watch(self):
@@ -376,10 +455,13 @@ class TrainView(pn.viewable.Viewer):
             info = self._disk.get(sel)
             self.cancel_button.disabled = True
             self.resume_button.disabled = info is None
-            self.status.object = (f"<b>{escape(info.path.name)}</b>: an unfinished experiment "
-                                  f"({info.header.get('levels_done', 0)} levels stored). Press "
-                                  "Resume to continue it from its last finished level."
-                                  if info else "")
+            self.status.object = (
+                f"<b>{escape(info.path.name)}</b>: an unfinished experiment "
+                f"({info.header.get('levels_done', 0)} levels stored). Press "
+                "Resume to continue it from its last finished level."
+                if info
+                else ""
+            )
             return
         if job is None:
             self.cancel_button.disabled = self.resume_button.disabled = True
@@ -394,15 +476,23 @@ class TrainView(pn.viewable.Viewer):
         self._seen = key
         frac = snap["fraction"]
         self.progress.value = int(1000 * min(1.0, max(0.0, frac or 0.0)))
-        self.progress.bar_color = {"failed": "danger", "cancelled": "warning",
-                                   "done": "success"}.get(snap["state"], "primary")
+        self.progress.bar_color = {
+            "failed": "danger",
+            "cancelled": "warning",
+            "done": "success",
+        }.get(snap["state"], "primary")
         payload = snap.get("payload") or {}
-        lines = [f"<b>{escape(job.name)}</b> — <b>{snap['state']}</b> — started by "
-                 f"{escape(owner_label(job.owner, self.owner))}",
-                 f"{'' if frac is None else f'{100 * frac:.0f}% · '}elapsed "
-                 f"{_fmt_seconds(snap['elapsed_s'])} · ETA {_fmt_seconds(snap.get('eta_s'))}"
-                 + ("" if snap.get("eta_s") is not None or snap["state"] != "running"
-                    else " (known after the first level)")]
+        lines = [
+            f"<b>{escape(job.name)}</b> — <b>{snap['state']}</b> — started by "
+            f"{escape(owner_label(job.owner, self.owner))}",
+            f"{'' if frac is None else f'{100 * frac:.0f}% · '}elapsed "
+            f"{_fmt_seconds(snap['elapsed_s'])} · ETA {_fmt_seconds(snap.get('eta_s'))}"
+            + (
+                ""
+                if snap.get("eta_s") is not None or snap["state"] != "running"
+                else " (known after the first level)"
+            ),
+        ]
         if payload.get("throughput"):
             lines.append(f"{payload['throughput']:,.0f} network-steps/s")
         if snap.get("message"):
@@ -412,11 +502,15 @@ class TrainView(pn.viewable.Viewer):
         if snap["state"] == jobs.CANCELLED:
             lines.append("Cancelled; the finished levels are kept: press Resume to continue.")
         if snap["state"] == jobs.DONE:
-            lines.append(f"Saved to {escape(job.meta.get('out'))}; open it in the Sparsity "
-                         "explorer and Motifs tabs.")
+            lines.append(
+                f"Saved to {escape(job.meta.get('out'))}; open it in the Sparsity "
+                "explorer and Motifs tabs."
+            )
         if job.active and not mine:
-            lines.append("<i>Started by another session: you can watch it; only its owner (or a "
-                         "teacher) can cancel it.</i>")
+            lines.append(
+                "<i>Started by another session: you can watch it; only its owner (or a "
+                "teacher) can cancel it.</i>"
+            )
         self.status.object = "<br>".join(lines)
         self._draw_losses(job)
 
@@ -457,8 +551,7 @@ class TrainView(pn.viewable.Viewer):
             return
         width = min(len(v) for _, v in points)
         x = np.array([p[0] for p in points], float)
-        arr = np.array([[np.nan if v is None else v for v in p[1][:width]] for p in points],
-                       float)
+        arr = np.array([[np.nan if v is None else v for v in p[1][:width]] for p in points], float)
         with np.errstate(all="ignore"):
             arr = np.where(np.isfinite(arr) & (arr > 0), arr, np.nan)
             med = np.array([np.nanmedian(r) if np.isfinite(r).any() else np.nan for r in arr])
@@ -466,33 +559,64 @@ class TrainView(pn.viewable.Viewer):
         self.src_curves.data = dict(xs=[x] * len(keep), ys=[arr[:, k] for k in keep])
         self.src_median.data = dict(x=x, y=med)
         lx = [v[0] for v in level_x.values()]
-        labels = [f"{100 * s:.0f}%" if isinstance(s, (int, float)) and math.isfinite(s)
-                  else f"L{k}" for k, (_, s) in level_x.items()]
+        labels = [
+            f"{100 * s:.0f}%" if isinstance(s, (int, float)) and math.isfinite(s) else f"L{k}"
+            for k, (_, s) in level_x.items()
+        ]
         self.src_levels.data = dict(x=np.array(lx, float), y=np.zeros(len(lx)), label=labels)
 
     def __panel__(self):
-        form = pn.Param(self.cfg, parameters=[p for p in MAIN if p in self.cfg.param],
-                        show_name=False, sizing_mode="stretch_width")
+        form = pn.Param(
+            self.cfg,
+            parameters=[p for p in MAIN if p in self.cfg.param],
+            show_name=False,
+            sizing_mode="stretch_width",
+        )
         more = [p for p in self.cfg.param if p != "name" and p not in MAIN]
-        more_form = pn.Param(self.cfg, parameters=more, show_name=False,
-                             sizing_mode="stretch_width")
+        more_form = pn.Param(
+            self.cfg, parameters=more, show_name=False, sizing_mode="stretch_width"
+        )
         self.tooltips = {**tooltips(form, self.cfg), **tooltips(more_form, self.cfg)}
-        advanced = pn.Card(more_form, title="More settings", collapsed=True,
-                           sizing_mode="stretch_width")
-        top = pn.Param(self.param, parameters=["preset", "run_name"], show_name=False,
-                       widgets={"preset": pn.widgets.RadioButtonGroup,
-                                "run_name": {"description": self.param.run_name.doc}},
-                       sizing_mode="stretch_width")
-        device = pn.pane.HTML(f"<b>Device:</b> {escape(device_description())}<br>"
-                              f"<b>Saved in:</b> {escape(experiments_dir())}",
-                              sizing_mode="stretch_width")
-        left = pn.Column(pn.pane.Markdown("### Experiment"), top, form, advanced,
-                         pn.Row(self.start_button, self.cancel_button, self.resume_button),
-                         self.estimate_note, device, self.identity, width=360,
-                         styles={"flex-shrink": "0"})
+        advanced = pn.Card(
+            more_form, title="More settings", collapsed=True, sizing_mode="stretch_width"
+        )
+        top = pn.Param(
+            self.param,
+            parameters=["preset", "run_name"],
+            show_name=False,
+            widgets={
+                "preset": pn.widgets.RadioButtonGroup,
+                "run_name": {"description": self.param.run_name.doc},
+            },
+            sizing_mode="stretch_width",
+        )
+        device = pn.pane.HTML(
+            f"<b>Device:</b> {escape(device_description())}<br>"
+            f"<b>Saved in:</b> {escape(experiments_dir())}",
+            sizing_mode="stretch_width",
+        )
+        left = pn.Column(
+            pn.pane.Markdown("### Experiment"),
+            top,
+            form,
+            advanced,
+            pn.Row(self.start_button, self.cancel_button, self.resume_button),
+            self.estimate_note,
+            device,
+            self.identity,
+            width=360,
+            styles={"flex-shrink": "0"},
+        )
         picker = pn.widgets.Select.from_param(self.param.watching, sizing_mode="stretch_width")
-        right = pn.Column(self._message, picker, self.status, self.progress,
-                          pn.pane.Bokeh(self.fig, sizing_mode="stretch_width"),
-                          pn.pane.Markdown("#### All jobs on this server"), self.jobs_table,
-                          sizing_mode="stretch_width", min_width=420)
+        right = pn.Column(
+            self._message,
+            picker,
+            self.status,
+            self.progress,
+            pn.pane.Bokeh(self.fig, sizing_mode="stretch_width"),
+            pn.pane.Markdown("#### All jobs on this server"),
+            self.jobs_table,
+            sizing_mode="stretch_width",
+            min_width=420,
+        )
         return pn.Row(left, right, sizing_mode="stretch_width")

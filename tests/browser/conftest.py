@@ -14,8 +14,10 @@ from helpers import ARGS, CHROMIUM, ROOT, free_port
 
 
 def pytest_collection_modifyitems(items):
-    skip = pytest.mark.skip(reason="Debian's chromium is not installed at /usr/bin/chromium "
-                                   "(apt-get install -y chromium)")
+    skip = pytest.mark.skip(
+        reason="Debian's chromium is not installed at /usr/bin/chromium "
+        "(apt-get install -y chromium)"
+    )
     for item in items:
         if "tests/browser" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.browser)
@@ -57,21 +59,34 @@ def jupyter_lab(tmp_path_factory, tiny_experiment):
     settings = root / ".settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(
-        '{"fetchNews": "false", "checkForUpdates": false}')
+        '{"fetchNews": "false", "checkForUpdates": false}'
+    )
     token, port = "mothlab-test", free_port()
-    env = dict(os.environ, MOTHLAB_EXPERIMENTS=str(exp_dir),
-               PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH"))
-                                          if p),
-               JUPYTER_CONFIG_DIR=str(root / ".jupyter"),
-               JUPYTER_RUNTIME_DIR=str(root / ".runtime"),
-               JUPYTERLAB_SETTINGS_DIR=str(root / ".settings"),
-               JUPYTERLAB_WORKSPACES_DIR=str(root / ".workspaces"))
+    env = dict(
+        os.environ,
+        MOTHLAB_EXPERIMENTS=str(exp_dir),
+        PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+        JUPYTER_CONFIG_DIR=str(root / ".jupyter"),
+        JUPYTER_RUNTIME_DIR=str(root / ".runtime"),
+        JUPYTERLAB_SETTINGS_DIR=str(root / ".settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(root / ".workspaces"),
+    )
     log = open(root / "lab.log", "w")
-    cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}",
-           "--ServerApp.ip=127.0.0.1", f"--IdentityProvider.token={token}",
-           f"--ServerApp.root_dir={root}", "--LabApp.expose_app_in_browser=True",
-           "--LabApp.extension_manager=readonly", "--LabApp.news_url=",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyter",
+        "lab",
+        "--no-browser",
+        f"--port={port}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={root}",
+        "--LabApp.expose_app_in_browser=True",
+        "--LabApp.extension_manager=readonly",
+        "--LabApp.news_url=",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         cmd.append("--allow-root")
     proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -86,8 +101,9 @@ def jupyter_lab(tmp_path_factory, tiny_experiment):
             pass
         if proc.poll() is not None or time.time() > deadline:
             proc.kill()
-            raise RuntimeError("jupyter lab did not start:\n"
-                               + (root / "lab.log").read_text()[-3000:])
+            raise RuntimeError(
+                "jupyter lab did not start:\n" + (root / "lab.log").read_text()[-3000:]
+            )
         time.sleep(0.5)
     try:
         yield base, token, root

@@ -7,12 +7,24 @@ from urllib.parse import urlparse
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
+]
 #: the two screens the app must fit: a classroom projector and a desktop monitor
 SIZES = {"1280x720": {"width": 1280, "height": 720}, "1920x1080": {"width": 1920, "height": 1080}}
-TABS = {"Flight": "flight", "Train & prune": "train", "Sparsity explorer": "explorer",
-        "Motifs": "motifs"}
+TABS = {
+    "Flight": "flight",
+    "Train & prune": "train",
+    "Sparsity explorer": "explorer",
+    "Motifs": "motifs",
+}
 
 
 def wait_until(fn, timeout=60.0, every=0.25):
@@ -35,17 +47,19 @@ class Watched:
         self.requests, self.failed, self.errors = [], [], []
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.on("requestfailed", lambda r: self.failed.append(f"{r.url} {r.failure}"))
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error"
-                     else None)
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(str(e)))
         self.page.goto(url)
         if wait_for:
             self.page.locator(wait_for).first.wait_for(timeout=120_000)
 
     def external(self):
-        return [u for u in self.requests
-                if urlparse(u).scheme not in ("data", "blob")
-                and urlparse(u).hostname not in (self.host, "localhost", "127.0.0.1")]
+        return [
+            u
+            for u in self.requests
+            if urlparse(u).scheme not in ("data", "blob")
+            and urlparse(u).hostname not in (self.host, "localhost", "127.0.0.1")
+        ]
 
     def tab(self, name):
         click_tab(self.page, name)
@@ -70,5 +84,3 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-

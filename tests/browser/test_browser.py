@@ -78,8 +78,10 @@ def test_sparsity_slider_changes_graph(browser, served_app):
         handle.focus()
         w.page.keyboard.press("End")  # the sparsest level
         assert wait_until(lambda: summary.inner_text() != first, 20), "graph did not change"
-        assert wait_until(lambda: handle.get_attribute("aria-valuenow")
-                          == handle.get_attribute("aria-valuemax"), 10)
+        assert wait_until(
+            lambda: handle.get_attribute("aria-valuenow") == handle.get_attribute("aria-valuemax"),
+            10,
+        )
         w.check_clean()
     finally:
         w.close()
@@ -106,8 +108,9 @@ def _start(w, name):
     time.sleep(0.5)
     w.page.get_by_role("button", name="Start training").click()
     started = w.page.get_by_text(f"Started {name}").first
-    assert wait_until(lambda: started.count() > 0 and started.is_visible(), 180, 1), \
-        w.page.locator(".mothlab-jobs").first.inner_text()
+    assert wait_until(lambda: started.count() > 0 and started.is_visible(), 180, 1), w.page.locator(
+        ".mothlab-jobs"
+    ).first.inner_text()
 
 
 # Out of the CI suite for now: on the shared 2-core machine the second session's job did not
@@ -127,8 +130,9 @@ def test_two_sessions_two_jobs_one_reload(browser, served_app):
         a.page.get_by_text("MothLab", exact=True).first.wait_for(timeout=120_000)
         a.tab("Train & prune")
         table = a.page.locator(".mothlab-jobs").first
-        assert wait_until(lambda: "job-a" in table.inner_text()
-                          and "job-b" in table.inner_text(), 30), table.inner_text()
+        assert wait_until(
+            lambda: "job-a" in table.inner_text() and "job-b" in table.inner_text(), 30
+        ), table.inner_text()
         # after the reload A still owns job-a; job-b belongs to someone else
         assert "(train, " in _choose_job(a.page, "job-a")
         cancel_a = a.page.get_by_role("button", name="Cancel")
@@ -140,17 +144,25 @@ def test_two_sessions_two_jobs_one_reload(browser, served_app):
         b.tab("Train & prune")
         _choose_job(b.page, "job-b")
         b.page.get_by_role("button", name="Cancel").click()
-        assert wait_until(lambda: "cancelled" in b.page.locator(".mothlab-jobs").first
-                          .inner_text(), 20)
+        assert wait_until(
+            lambda: "cancelled" in b.page.locator(".mothlab-jobs").first.inner_text(), 20
+        )
         # B stays responsive while job-a trains
         b.tab("Flight")
         frame = b.page.locator("input[type=range]").first
         b.page.locator("button.next").first.click()
         assert wait_until(lambda: frame.input_value() == "1", 15), "second session froze"
-        done = wait_until(lambda: a.page.get_by_text("Saved to").count() > 0
-                          or a.page.get_by_text("The run failed").count() > 0, 400, 1.0)
-        assert done and a.page.get_by_text("Saved to").count() > 0, \
-            a.page.locator("body").inner_text()[:2000]
+        done = wait_until(
+            lambda: (
+                a.page.get_by_text("Saved to").count() > 0
+                or a.page.get_by_text("The run failed").count() > 0
+            ),
+            400,
+            1.0,
+        )
+        assert done and a.page.get_by_text("Saved to").count() > 0, a.page.locator(
+            "body"
+        ).inner_text()[:2000]
         # the finished experiment appears in the explorer of the other session
         b.tab("Sparsity explorer")
         select = b.page.locator("select:visible").first
@@ -171,13 +183,15 @@ def test_page_from_another_origin_cannot_open_a_session(browser, served_app, tmp
 
     app = urlparse(served_app)
     (tmp_path / "evil.html").write_text(
-        "<html><body><h2>another site</h2>" + server_document(served_app)
+        "<html><body><h2>another site</h2>"
+        + server_document(served_app)
         + "<script>window.result = 'pending';"
         f"const ws = new WebSocket('ws://{app.netloc}{app.path}/ws');"
         "ws.onopen = () => { window.result = 'open'; };"
         "ws.onerror = () => { window.result = 'refused'; };"
         "ws.onclose = () => { if (window.result === 'pending') window.result = 'refused'; };"
-        "</script></body></html>")
+        "</script></body></html>"
+    )
     port = free_port()
     handler = partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)

@@ -32,28 +32,39 @@ class Lab:
             " && window.jupyterapp.shell.currentWidget.sessionContext"
             " && window.jupyterapp.shell.currentWidget.sessionContext.session"
             " && window.jupyterapp.shell.currentWidget.sessionContext.session.kernel",
-            timeout=180_000)
+            timeout=180_000,
+        )
         self.page.evaluate("window._mothlabNotebook = window.jupyterapp.shell.currentWidget")
-        assert wait_until(lambda: self.page.evaluate(
-            "window._mothlabNotebook.sessionContext.session.kernel.status") == "idle", 180, 1)
+        assert wait_until(
+            lambda: (
+                self.page.evaluate("window._mothlabNotebook.sessionContext.session.kernel.status")
+                == "idle"
+            ),
+            180,
+            1,
+        )
 
     def kernel(self, expr: str):
         """``repr(expr)`` evaluated in the kernel (a traceback text when it raised)."""
         out = self.root / "kernel-value.txt"
         out.unlink(missing_ok=True)
-        code = ("import traceback as _tb\ntry:\n    _v = repr(" + expr + ")\nexcept Exception:\n"
-                "    _v = _tb.format_exc()\nopen(" + repr(str(out)) + ", 'w').write(_v)")
+        code = (
+            "import traceback as _tb\ntry:\n    _v = repr(" + expr + ")\nexcept Exception:\n"
+            "    _v = _tb.format_exc()\nopen(" + repr(str(out)) + ", 'w').write(_v)"
+        )
         self.page.evaluate(KERNEL_EXEC, code)
         return out.read_text()
 
     def run_all(self):
         self.page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
         errors = self.page.locator(".jp-OutputArea-output[data-mime-type*='error']")
-        assert wait_until(lambda: errors.count() > 0 or
-                          self.page.locator(".mothlab-moth").count() > 0, 300, 1)
+        assert wait_until(
+            lambda: errors.count() > 0 or self.page.locator(".mothlab-moth").count() > 0, 300, 1
+        )
         assert errors.count() == 0, errors.first.inner_text()
-        assert wait_until(lambda: self.kernel("lab.flight.n_draws >= 1") == "True", 300, 1), \
+        assert wait_until(lambda: self.kernel("lab.flight.n_draws >= 1") == "True", 300, 1), (
             self.kernel("lab.flight._status.object")
+        )
 
 
 def colourful_pixels(png: bytes) -> int:
@@ -74,8 +85,9 @@ def test_notebook_app_renders_and_responds_offline(browser, jupyter_lab, shots):
         # the Flight plot draws without any click (it is drawn by a periodic callback)
         moth = page.locator(".mothlab-moth").first
         moth.scroll_into_view_if_needed()
-        assert wait_until(lambda: colourful_pixels(moth.screenshot()) > 2000, 60, 1), \
+        assert wait_until(lambda: colourful_pixels(moth.screenshot()) > 2000, 60, 1), (
             "the Flight plot stayed blank"
+        )
         print("flight drawn", flush=True)
         # a preset button reaches the kernel, which flies again and redraws the page
         n = int(lab.kernel("lab.flight.n_draws"))
@@ -90,8 +102,9 @@ def test_notebook_app_renders_and_responds_offline(browser, jupyter_lab, shots):
         handle.focus()
         for _ in range(3):
             page.keyboard.press("ArrowRight")
-        assert wait_until(lambda: float(lab.kernel("lab.flight.setup.xd0")) > 0, 30), \
+        assert wait_until(lambda: float(lab.kernel("lab.flight.setup.xd0")) > 0, 30), (
             "a slider change did not reach the kernel"
+        )
         print("slider reached the kernel", flush=True)
         # the explorer scrubs: End moves its sparsity slider to the sparsest level
         click_tab(page, "Sparsity explorer")
@@ -105,8 +118,9 @@ def test_notebook_app_renders_and_responds_offline(browser, jupyter_lab, shots):
         slider.scroll_into_view_if_needed()
         slider.focus()
         page.keyboard.press("End")
-        assert wait_until(lambda: int(lab.kernel("lab.explorer.level")) != level0, 30), \
+        assert wait_until(lambda: int(lab.kernel("lab.explorer.level")) != level0, 30), (
             "the explorer's slider did not reach the kernel"
+        )
         assert wait_until(lambda: summary.inner_text() != first, 30), "the graph did not change"
         print("explorer scrubbed", flush=True)
         # every tab renders; screenshots at both screen sizes
