@@ -146,16 +146,43 @@ def _pct(s) -> str:
 # -- sparsity --------------------------------------------------------------------------------
 
 
+def _sparse_run(result) -> bool:
+    """Whether ``result`` is of a sparse-from-the-start run (every level at one density)."""
+    return getattr(result, "method", "prune") != "prune"
+
+
+def level_axis(result) -> tuple[np.ndarray, hv.Dimension]:
+    """Where each level sits on a plot's x axis, and that axis: the sparsity (%) of a pruning
+    run; the training step at the level's end for a sparse-from-the-start run (its levels are
+    topology updates at one density, see :meth:`SparsityResult.level_label`)."""
+    if not _sparse_run(result):
+        return 100 * np.asarray(result.sparsity, float), SPARSITY
+    from mothlab.nets.sparse import level_plan
+
+    cfg = result.experiment.config
+    steps = np.array([p["step"] for p in level_plan(cfg)], float)
+    return steps, hv.Dimension(
+        "step", label=f"training step ({cfg.method}, density {100 * float(cfg.density):.4g} %)"
+    )
+
+
+def level_x(result, level: int) -> float:
+    """The x position of ``level`` on :func:`loss_vs_sparsity` (for a marker that moves)."""
+    return float(level_axis(result)[0][int(level)])
+
+
 def loss_vs_sparsity(result, *, level: int | None = None, which: str = "test") -> hv.Overlay:
     """Fig 2–3: loss against sparsity, one thin line per network, the median and interquartile
     band, the experiment's threshold (``result.threshold``, never a constant), and ``level``
-    marked when given.
+    marked when given. A sparse-from-the-start run (all levels at one density) is drawn against
+    the training step instead (:func:`level_axis`).
 
     result: a :class:`mothlab.analysis.SparsityResult` (``sparsity`` (L,), ``levels_done``,
     ``threshold``, ``loss`` (L, n)).
     """
     done = int(result.levels_done)
-    sp = 100 * np.asarray(result.sparsity, float)[:done]
+    xs, xdim = level_axis(result)
+    sp = xs[:done]
     loss = _no_nan_log(np.asarray(result.loss)[:done])
     ydim = hv.Dimension("loss", label=f"{which} loss (scaled MSE)")
     with np.errstate(all="ignore"), _quiet():
@@ -164,18 +191,22 @@ def loss_vs_sparsity(result, *, level: int | None = None, which: str = "test") -
     t = float(result.threshold)
     nets = hv.Path(
         [np.column_stack([sp, loss[:, j]]) for j in range(loss.shape[1])],
-        kdims=[SPARSITY, ydim],
+        kdims=[xdim, ydim],
         group="Network",
         label="one line per network",
     )
-    band = hv.Area(
-        (sp, q25, q75), SPARSITY, [ydim, "q75"], group="IQR", label="interquartile range"
+    band = hv.Area((sp, q25, q75), xdim, [ydim, "q75"], group="IQR", label="interquartile range")
+    median = hv.Curve((sp, med), xdim, ydim, group="Median", label="median")
+    points = hv.Scatter((sp, med), xdim, ydim, group="MedianPoint")
+    span = (
+        (sp[0], sp[-1])
+        if len(sp) > 1
+        else (0.0, float(sp[0]) or 1.0)
+        if _sparse_run(result)
+        else (0.0, 100.0)
     )
-    median = hv.Curve((sp, med), SPARSITY, ydim, group="Median", label="median")
-    points = hv.Scatter((sp, med), SPARSITY, ydim, group="MedianPoint")
-    span = (sp[0], sp[-1]) if len(sp) > 1 else (0.0, 100.0)
     thr = hv.Curve(
-        [(span[0], t), (span[1], t)], SPARSITY, ydim, group="Threshold", label=f"threshold {t:g}"
+        [(span[0], t), (span[1], t)], xdim, ydim, group="Threshold", label=f"threshold {t:g}"
     )
     parts = [nets, band, median, points, thr]
     if level is not None and 0 <= int(level) < done:
@@ -184,13 +215,14 @@ def loss_vs_sparsity(result, *, level: int | None = None, which: str = "test") -
     return hv.Overlay(
         parts,
         group="LossPlot",
-        label=f"Test loss versus sparsity\n{n} networks; threshold {t:g} (the experiment’s)",
+        label=f"Test loss {'during training' if _sparse_run(result) else 'versus sparsity'}\n"
+        f"{n} networks; threshold {t:g} (the experiment’s)",
     )
 
 
 def level_marker(result, level: int) -> hv.VLine:
     """The dotted vertical line at ``level`` (for overlays that move it without redrawing)."""
-    return hv.VLine(100 * float(np.asarray(result.sparsity)[int(level)]), group="Level")
+    return hv.VLine(level_x(result, level), group="Level")
 
 
 def optimal_histogram(result, rule: str, rules: dict | None = None) -> hv.Overlay:
@@ -205,7 +237,7 @@ def optimal_histogram(result, rule: str, rules: dict | None = None) -> hv.Overla
     done = int(result.levels_done)
     counts = np.asarray(result.optimal_counts(rule))[:done]
     n_none = int((np.asarray(result.optimal_level(rule)) < 0).sum())
-    labels = [_pct(s) for s in np.asarray(result.sparsity)[:done]]
+    labels = [_level_name(result, i) for i in range(done)]
     x = hv.Dimension("level", label="optimal sparsity")
     y = hv.Dimension("networks", label="networks")
     bars = hv.Bars(
@@ -266,21 +298,25 @@ def inputs_cut(result, level: int, labels, connectivity=None) -> hv.Overlay:
     return hv.Overlay([bars], group="CutPlot", label=cut_title(result, level))
 
 
+def _level_name(result, level: int) -> str:
+    """``result.level_label(level)`` for a sparse-from-the-start run, else ``"85%"``."""
+    if _sparse_run(result):
+        return result.level_label(int(level))
+    return _pct(np.asarray(result.sparsity)[int(level)])
+
+
 def heatmap_title(result, level: int) -> str:
     """The title of :func:`input_heatmap` (for views that move a rendered plot to a level)."""
+    where = _level_name(result, level) + ("" if _sparse_run(result) else " sparsity")
     return (
-        f"Connections from each input to hidden layer 1 at "
-        f"{_pct(np.asarray(result.sparsity)[int(level)])} sparsity\n"
+        f"Connections from each input to hidden layer 1 at {where}\n"
         f"(of {_hidden_width(result)} per input; one row per network; white: input cut)"
     )
 
 
 def cut_title(result, level: int) -> str:
     """The title of :func:`inputs_cut`."""
-    return (
-        "Networks with the input cut from hidden layer 1 (%) at "
-        f"{_pct(np.asarray(result.sparsity)[int(level)])}"
-    )
+    return f"Networks with the input cut from hidden layer 1 (%) at {_level_name(result, level)}"
 
 
 def _hidden_width(result) -> int:
@@ -335,7 +371,11 @@ def zscore_distributions(
                 f"{np.flatnonzero(mr.done).tolist()}); run the analysis first"
             )
         z = {m: mr.z[m][level] for m in mr.motifs}
-        where = f"{_pct(mr.sparsity_levels[level])} sparsity"
+        where = (
+            sparsity_result.level_label(level)
+            if sparsity_result is not None and _sparse_run(sparsity_result)
+            else f"{_pct(mr.sparsity_levels[level])} sparsity"
+        )
     names = _defined(mr, z)
     rng = np.random.default_rng(0)
     xd = hv.Dimension("motif", label="motif")
@@ -366,13 +406,24 @@ def zscore_distributions(
     )
 
 
-def zscore_vs_sparsity(motif_result, *, band: bool = True) -> hv.Overlay:
+def zscore_vs_sparsity(motif_result, *, band: bool = True, sparsity_result=None) -> hv.Overlay:
     """Fig 3 of the motif paper: the median z-score of each motif against sparsity, with the
-    interquartile band, over the analysed levels of ``motif_result`` (a MotifResult)."""
+    interquartile band, over the analysed levels of ``motif_result`` (a MotifResult). With the
+    ``sparsity_result`` of a sparse-from-the-start run, against the training step instead
+    (:func:`level_axis`: its levels are topology updates at one density)."""
     labels, null_labels = _motif_labels()
     mr = motif_result
     done = np.asarray(mr.done, bool)
-    sp = 100 * np.asarray(mr.sparsity_levels, float)[done]
+    if sparsity_result is not None and _sparse_run(sparsity_result):
+        xs, xdim = level_axis(sparsity_result)
+        sp = xs[: len(done)][done]
+        what = "during training"
+    else:
+        sp, xdim, what = (
+            100 * np.asarray(mr.sparsity_levels, float)[done],
+            SPARSITY,
+            "versus sparsity",
+        )
     yd = hv.Dimension("z", label="median z-score")
     parts = []
     with np.errstate(all="ignore"), _quiet():
@@ -383,20 +434,20 @@ def zscore_vs_sparsity(motif_result, *, band: bool = True) -> hv.Overlay:
                 parts.append(
                     hv.Area(
                         (sp, np.nanpercentile(z, 25, axis=1), np.nanpercentile(z, 75, axis=1)),
-                        SPARSITY,
+                        xdim,
                         [yd, "q75"],
                         group="MotifBand",
                         label=lab,
                     )
                 )
             parts.append(
-                hv.Curve((sp, np.nanmedian(z, axis=1)), SPARSITY, yd, group="MotifCurve", label=lab)
+                hv.Curve((sp, np.nanmedian(z, axis=1)), xdim, yd, group="MotifCurve", label=lab)
             )
     parts.append(hv.HLine(0.0, group="Zero"))
     return hv.Overlay(
         parts,
         group="MotifTrendPlot",
-        label=f"Median motif z-score versus sparsity (band: 25–75 %)\n"
+        label=f"Median motif z-score {what} (band: 25–75 %)\n"
         f"null: {null_labels.get(mr.null, mr.null)}; "
         f"{int(done.sum())} levels analysed",
     )
