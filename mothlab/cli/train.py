@@ -241,6 +241,16 @@ def run(args) -> int:
             "  networks that stopped at the step cap (not by their stop rule), per level: "
             + ", ".join(f"{100 * lv:.0f}%: {c}" for lv, c in zip(exp.sparsity_levels, capped) if c)
         )
+        pruned = capped[1:]
+        if pruned.size and (pruned * 2 > exp.n_networks).any():
+            n_bind = int((pruned * 2 > exp.n_networks).sum())
+            print(
+                f"  the caps bind: {n_bind} of {pruned.size} pruned levels ended at the cap for "
+                "most networks, which were still improving (the stop rule fires only on a flat "
+                "loss). The caps are the retraining budget: a larger --max-steps-per-level "
+                "moves the optimal levels to higher sparsities (README 'Results on this "
+                "machine')."
+            )
     else:
         print("  no network hit a step cap")
     print(f"report: mothlab report {args.out}")
