@@ -41,6 +41,11 @@ __all__ = [
     "cut_title",
     "zscore_distributions",
     "zscore_vs_sparsity",
+    "METHOD_STYLES",
+    "method_colors",
+    "compare_distribution",
+    "compare_flops",
+    "compare_zscores",
     "styled",
     "render",
 ]
@@ -116,6 +121,16 @@ STYLE: dict[str, dict] = {
     "CutPlot": dict(height=200),
     "MotifPlot": dict(legend=None, height=320, xrotation=35),
     "MotifTrendPlot": dict(legend="right", height=320),
+    # the comparison study (issue 12): one colour per method, from METHOD_STYLES
+    "Method": dict(alpha=0.7, size=5),
+    "MethodMedian": dict(color=COLORS["black"], marker="dash", size=22, line_width=3),
+    "MethodPoint": dict(size=8),
+    "MethodRange": dict(line_width=1.5),
+    "MethodCurve": dict(line_width=2, size=5),
+    "ComparePlot": dict(legend=None, height=300, xrotation=35),
+    "CompareLossPlot": dict(legend=None, height=300, xrotation=35, logy=True),
+    "CompareFlopsPlot": dict(logy=True, legend="right", height=300),
+    "CompareZPlot": dict(legend="right", height=320, xrotation=35),
 }
 
 # backend-neutral names → each backend's option names
@@ -453,6 +468,149 @@ def zscore_vs_sparsity(motif_result, *, band: bool = True, sparsity_result=None)
     )
 
 
+# -- the comparison study (issue 12: sparse from the start versus pruning) -------------------
+
+#: label (method name) → style of each method of the comparison study, filled by
+#: :func:`method_colors` from the study's method order (one palette colour each)
+METHOD_STYLES: dict[str, dict] = {}
+
+
+def method_colors() -> dict:
+    """Method → colour, one palette colour per method of the study in its fixed order
+    (:func:`mothlab.analysis.sparse_study.study_methods`), so a method keeps its colour in every
+    figure whatever subset is shown."""
+    from mothlab.analysis.sparse_study import study_methods
+
+    for i, m in enumerate(study_methods()):
+        METHOD_STYLES.setdefault(m, {"color": PALETTE[i % len(PALETTE)]})
+    return {m: v["color"] for m, v in METHOD_STYLES.items()}
+
+
+def _compare_ticks(element) -> list:
+    if element.group == "CompareZPlot":
+        from mothlab.analysis import MOTIF_LABELS
+        from mothlab.analysis.topology import MATCHED
+
+        return [(k, MOTIF_LABELS.get(m, m)) for k, m in enumerate(MATCHED)]
+    names = []
+    for e in element:
+        if e.group in ("Method", "MethodCurve") and e.label not in names:
+            names.append(e.label)
+    return list(enumerate(names))
+
+
+def _methods_in(rows, task, density) -> list[str]:
+    from mothlab.analysis.sparse_study import study_methods
+
+    have = {r["method"] for r in rows if r["task"] == task and float(r["density"]) == density}
+    return [m for m in study_methods() if m in have]
+
+
+def _values(rows, task, density, method, field) -> np.ndarray:
+    return np.array(
+        [
+            float(r[field])
+            for r in rows
+            if r["task"] == task
+            and float(r["density"]) == density
+            and r["method"] == method
+            and r[field] not in ("", None)
+        ],
+        float,
+    )
+
+
+_COMPARE_FIELDS = {
+    "test_loss": ("test loss", "test loss (one dot per network)"),
+    "test_accuracy": ("test accuracy", "test accuracy (one dot per network)"),
+}
+
+
+def compare_distribution(rows, task: str, density: float, field: str = "test_loss") -> hv.Overlay:
+    """The comparison study: ``field`` (test loss, or test accuracy for digits) of every
+    network, one column of dots per method (jittered the same way every time) with its median
+    marked, at one task and density. rows: the study's CSV rows
+    (:func:`mothlab.analysis.sparse_study.read_rows`)."""
+    if field not in _COMPARE_FIELDS:
+        raise ValueError(f"field must be one of {list(_COMPARE_FIELDS)}, got {field!r}.")
+    method_colors()
+    what, ylabel = _COMPARE_FIELDS[field]
+    xd = hv.Dimension("method", label="method")
+    yd = hv.Dimension(field, label=ylabel)
+    rng = np.random.default_rng(0)
+    parts, med, n = [], [], 0
+    methods = _methods_in(rows, task, density)
+    for k, m in enumerate(methods):
+        v = _values(rows, task, density, m, field)
+        n = max(n, v.size)
+        parts.append(
+            hv.Scatter((k + rng.uniform(-0.22, 0.22, v.size), v), xd, yd, group="Method", label=m)
+        )
+        if v.size:
+            med.append((k, float(np.median(v))))
+    parts.append(hv.Scatter(med, xd, yd, group="MethodMedian", label="median"))
+    return hv.Overlay(
+        parts,
+        group="CompareLossPlot" if field == "test_loss" else "ComparePlot",
+        label=f"{task}, density {density:g}: {what} per method\n"
+        f"{n} networks per method; bar: median",
+    )
+
+
+def compare_flops(rows, task: str, density: float) -> hv.Overlay:
+    """The comparison study: median test loss (bars: 25–75 %) against training FLOPs per
+    network (sparse arithmetic, :func:`mothlab.nets.sparse.training_flops`), one point per
+    method, at one task and density."""
+    method_colors()
+    xd = hv.Dimension("gflops", label="training GFLOPs per network (sparse arithmetic)")
+    yd = hv.Dimension("loss", label="test loss (median, 25–75 %)")
+    parts = []
+    for m in _methods_in(rows, task, density):
+        loss = _values(rows, task, density, m, "test_loss")
+        fl = _values(rows, task, density, m, "train_gflops")
+        if not loss.size:
+            continue
+        x, y = float(np.median(fl)), float(np.median(loss))
+        lo, hi = np.quantile(loss, [0.25, 0.75])
+        parts.append(
+            hv.ErrorBars(
+                [(x, y, y - lo, hi - y)], xd, [yd, "neg", "pos"], group="MethodRange", label=m
+            )
+        )
+        parts.append(hv.Scatter([(x, y)], xd, yd, group="MethodPoint", label=m))
+    return hv.Overlay(
+        parts,
+        group="CompareFlopsPlot",
+        label=f"{task}, density {density:g}: loss and training cost",
+    )
+
+
+def compare_zscores(rows, task: str, density: float) -> hv.Overlay:
+    """The comparison study: the median motif z-score (null "edges", exact) of the masks each
+    method ends with, one line per method across the motifs, at one task and density."""
+    from mothlab.analysis.topology import MATCHED
+
+    method_colors()
+    # neither named nor labelled "motif": HoloViews' matplotlib backend reads a style string
+    # that names a dimension as that column, and the "motif" method's label would be one
+    xd = hv.Dimension("motif_index", label="motifs")
+    yd = hv.Dimension("z", label="median z-score of the final masks")
+    parts = []
+    with np.errstate(all="ignore"), _quiet():
+        for m in _methods_in(rows, task, density):
+            z = [np.nanmedian(_values(rows, task, density, m, f"z_{k}")) for k in MATCHED]
+            parts.append(
+                hv.Curve((np.arange(len(MATCHED)), z), xd, yd, group="MethodCurve", label=m)
+            )
+    parts.append(hv.HLine(0.0, group="Zero"))
+    return hv.Overlay(
+        parts,
+        group="CompareZPlot",
+        label=f"{task}, density {density:g}: motif z-scores each method ends with\n"
+        "null: same edge count per layer (exact moments)",
+    )
+
+
 # -- styles and rendering --------------------------------------------------------------------
 
 
@@ -484,15 +642,17 @@ def _translate(style: dict, backend: str, element) -> dict:
         out.pop("size", None)
     if isinstance(element, hv.Bars):
         out = {k: v for k, v in out.items() if k in ("color", "alpha", "xrotation")}
-    if isinstance(element, hv.Area):
+    if isinstance(element, (hv.Area, hv.ErrorBars, hv.Curve)):
         out.pop("size", None)
         out.pop("s", None)
+    if isinstance(element, hv.ErrorBars) and backend == "matplotlib" and "color" in out:
+        out["edgecolor"] = out["color"]  # matplotlib draws error bars in their edge colour
     return out
 
 
 def _plot_opts(style: dict, backend: str, height: int | None, responsive: bool) -> dict:
     out = {}
-    for k in ("logy", "xrotation"):
+    for k in ("logy", "logx", "xrotation"):
         if k in style:
             out[k] = style[k]
     legend = style.get("legend", "right")
@@ -531,6 +691,8 @@ def styled(element, backend: str = "bokeh", *, height: int | None = None, respon
             st["color"] = MOTIF_STYLES[el.label]["color"]
             if el.group == "MotifCurve":
                 st["dash"] = MOTIF_STYLES[el.label]["dash"]
+        if el.group.startswith("Method") and el.label in METHOD_STYLES:
+            st.setdefault("color", METHOD_STYLES[el.label]["color"])
         plot = {}
         if isinstance(el, hv.HeatMap):
             plot.update(
@@ -558,6 +720,10 @@ def styled(element, backend: str = "bokeh", *, height: int | None = None, respon
                 (k, el.label) for k, el in enumerate(e for e in element if e.group == "Motif")
             ]
             popts["xlim"] = (-0.6, len(popts["xticks"]) - 0.4)
+        if element.group in ("ComparePlot", "CompareLossPlot", "CompareZPlot"):
+            ticks = _compare_ticks(element)  # categories at x = 0, 1, ...: name them
+            popts["xticks"] = ticks
+            popts["xlim"] = (-0.6, len(ticks) - 0.4)
         return out.opts(backend=backend, **popts)
     return out.opts(
         backend=backend,

@@ -464,3 +464,109 @@ def test_compare_refuses_bad_input_with_the_allowed_values(tmp_path, capsys):
     assert main(["compare", "--out", str(tmp_path), "--methods", "lottery"]) == 2
     assert "anti-motif" in capsys.readouterr().err
     assert not (tmp_path / "compare.csv").exists()
+
+
+# ---------------------------------------------------------------------------- the study report
+def _study_csv(path):
+    """A comparison-study CSV with known numbers (the study's own columns): digits and moth at
+    density 0.1, 8 networks of prune, static and motif-set; motif-set beats static in 6 of 8
+    paired networks."""
+    import csv
+
+    from mothlab.analysis import sparse_study as SS
+    from mothlab.analysis.topology import MATCHED
+
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.1, 0.2, 8)
+    rows = []
+    for task in ("digits", "moth"):
+        for method, shift in (("prune", -0.05), ("static", 0.0), ("motif-set", None)):
+            for i in range(8):
+                loss = base[i] + (shift if shift is not None else (-0.01 if i < 6 else 0.02))
+                r = {k: "" for k in SS.FIELDS}
+                r.update(
+                    task=task,
+                    method=method,
+                    density=0.1,
+                    network=i,
+                    weights=647,
+                    test_loss=loss,
+                    test_accuracy=1 - loss if task == "digits" else "",
+                    train_gflops=7.4 if method == "prune" else 0.62,
+                    steps=3000,
+                    n_updates=0,
+                    seconds=1.0,
+                )
+                r.update(
+                    {
+                        f"z_{k}": (5.0 if method == "motif-set" else 0.0) + j
+                        for j, k in enumerate(MATCHED)
+                    }
+                )
+                rows.append(r)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.DictWriter(f, fieldnames=SS.FIELDS)
+        w.writeheader()
+        w.writerows(rows)
+    return rows
+
+
+def test_report_of_a_comparison_study_draws_what_the_csv_holds(tmp_path, monkeypatch):
+    pytest.importorskip("holoviews")
+    from scipy.stats import wilcoxon
+
+    from mothlab import plots, report
+
+    rows = _study_csv(tmp_path / "compare.csv")
+    drawn = []
+    render = plots.render
+    monkeypatch.setattr(
+        plots, "render", lambda el, *a, **k: drawn.append(el) or render(el, *a, **k)
+    )
+    index = report.build_report(tmp_path, tmp_path / "rep")  # the folder: a comparison store
+    text = index.read_text()
+    for name in (
+        "sparse_loss.png",
+        "sparse_flops.png",
+        "sparse_zscores.png",
+        "accuracy_digits_0.1.png",
+    ):
+        assert (tmp_path / "rep" / name).stat().st_size > 1000, name
+    assert not (tmp_path / "rep" / "accuracy_moth_0.1.png").exists()  # moth: no accuracy
+    # the loss figure: every network's loss, one column per method in the study's order
+    loss = next(el for el in drawn if el.group == "CompareLossPlot" and "digits" in el.label)
+    cols = [e for e in loss if e.group == "Method"]
+    assert [e.label for e in cols] == ["prune", "static", "motif-set"]
+    for e in cols:
+        want = sorted(
+            float(r["test_loss"]) for r in rows if r["task"] == "digits" and r["method"] == e.label
+        )
+        assert sorted(e.dimension_values(1)) == pytest.approx(want)
+    med = next(e for e in loss if e.group == "MethodMedian")
+    assert med.dimension_values(1)[1] == pytest.approx(
+        np.median(
+            [
+                float(r["test_loss"])
+                for r in rows
+                if r["task"] == "digits" and r["method"] == "static"
+            ]
+        )
+    )
+    # one colour per method, the same in every figure, from the one palette
+    colors = plots.method_colors()
+    assert colors["motif-set"] in plots.PALETTE and len(set(colors.values())) == len(colors)
+    # the paired comparison: 6 of 8 better than static, p from the signed-rank test
+    d = [
+        float(a["test_loss"]) - float(b["test_loss"])
+        for a, b in zip(
+            [r for r in rows if r["task"] == "moth" and r["method"] == "motif-set"],
+            [r for r in rows if r["task"] == "moth" and r["method"] == "static"],
+        )
+    ]
+    assert f"6/8, p = {wilcoxon(d).pvalue:.2g}" in text
+    assert "8/8" in text  # prune beats static in every pair
+    z = next(el for el in drawn if el.group == "CompareZPlot" and "moth" in el.label)
+    curve = next(e for e in z if e.label == "motif-set")
+    assert list(curve.dimension_values(1)) == pytest.approx([5.0 + j for j in range(8)])
+    with pytest.raises(ValueError, match="not a comparison study"):
+        report.build_compare_report(tmp_path / "rep")
