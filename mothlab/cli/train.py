@@ -246,10 +246,10 @@ def run(args) -> int:
             n_bind = int((pruned * 2 > exp.n_networks).sum())
             print(
                 f"  the caps bind: {n_bind} of {pruned.size} pruned levels ended at the cap for "
-                "most networks, which were still improving (the stop rule fires only on a flat "
-                "loss). The caps are the retraining budget: a larger --max-steps-per-level "
-                "moves the optimal levels to higher sparsities (README 'Results on this "
-                "machine')."
+                "most networks (their stop rule, which fires only once the loss is flat, had not "
+                "fired). The caps are then the retraining budget: a larger "
+                "--max-steps-per-level can move the optimal levels to higher sparsities "
+                "(measured for the classroom preset: README 'Results on this machine')."
             )
     else:
         print("  no network hit a step cap")
