@@ -29,6 +29,7 @@ from .common import (
     PURPLE,
     RED,
     add_periodic,
+    served,
     show,
 )
 
@@ -234,10 +235,15 @@ class FlightView(pn.viewable.Viewer):
         )
         self.player.link(self, value="frame")
         self.param.watch(lambda e: self._draw_frame(), "frame")
-        warm_up()
         if _ready.is_set():
             self.redraw()
         else:
+            # served: compile once this page is drawn (the page is not built while JAX traces:
+            # both need Python's one interpreter lock); in a notebook or plain Python: now
+            if served():
+                pn.state.onload(warm_up)
+            else:
+                warm_up()
             self._show(
                 "Compiling the simulator (first use on this server only, about a "
                 "minute on a small CPU; cached on disk afterwards)…",
@@ -483,8 +489,8 @@ class FlightView(pn.viewable.Viewer):
         self.time_readout.object = f"<b class='mothlab-time'>t = {self.times[k]:.1f} ms</b>"
 
     # -- layout -----------------------------------------------------------------------------
-    def __panel__(self):
-        body_widgets = pn.Param(
+    def _body_widgets(self) -> pn.Param:
+        return pn.Param(
             self.body,
             parameters=list(BODY_PARAMS),
             show_name=False,
@@ -494,15 +500,26 @@ class FlightView(pn.viewable.Viewer):
             },
             sizing_mode="stretch_width",
         )
+
+    def __panel__(self):
         setup_widgets = pn.Param(self.setup, show_name=False, sizing_mode="stretch_width")
+        # the body's 16 sliders are built when their tab is first shown (a lighter first page)
+        body_slot = pn.Column(sizing_mode="stretch_width")
+        inner = pn.Tabs(
+            ("Initial state & controls", setup_widgets),
+            ("Body (S1)", body_slot),
+            dynamic=False,
+        )
+
+        def open_body(event):
+            if event.new == 1 and not body_slot.objects:
+                body_slot.objects = [self._body_widgets()]
+
+        inner.param.watch(open_body, "active")
         controls = pn.Column(
             pn.pane.Markdown("### Manoeuvre"),
             pn.widgets.RadioButtonGroup.from_param(self.param.preset, color="default"),
-            pn.Tabs(
-                ("Initial state & controls", setup_widgets),
-                ("Body (S1)", body_widgets),
-                dynamic=False,
-            ),
+            inner,
             width=290,
             styles={"flex-shrink": "0"},
         )
