@@ -423,7 +423,12 @@ def test_flight_view_frames_whole_flight_and_reads_time(flight):
         xr, yr = flight.fig_moth.x_range, flight.fig_moth.y_range
         assert xr.start <= pts[:, 0].min() and pts[:, 0].max() <= xr.end
         assert yr.start <= pts[:, 1].min() and pts[:, 1].max() <= yr.end
-        # a fixed aspect: equal spans on a (nearly) square plot
+        # a fixed aspect: equal spans on a square frame, on explicit ranges (the browser
+        # recomputes a DataRange1d from the data, ignoring what the server sets)
+        from bokeh.models import Range1d
+
+        assert isinstance(xr, Range1d) and isinstance(yr, Range1d)
+        assert flight.fig_moth.frame_width == flight.fig_moth.frame_height
         assert (xr.end - xr.start) == pytest.approx(yr.end - yr.start)
         flight.frame = 20
         assert f"t = {flight.times[20]:.1f} ms" in flight.time_readout.object

@@ -33,6 +33,7 @@ from .common import (
     show,
 )
 
+SLIDER_WIDTH = 260  # px: the controls column is 290 px wide
 N_FRAMES = 41  # frames of the animation; fixed so the simulator compiles once
 #: smallest y-span drawn in each state plot (position cm, angle rad, speed cm/s, angular velocity
 #: rad/s): a hovering moth's 3e-6 cm of round-off is drawn flat, not as a trend
@@ -316,11 +317,15 @@ class FlightView(pn.viewable.Viewer):
         self.src_thrust = ColumnDataSource(dict(x0=[], y0=[], x1=[], y1=[]))
         self.src_torque = ColumnDataSource(dict(x=[], y=[], start=[], end=[], color=[]))
         self.src_ghost = ColumnDataSource(dict(xs=[], ys=[]))
-        # fixed square frame with equal x/y ranges (set in _update_sources): a fixed aspect
+        # a square frame with equal x/y spans (set in _update_sources): a fixed aspect. Explicit
+        # Range1d: BokehJS recomputes a DataRange1d from the data on every redraw, ignoring the
+        # start/end the server sets (the moth was drawn stretched 4x along x)
         p = figure(
             title="Flight to scale (cm)",
-            width=460,
-            height=500,
+            frame_width=400,
+            frame_height=400,
+            x_range=Range1d(-3.0, 3.0),
+            y_range=Range1d(-3.0, 3.0),
             tools="pan,wheel_zoom,reset,save",
             toolbar_location="above",
             x_axis_label="x (cm)",
@@ -495,14 +500,29 @@ class FlightView(pn.viewable.Viewer):
             parameters=list(BODY_PARAMS),
             show_name=False,
             widgets={
-                "rhoA": {"type": pn.widgets.FloatSlider, "step": 1e-5, "format": "0.00000"},
-                "muA": {"type": pn.widgets.FloatSlider, "step": 1e-6, "format": "0.000000"},
+                **{k: {"width": SLIDER_WIDTH} for k in BODY_PARAMS},
+                "rhoA": {
+                    "type": pn.widgets.FloatSlider,
+                    "step": 1e-5,
+                    "format": "0.00000",
+                    "width": SLIDER_WIDTH,
+                },
+                "muA": {
+                    "type": pn.widgets.FloatSlider,
+                    "step": 1e-6,
+                    "format": "0.000000",
+                    "width": SLIDER_WIDTH,
+                },
             },
-            sizing_mode="stretch_width",
         )
 
     def __panel__(self):
-        setup_widgets = pn.Param(self.setup, show_name=False, sizing_mode="stretch_width")
+        # sliders sized to the 290 px column (Panel's default 300 px ran 30 px under the plot)
+        setup_widgets = pn.Param(
+            self.setup,
+            show_name=False,
+            widgets={k: {"width": SLIDER_WIDTH} for k in list(FlightSetup.param)[1:]},
+        )
         # the body's 16 sliders are built when their tab is first shown (a lighter first page)
         body_slot = pn.Column(sizing_mode="stretch_width")
         inner = pn.Tabs(
