@@ -41,6 +41,11 @@ __all__ = [
     "cut_title",
     "zscore_distributions",
     "zscore_vs_sparsity",
+    "METHOD_STYLES",
+    "method_colors",
+    "compare_distribution",
+    "compare_flops",
+    "compare_zscores",
     "styled",
     "render",
 ]
@@ -116,6 +121,16 @@ STYLE: dict[str, dict] = {
     "CutPlot": dict(height=200),
     "MotifPlot": dict(legend=None, height=320, xrotation=35),
     "MotifTrendPlot": dict(legend="right", height=320),
+    # the comparison study (issue 12): one colour per method, from METHOD_STYLES
+    "Method": dict(alpha=0.7, size=5),
+    "MethodMedian": dict(color=COLORS["black"], marker="dash", size=22, line_width=3),
+    "MethodPoint": dict(size=8),
+    "MethodRange": dict(line_width=1.5),
+    "MethodCurve": dict(line_width=2, size=5),
+    "ComparePlot": dict(legend=None, height=300, xrotation=35),
+    "CompareLossPlot": dict(legend=None, height=300, xrotation=35, logy=True),
+    "CompareFlopsPlot": dict(logy=True, legend="right", height=300),
+    "CompareZPlot": dict(legend="right", height=320, xrotation=35),
 }
 
 # backend-neutral names → each backend's option names
@@ -146,16 +161,43 @@ def _pct(s) -> str:
 # -- sparsity --------------------------------------------------------------------------------
 
 
+def _sparse_run(result) -> bool:
+    """Whether ``result`` is of a sparse-from-the-start run (every level at one density)."""
+    return getattr(result, "method", "prune") != "prune"
+
+
+def level_axis(result) -> tuple[np.ndarray, hv.Dimension]:
+    """Where each level sits on a plot's x axis, and that axis: the sparsity (%) of a pruning
+    run; the training step at the level's end for a sparse-from-the-start run (its levels are
+    topology updates at one density, see :meth:`SparsityResult.level_label`)."""
+    if not _sparse_run(result):
+        return 100 * np.asarray(result.sparsity, float), SPARSITY
+    from mothlab.nets.sparse import level_plan
+
+    cfg = result.experiment.config
+    steps = np.array([p["step"] for p in level_plan(cfg)], float)
+    return steps, hv.Dimension(
+        "step", label=f"training step ({cfg.method}, density {100 * float(cfg.density):.4g} %)"
+    )
+
+
+def level_x(result, level: int) -> float:
+    """The x position of ``level`` on :func:`loss_vs_sparsity` (for a marker that moves)."""
+    return float(level_axis(result)[0][int(level)])
+
+
 def loss_vs_sparsity(result, *, level: int | None = None, which: str = "test") -> hv.Overlay:
     """Fig 2–3: loss against sparsity, one thin line per network, the median and interquartile
     band, the experiment's threshold (``result.threshold``, never a constant), and ``level``
-    marked when given.
+    marked when given. A sparse-from-the-start run (all levels at one density) is drawn against
+    the training step instead (:func:`level_axis`).
 
     result: a :class:`mothlab.analysis.SparsityResult` (``sparsity`` (L,), ``levels_done``,
     ``threshold``, ``loss`` (L, n)).
     """
     done = int(result.levels_done)
-    sp = 100 * np.asarray(result.sparsity, float)[:done]
+    xs, xdim = level_axis(result)
+    sp = xs[:done]
     loss = _no_nan_log(np.asarray(result.loss)[:done])
     ydim = hv.Dimension("loss", label=f"{which} loss (scaled MSE)")
     with np.errstate(all="ignore"), _quiet():
@@ -164,18 +206,22 @@ def loss_vs_sparsity(result, *, level: int | None = None, which: str = "test") -
     t = float(result.threshold)
     nets = hv.Path(
         [np.column_stack([sp, loss[:, j]]) for j in range(loss.shape[1])],
-        kdims=[SPARSITY, ydim],
+        kdims=[xdim, ydim],
         group="Network",
         label="one line per network",
     )
-    band = hv.Area(
-        (sp, q25, q75), SPARSITY, [ydim, "q75"], group="IQR", label="interquartile range"
+    band = hv.Area((sp, q25, q75), xdim, [ydim, "q75"], group="IQR", label="interquartile range")
+    median = hv.Curve((sp, med), xdim, ydim, group="Median", label="median")
+    points = hv.Scatter((sp, med), xdim, ydim, group="MedianPoint")
+    span = (
+        (sp[0], sp[-1])
+        if len(sp) > 1
+        else (0.0, float(sp[0]) or 1.0)
+        if _sparse_run(result)
+        else (0.0, 100.0)
     )
-    median = hv.Curve((sp, med), SPARSITY, ydim, group="Median", label="median")
-    points = hv.Scatter((sp, med), SPARSITY, ydim, group="MedianPoint")
-    span = (sp[0], sp[-1]) if len(sp) > 1 else (0.0, 100.0)
     thr = hv.Curve(
-        [(span[0], t), (span[1], t)], SPARSITY, ydim, group="Threshold", label=f"threshold {t:g}"
+        [(span[0], t), (span[1], t)], xdim, ydim, group="Threshold", label=f"threshold {t:g}"
     )
     parts = [nets, band, median, points, thr]
     if level is not None and 0 <= int(level) < done:
@@ -184,13 +230,14 @@ def loss_vs_sparsity(result, *, level: int | None = None, which: str = "test") -
     return hv.Overlay(
         parts,
         group="LossPlot",
-        label=f"Test loss versus sparsity\n{n} networks; threshold {t:g} (the experiment’s)",
+        label=f"Test loss {'during training' if _sparse_run(result) else 'versus sparsity'}\n"
+        f"{n} networks; threshold {t:g} (the experiment’s)",
     )
 
 
 def level_marker(result, level: int) -> hv.VLine:
     """The dotted vertical line at ``level`` (for overlays that move it without redrawing)."""
-    return hv.VLine(100 * float(np.asarray(result.sparsity)[int(level)]), group="Level")
+    return hv.VLine(level_x(result, level), group="Level")
 
 
 def optimal_histogram(result, rule: str, rules: dict | None = None) -> hv.Overlay:
@@ -205,7 +252,7 @@ def optimal_histogram(result, rule: str, rules: dict | None = None) -> hv.Overla
     done = int(result.levels_done)
     counts = np.asarray(result.optimal_counts(rule))[:done]
     n_none = int((np.asarray(result.optimal_level(rule)) < 0).sum())
-    labels = [_pct(s) for s in np.asarray(result.sparsity)[:done]]
+    labels = [_level_name(result, i) for i in range(done)]
     x = hv.Dimension("level", label="optimal sparsity")
     y = hv.Dimension("networks", label="networks")
     bars = hv.Bars(
@@ -266,21 +313,25 @@ def inputs_cut(result, level: int, labels, connectivity=None) -> hv.Overlay:
     return hv.Overlay([bars], group="CutPlot", label=cut_title(result, level))
 
 
+def _level_name(result, level: int) -> str:
+    """``result.level_label(level)`` for a sparse-from-the-start run, else ``"85%"``."""
+    if _sparse_run(result):
+        return result.level_label(int(level))
+    return _pct(np.asarray(result.sparsity)[int(level)])
+
+
 def heatmap_title(result, level: int) -> str:
     """The title of :func:`input_heatmap` (for views that move a rendered plot to a level)."""
+    where = _level_name(result, level) + ("" if _sparse_run(result) else " sparsity")
     return (
-        f"Connections from each input to hidden layer 1 at "
-        f"{_pct(np.asarray(result.sparsity)[int(level)])} sparsity\n"
+        f"Connections from each input to hidden layer 1 at {where}\n"
         f"(of {_hidden_width(result)} per input; one row per network; white: input cut)"
     )
 
 
 def cut_title(result, level: int) -> str:
     """The title of :func:`inputs_cut`."""
-    return (
-        "Networks with the input cut from hidden layer 1 (%) at "
-        f"{_pct(np.asarray(result.sparsity)[int(level)])}"
-    )
+    return f"Networks with the input cut from hidden layer 1 (%) at {_level_name(result, level)}"
 
 
 def _hidden_width(result) -> int:
@@ -335,7 +386,11 @@ def zscore_distributions(
                 f"{np.flatnonzero(mr.done).tolist()}); run the analysis first"
             )
         z = {m: mr.z[m][level] for m in mr.motifs}
-        where = f"{_pct(mr.sparsity_levels[level])} sparsity"
+        where = (
+            sparsity_result.level_label(level)
+            if sparsity_result is not None and _sparse_run(sparsity_result)
+            else f"{_pct(mr.sparsity_levels[level])} sparsity"
+        )
     names = _defined(mr, z)
     rng = np.random.default_rng(0)
     xd = hv.Dimension("motif", label="motif")
@@ -366,13 +421,24 @@ def zscore_distributions(
     )
 
 
-def zscore_vs_sparsity(motif_result, *, band: bool = True) -> hv.Overlay:
+def zscore_vs_sparsity(motif_result, *, band: bool = True, sparsity_result=None) -> hv.Overlay:
     """Fig 3 of the motif paper: the median z-score of each motif against sparsity, with the
-    interquartile band, over the analysed levels of ``motif_result`` (a MotifResult)."""
+    interquartile band, over the analysed levels of ``motif_result`` (a MotifResult). With the
+    ``sparsity_result`` of a sparse-from-the-start run, against the training step instead
+    (:func:`level_axis`: its levels are topology updates at one density)."""
     labels, null_labels = _motif_labels()
     mr = motif_result
     done = np.asarray(mr.done, bool)
-    sp = 100 * np.asarray(mr.sparsity_levels, float)[done]
+    if sparsity_result is not None and _sparse_run(sparsity_result):
+        xs, xdim = level_axis(sparsity_result)
+        sp = xs[: len(done)][done]
+        what = "during training"
+    else:
+        sp, xdim, what = (
+            100 * np.asarray(mr.sparsity_levels, float)[done],
+            SPARSITY,
+            "versus sparsity",
+        )
     yd = hv.Dimension("z", label="median z-score")
     parts = []
     with np.errstate(all="ignore"), _quiet():
@@ -383,22 +449,165 @@ def zscore_vs_sparsity(motif_result, *, band: bool = True) -> hv.Overlay:
                 parts.append(
                     hv.Area(
                         (sp, np.nanpercentile(z, 25, axis=1), np.nanpercentile(z, 75, axis=1)),
-                        SPARSITY,
+                        xdim,
                         [yd, "q75"],
                         group="MotifBand",
                         label=lab,
                     )
                 )
             parts.append(
-                hv.Curve((sp, np.nanmedian(z, axis=1)), SPARSITY, yd, group="MotifCurve", label=lab)
+                hv.Curve((sp, np.nanmedian(z, axis=1)), xdim, yd, group="MotifCurve", label=lab)
             )
     parts.append(hv.HLine(0.0, group="Zero"))
     return hv.Overlay(
         parts,
         group="MotifTrendPlot",
-        label=f"Median motif z-score versus sparsity (band: 25–75 %)\n"
+        label=f"Median motif z-score {what} (band: 25–75 %)\n"
         f"null: {null_labels.get(mr.null, mr.null)}; "
         f"{int(done.sum())} levels analysed",
+    )
+
+
+# -- the comparison study (issue 12: sparse from the start versus pruning) -------------------
+
+#: label (method name) → style of each method of the comparison study, filled by
+#: :func:`method_colors` from the study's method order (one palette colour each)
+METHOD_STYLES: dict[str, dict] = {}
+
+
+def method_colors() -> dict:
+    """Method → colour, one palette colour per method of the study in its fixed order
+    (:func:`mothlab.analysis.sparse_study.study_methods`), so a method keeps its colour in every
+    figure whatever subset is shown."""
+    from mothlab.analysis.sparse_study import study_methods
+
+    for i, m in enumerate(study_methods()):
+        METHOD_STYLES.setdefault(m, {"color": PALETTE[i % len(PALETTE)]})
+    return {m: v["color"] for m, v in METHOD_STYLES.items()}
+
+
+def _compare_ticks(element) -> list:
+    if element.group == "CompareZPlot":
+        from mothlab.analysis import MOTIF_LABELS
+        from mothlab.analysis.topology import MATCHED
+
+        return [(k, MOTIF_LABELS.get(m, m)) for k, m in enumerate(MATCHED)]
+    names = []
+    for e in element:
+        if e.group in ("Method", "MethodCurve") and e.label not in names:
+            names.append(e.label)
+    return list(enumerate(names))
+
+
+def _methods_in(rows, task, density) -> list[str]:
+    from mothlab.analysis.sparse_study import study_methods
+
+    have = {r["method"] for r in rows if r["task"] == task and float(r["density"]) == density}
+    return [m for m in study_methods() if m in have]
+
+
+def _values(rows, task, density, method, field) -> np.ndarray:
+    return np.array(
+        [
+            float(r[field])
+            for r in rows
+            if r["task"] == task
+            and float(r["density"]) == density
+            and r["method"] == method
+            and r[field] not in ("", None)
+        ],
+        float,
+    )
+
+
+_COMPARE_FIELDS = {
+    "test_loss": ("test loss", "test loss (one dot per network)"),
+    "test_accuracy": ("test accuracy", "test accuracy (one dot per network)"),
+}
+
+
+def compare_distribution(rows, task: str, density: float, field: str = "test_loss") -> hv.Overlay:
+    """The comparison study: ``field`` (test loss, or test accuracy for digits) of every
+    network, one column of dots per method (jittered the same way every time) with its median
+    marked, at one task and density. rows: the study's CSV rows
+    (:func:`mothlab.analysis.sparse_study.read_rows`)."""
+    if field not in _COMPARE_FIELDS:
+        raise ValueError(f"field must be one of {list(_COMPARE_FIELDS)}, got {field!r}.")
+    method_colors()
+    what, ylabel = _COMPARE_FIELDS[field]
+    xd = hv.Dimension("method", label="method")
+    yd = hv.Dimension(field, label=ylabel)
+    rng = np.random.default_rng(0)
+    parts, med, n = [], [], 0
+    methods = _methods_in(rows, task, density)
+    for k, m in enumerate(methods):
+        v = _values(rows, task, density, m, field)
+        n = max(n, v.size)
+        parts.append(
+            hv.Scatter((k + rng.uniform(-0.22, 0.22, v.size), v), xd, yd, group="Method", label=m)
+        )
+        if v.size:
+            med.append((k, float(np.median(v))))
+    parts.append(hv.Scatter(med, xd, yd, group="MethodMedian", label="median"))
+    return hv.Overlay(
+        parts,
+        group="CompareLossPlot" if field == "test_loss" else "ComparePlot",
+        label=f"{task}, density {density:g}: {what} per method\n"
+        f"{n} networks per method; bar: median",
+    )
+
+
+def compare_flops(rows, task: str, density: float) -> hv.Overlay:
+    """The comparison study: median test loss (bars: 25–75 %) against training FLOPs per
+    network (sparse arithmetic, :func:`mothlab.nets.sparse.training_flops`), one point per
+    method, at one task and density."""
+    method_colors()
+    xd = hv.Dimension("gflops", label="training GFLOPs per network (sparse arithmetic)")
+    yd = hv.Dimension("loss", label="test loss (median, 25–75 %)")
+    parts = []
+    for m in _methods_in(rows, task, density):
+        loss = _values(rows, task, density, m, "test_loss")
+        fl = _values(rows, task, density, m, "train_gflops")
+        if not loss.size:
+            continue
+        x, y = float(np.median(fl)), float(np.median(loss))
+        lo, hi = np.quantile(loss, [0.25, 0.75])
+        parts.append(
+            hv.ErrorBars(
+                [(x, y, y - lo, hi - y)], xd, [yd, "neg", "pos"], group="MethodRange", label=m
+            )
+        )
+        parts.append(hv.Scatter([(x, y)], xd, yd, group="MethodPoint", label=m))
+    return hv.Overlay(
+        parts,
+        group="CompareFlopsPlot",
+        label=f"{task}, density {density:g}: loss and training cost",
+    )
+
+
+def compare_zscores(rows, task: str, density: float) -> hv.Overlay:
+    """The comparison study: the median motif z-score (null "edges", exact) of the masks each
+    method ends with, one line per method across the motifs, at one task and density."""
+    from mothlab.analysis.topology import MATCHED
+
+    method_colors()
+    # neither named nor labelled "motif": HoloViews' matplotlib backend reads a style string
+    # that names a dimension as that column, and the "motif" method's label would be one
+    xd = hv.Dimension("motif_index", label="motifs")
+    yd = hv.Dimension("z", label="median z-score of the final masks")
+    parts = []
+    with np.errstate(all="ignore"), _quiet():
+        for m in _methods_in(rows, task, density):
+            z = [np.nanmedian(_values(rows, task, density, m, f"z_{k}")) for k in MATCHED]
+            parts.append(
+                hv.Curve((np.arange(len(MATCHED)), z), xd, yd, group="MethodCurve", label=m)
+            )
+    parts.append(hv.HLine(0.0, group="Zero"))
+    return hv.Overlay(
+        parts,
+        group="CompareZPlot",
+        label=f"{task}, density {density:g}: motif z-scores each method ends with\n"
+        "null: same edge count per layer (exact moments)",
     )
 
 
@@ -433,15 +642,17 @@ def _translate(style: dict, backend: str, element) -> dict:
         out.pop("size", None)
     if isinstance(element, hv.Bars):
         out = {k: v for k, v in out.items() if k in ("color", "alpha", "xrotation")}
-    if isinstance(element, hv.Area):
+    if isinstance(element, (hv.Area, hv.ErrorBars, hv.Curve)):
         out.pop("size", None)
         out.pop("s", None)
+    if isinstance(element, hv.ErrorBars) and backend == "matplotlib" and "color" in out:
+        out["edgecolor"] = out["color"]  # matplotlib draws error bars in their edge colour
     return out
 
 
 def _plot_opts(style: dict, backend: str, height: int | None, responsive: bool) -> dict:
     out = {}
-    for k in ("logy", "xrotation"):
+    for k in ("logy", "logx", "xrotation"):
         if k in style:
             out[k] = style[k]
     legend = style.get("legend", "right")
@@ -480,6 +691,8 @@ def styled(element, backend: str = "bokeh", *, height: int | None = None, respon
             st["color"] = MOTIF_STYLES[el.label]["color"]
             if el.group == "MotifCurve":
                 st["dash"] = MOTIF_STYLES[el.label]["dash"]
+        if el.group.startswith("Method") and el.label in METHOD_STYLES:
+            st.setdefault("color", METHOD_STYLES[el.label]["color"])
         plot = {}
         if isinstance(el, hv.HeatMap):
             plot.update(
@@ -507,6 +720,10 @@ def styled(element, backend: str = "bokeh", *, height: int | None = None, respon
                 (k, el.label) for k, el in enumerate(e for e in element if e.group == "Motif")
             ]
             popts["xlim"] = (-0.6, len(popts["xticks"]) - 0.4)
+        if element.group in ("ComparePlot", "CompareLossPlot", "CompareZPlot"):
+            ticks = _compare_ticks(element)  # categories at x = 0, 1, ...: name them
+            popts["xticks"] = ticks
+            popts["xlim"] = (-0.6, len(ticks) - 0.4)
         return out.opts(backend=backend, **popts)
     return out.opts(
         backend=backend,

@@ -90,9 +90,7 @@ def _node_state_rows(r, rule: str) -> list[list]:
             hidden = np.concatenate(r.node_states(int(lv), int(net))[1:-1])
             for k, c in code.items():
                 counts[k].append(int((hidden == c).sum()))
-        rows.append(
-            [f"{100 * r.sparsity[lv]:g} %", len(nets), *(float(np.mean(counts[k])) for k in code)]
-        )
+        rows.append([r.level_label(int(lv)), len(nets), *(float(np.mean(counts[k])) for k in code)])
     return rows
 
 
@@ -155,15 +153,171 @@ def _motif_section(r, out_dir: Path, rule: str) -> tuple[list[str], list[str]]:
     return figs, parts
 
 
+# -- the comparison study (issue 12) ---------------------------------------------------------
+
+#: motif z-scores the comparison table shows (all eight are in the z-score figure)
+_COMPARE_Z = ("diverging2", "converging2", "bifan", "biparallel")
+
+
+def compare_csv(path) -> Path | None:
+    """The study CSV that ``path`` names (the CSV itself, or a folder holding ``compare.csv``),
+    or None when ``path`` is not a comparison store."""
+    p = Path(path)
+    if p.is_file() and p.suffix == ".csv":
+        return p
+    if p.is_dir() and (p / "compare.csv").is_file() and not (p / "zarr.json").exists():
+        return p / "compare.csv"
+    return None
+
+
+def _paired(rows, task, density, method, ref) -> tuple[int, int, float | None]:
+    """Networks of ``method`` with a lower test loss than the same-seed network of ``ref``,
+    networks paired, and the two-sided Wilcoxon signed-rank p (None below 6 pairs)."""
+
+    def by_net(m):
+        return {
+            int(r["network"]): float(r["test_loss"])
+            for r in rows
+            if r["task"] == task and float(r["density"]) == density and r["method"] == m
+        }
+
+    a, b = by_net(method), by_net(ref)
+    nets = sorted(set(a) & set(b))
+    if not nets:
+        return 0, 0, None
+    d = np.array([a[i] - b[i] for i in nets])
+    p = None
+    if len(nets) >= 6 and np.any(d != 0):
+        from scipy.stats import wilcoxon
+
+        p = float(wilcoxon(d).pvalue)
+    return int((d < 0).sum()), len(nets), p
+
+
+def _tile(paths, out: Path, cols: int = 2) -> Path:
+    """One PNG of ``paths`` side by side, ``cols`` per row (README figures)."""
+    from PIL import Image
+
+    ims = [Image.open(p).convert("RGB") for p in paths]
+    w, h = max(i.width for i in ims), max(i.height for i in ims)
+    rows = -(-len(ims) // cols)
+    sheet = Image.new("RGB", (w * min(cols, len(ims)), h * rows), "white")
+    for k, im in enumerate(ims):
+        sheet.paste(im, ((k % cols) * w, (k // cols) * h))
+    sheet.save(out)
+    return out
+
+
+def build_compare_report(study, out_dir=None) -> Path:
+    """The report of a comparison study (``mothlab compare``; its CSV or the folder holding
+    ``compare.csv``): per task and density, the test loss (and digits accuracy) of every network
+    per method, loss against training FLOPs, and the motif z-scores each method ends with —
+    the HoloViews builders of :mod:`mothlab.plots` (the one palette) rendered with matplotlib —
+    plus a table of medians and paired comparisons (same seeds) against ``static`` and
+    ``prune``. Also writes ``sparse_loss.png``, ``sparse_flops.png`` and ``sparse_zscores.png``
+    (every task and density side by side, for the README). Returns the path of ``index.html``.
+    """
+    from mothlab.analysis import sparse_study as SS
+
+    csv_path = compare_csv(study)
+    if csv_path is None:
+        raise ValueError(
+            f"{study} is not a comparison study: give its compare.csv or the folder holding "
+            "it (made by `mothlab compare --out DIR`)."
+        )
+    rows = SS.read_rows(csv_path)
+    if not rows:
+        raise ValueError(f"{csv_path} has no finished group yet; run `mothlab compare` first.")
+    out_dir = Path(out_dir) if out_dir else csv_path.parent / "report"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    keys = sorted({(r["task"], float(r["density"])) for r in rows})
+    summ = SS.summary(rows)
+    parts = [f"<h1>mothlab comparison study: {html.escape(str(csv_path))}</h1>"]
+    parts.append(
+        "<p>Sparse from the start (static, SET, RigL, motif-guided and anti-motif masks, motif "
+        "masks with degree-preserving SET/RigL) against train-then-prune, every method at "
+        "exactly the same number of weights per layer; one row of the CSV per network; the "
+        "same seeds (initial weights, batches) for every method, so networks are paired. "
+        "FLOPs count sparse arithmetic (6 per live weight per sample; RigL's dense-gradient "
+        "passes added). z-scores: null 'same edge count per layer' (exact moments), final "
+        "weight masks.</p>"
+    )
+    figs = {"loss": [], "flops": [], "zscores": []}
+    for task, dens in keys:
+        tag = f"{task}_{dens:g}"
+        parts.append(f"<h2>{html.escape(task)}, density {dens:g}</h2>")
+        sub = [x for x in summ if x["task"] == task and x["density"] == dens]
+        methods = [m for m in SS.study_methods() if any(x["method"] == m for x in sub)]
+        sub = sorted(sub, key=lambda x: methods.index(x["method"]))
+        has_acc = any(x["median_accuracy"] is not None for x in sub)
+        header = ["method", "networks", "weights", "median test loss", "25 %", "75 %"]
+        header += ["median accuracy"] if has_acc else []
+        header += ["GFLOPs", *[f"z {A.MOTIF_LABELS.get(k, k)}" for k in _COMPARE_Z]]
+        header += ["better than static (paired)", "better than prune (paired)"]
+        table = []
+        for x in sub:
+            row = [
+                x["method"],
+                x["n"],
+                x["weights"],
+                x["median_loss"],
+                x["q25_loss"],
+                x["q75_loss"],
+            ]
+            if has_acc:
+                row.append(x["median_accuracy"])
+            row += [x["median_gflops"], *[x[f"median_z_{k}"] for k in _COMPARE_Z]]
+            for ref in ("static", "prune"):
+                if x["method"] == ref or ref not in methods:
+                    row.append("—")
+                    continue
+                win, n, p = _paired(rows, task, dens, x["method"], ref)
+                row.append(f"{win}/{n}" + (f", p = {p:.2g}" if p is not None else ""))
+            table.append(row)
+        parts.append(_table(header, table))
+        names = [_save(plots.compare_distribution(rows, task, dens), out_dir, f"loss_{tag}.png")]
+        figs["loss"].append(names[-1])
+        if has_acc:
+            names.append(
+                _save(
+                    plots.compare_distribution(rows, task, dens, "test_accuracy"),
+                    out_dir,
+                    f"accuracy_{tag}.png",
+                )
+            )
+        names.append(_save(plots.compare_flops(rows, task, dens), out_dir, f"flops_{tag}.png"))
+        figs["flops"].append(names[-1])
+        names.append(_save(plots.compare_zscores(rows, task, dens), out_dir, f"zscores_{tag}.png"))
+        figs["zscores"].append(names[-1])
+        parts += [f'<figure><img src="{f}" alt="{f}"></figure>' for f in names]
+    for kind, names in figs.items():
+        _tile([out_dir / n for n in names], out_dir / f"sparse_{kind}.png")
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:auto}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
+        "padding:2px 8px;text-align:right}img{max-width:100%}"
+    )
+    page = (
+        "<!doctype html><html><head><meta charset='utf-8'><title>comparison study</title>"
+        f"<style>{style}</style></head><body>{''.join(parts)}</body></html>"
+    )
+    index = out_dir / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
+
+
 def build_report(
     experiment, out_dir=None, threshold: float | None = None, rule: str = "paper"
 ) -> Path:
     """Write the report of ``experiment`` (an Experiment or a path) into ``out_dir`` (default:
-    ``<experiment>-report`` beside it); return the path of ``index.html``.
+    ``<experiment>-report`` beside it); return the path of ``index.html``. A comparison study
+    (its ``compare.csv`` or the folder holding it) gets :func:`build_compare_report`.
 
     ``threshold``: None → the experiment's own. ``rule``: the selection rule the figures at "the
     optimal level" use (:data:`mothlab.analysis.SELECTION_RULES`); the tables give both.
     """
+    if isinstance(experiment, (str, Path)) and compare_csv(experiment) is not None:
+        return build_compare_report(experiment, out_dir)
     if rule not in A.SELECTION_RULES:
         raise ValueError(f"rule must be one of {list(A.SELECTION_RULES)}, got {rule!r}")
     r = A.sparsity_result(experiment, threshold)
@@ -260,7 +414,7 @@ def build_report(
         _table(
             [
                 "level",
-                "sparsity %",
+                "sparsity" if r.method == "prune" else "where in training (density)",
                 "median test loss",
                 "25 %",
                 "75 %",
@@ -270,7 +424,7 @@ def build_report(
             [
                 [
                     i,
-                    f"{100 * r.sparsity[i]:g}",
+                    r.level_label(i),
                     r.median[i],
                     r.q25[i],
                     r.q75[i],

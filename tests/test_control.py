@@ -147,14 +147,12 @@ def test_over_pruned_does_worse_than_dense(exp, net_flights):
 
 # ------------------------------------------------------------------------------ reference loop
 def _python_loop(exp, level, network, flights, p, n_periods, reference):
-    """An independent plain loop: NumPy desired state, the network through nets.mlp.forward,
-    the scaler's inverse_transform, and one ``simulate`` call per 20 ms span."""
+    """The plain Python loop of ``simulate`` calls (mothlab.bench.fly.python_loop: NumPy desired
+    state, nets.mlp.forward, one ``simulate`` call per 20 ms span), for one stored network."""
     import jax.numpy as jnp
 
+    from mothlab.bench.fly import python_loop
     from mothlab.control import experiment_scalers
-    from mothlab.data import INPUT_NAMES, OUTPUT_NAMES
-    from mothlab.moth import MothParams, simulate
-    from mothlab.nets.mlp import forward
 
     xs, ys = experiment_scalers(exp)
     w, b = exp.weights(level), exp.biases(level)
@@ -163,44 +161,7 @@ def _python_loop(exp, level, network, flights, p, n_periods, reference):
         "w": [jnp.ones(a.shape, bool) for a in params["w"]],
         "b": [jnp.ones(a.shape, bool) for a in params["b"]],
     }
-    om, ze, amax, wa = reference.gains().astype(float)
-    dt = 0.02
-    s = flights.state0[:, p].astype(np.float32)
-    out = [s]
-    wrap = lambda a: (a + math.pi) % (2 * math.pi) - math.pi  # noqa: E731
-    for i in range(n_periods):
-        x, xd, y, yd, th, thd, ph, phd = s.astype(float)
-        pT, vT, aT = flights.target_p[i, :, p], flights.target_v[i, :, p], flights.target_a[i, :, p]
-        acc = aT + om**2 * (pT - [x, y]) + 2 * ze * om * (vT - [xd, yd])
-        acc *= min(1.0, amax / max(np.hypot(*acc), 1e-6))
-        ath = wa**2 * wrap(math.pi / 2 - th) - 2 * wa * thd
-        aph = wa**2 * wrap(3 * math.pi / 2 - ph) - 2 * wa * phd
-        thw, phw = th % (2 * math.pi), ph % (2 * math.pi)
-        inp = {
-            "xd0": xd,
-            "yd0": yd,
-            "phi0": phw,
-            "theta0": thw,
-            "phid0": phd,
-            "thetad0": thd,
-            "x_f": xd * dt + 0.5 * acc[0] * dt**2,
-            "y_f": yd * dt + 0.5 * acc[1] * dt**2,
-            "phi_f": phw + phd * dt + 0.5 * aph * dt**2,
-            "theta_f": thw + thd * dt + 0.5 * ath * dt**2,
-        }
-        X = np.array([[inp[n] for n in INPUT_NAMES]], np.float32)
-        Y = ys.inverse_transform(
-            np.asarray(forward(params, masks, xs.transform(X), exp.config.activation))
-        )[0]
-        fx, fy, tau = (float(Y[OUTPUT_NAMES.index(n)]) for n in ("Fx", "Fy", "tau"))
-        u = [
-            min(math.hypot(fx, fy), 44300.0),
-            math.atan2(fy, fx) % (2 * math.pi),
-            min(max(tau, -1e5), 1e5),
-        ]
-        s = simulate(s, u, MothParams(), t=[0.0, dt])[-1]
-        out.append(s)
-    return np.array(out)
+    return python_loop(exp, xs, ys, params, masks, flights, p, reference, n_periods)
 
 
 def test_vectorised_loop_equals_python_loop(exp, net_flights):

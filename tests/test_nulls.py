@@ -3,6 +3,7 @@ analytic null-(a) moments equal to exact enumeration."""
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 from fractions import Fraction
 
@@ -14,12 +15,15 @@ from mothlab.analysis.motifs import MOTIFS, count_canonical
 from mothlab.analysis.nulls import (
     as_published_layers,
     degree_layers,
+    degree_mixing,
     edges_moments,
     live_node_layer,
     live_node_layers,
     sample_null,
     uniform_layers,
 )
+
+HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 
 
 def all_layers(r, c, e):
@@ -85,8 +89,10 @@ def test_degrees_keep_every_degree_and_are_uniform():
         if (m.sum(0) == a.sum(0)).all() and (m.sum(1) == a.sum(1)).all()
     ]
     assert len(support) > 2
-    for backend in ("numpy", "jax"):
-        s = degree_layers([a], 2000 if backend == "numpy" else 600, seed=4, backend=backend)[0]
+    backends = ["numpy", "jax"] + (["numba"] if HAVE_NUMBA else [])
+    for backend in backends:
+        n = {"numpy": 2000, "jax": 600, "numba": 5000}[backend]
+        s = degree_layers([a], n, seed=4, backend=backend)[0]
         assert (s.sum(axis=1) == a.sum(0)).all() and (s.sum(axis=2) == a.sum(1)).all()
         assert chi2_uniform(s, support) > 1e-3
     rng = np.random.default_rng(1)
@@ -94,6 +100,81 @@ def test_degrees_keep_every_degree_and_are_uniform():
     s = degree_layers([big], 20, seed=0)[0]
     assert (s.sum(axis=1) == big.sum(0)).all() and (s.sum(axis=2) == big.sum(1)).all()
     assert (s != big).any()  # it moved
+
+
+needs_numba = pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed")
+
+
+@needs_numba
+@pytest.mark.parametrize(
+    "a",
+    [
+        # 4x4 with margins (2, 1, 2, 1) / (1, 2, 2, 1): 20 matrices, uneven in-degrees
+        np.array([[1, 1, 0, 0], [0, 0, 1, 0], [0, 1, 1, 0], [1, 0, 0, 0]], bool),
+        # 3x5, two full rows' worth of edges spread unevenly: rows (3, 2, 2), cols (2, 1, 2, 1, 1)
+        np.array([[1, 0, 1, 1, 0], [1, 1, 0, 0, 0], [0, 0, 1, 0, 1]], bool),
+    ],
+)
+def test_degree_chains_uniform_over_enumerated_margins(a):
+    """The compiled chains sample uniformly among every matrix with the real layer's margins
+    (enumerated), and keep the margins of each sample exactly."""
+    r, c = a.shape
+    support = [
+        m
+        for m in all_layers(r, c, int(a.sum()))
+        if (m.sum(0) == a.sum(0)).all() and (m.sum(1) == a.sum(1)).all()
+    ]
+    assert len(support) > 5
+    s = degree_layers([a], 200 * len(support), seed=11, backend="numba")[0]
+    assert (s.sum(axis=1) == a.sum(0)).all() and (s.sum(axis=2) == a.sum(1)).all()
+    assert chi2_uniform(s, support) > 1e-3
+
+
+@needs_numba
+def test_degree_chains_reproducible_and_independent_of_threads():
+    import numba
+
+    rng = np.random.default_rng(2)
+    layers = [rng.random((12, 30)) < 0.2, rng.random((30, 9)) < 0.3]
+    one = degree_layers(layers, 40, seed=5, backend="numba")
+    n = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        single = degree_layers(layers, 40, seed=5, backend="numba")
+    finally:
+        numba.set_num_threads(n)
+    other = degree_layers(layers, 40, seed=6, backend="numba")
+    for a, x, y, z in zip(layers, one, single, other):
+        np.testing.assert_array_equal(x, y)
+        assert (x != z).any()
+        assert (x.sum(axis=1) == a.sum(0)).all() and (x.sum(axis=2) == a.sum(1)).all()
+    # chains are independent: no two samples of a 360-cell layer coincide
+    flat = one[0].reshape(40, -1)
+    assert len({row.tobytes() for row in flat}) == 40
+
+
+@needs_numba
+def test_degree_mixing_diagnostic_finds_the_chain_length():
+    rng = np.random.default_rng(3)
+    a = rng.random((40, 60)) < 0.1
+    m = degree_mixing([a], n_chains=48, checkpoints=(0.05, 0.25, 1, 3, 10, 30), seed=1)
+    L = m["layers"][0]
+    assert L["edges"] == int(a.sum()) and m["checkpoints"] == [0.05, 0.25, 1, 3, 10, 30]
+    ret = L["retained"]
+    assert ret[0] > 0.85 and ret[-1] < 0.3  # the real edges are swapped away ...
+    assert abs(ret[-2] - ret[-1]) < 4 * (
+        L["retained_se"][-2] + L["retained_se"][-1]
+    )  # ... and level
+    # the bi-fan statistic is the exact count of the layer (checked on the start state)
+    from mothlab.analysis.nulls import _pair_overlap
+
+    g = a.astype(int) @ a.T.astype(int)
+    exact = sum(g[i, k] * (g[i, k] - 1) // 2 for i in range(40) for k in range(i + 1, 40))
+    assert _pair_overlap(a[None])[0] == exact
+    assert L["mixed_at"] is not None and 0.25 < L["mixed_at"] <= 10
+    assert m["mixed_at_max"] == L["mixed_at"]
+    with pytest.raises(ValueError, match="n_chains"):
+        degree_mixing([a], n_chains=1)
 
 
 def test_as_published_generator_runs_and_is_flagged_non_uniform():

@@ -10,6 +10,9 @@ uniform allocation; biases are never masked, for every method):
 ``set``, ``rigl`` a random start, topology updated every ``update_every`` batches (nets.sparse).
 ``motif``       a fixed mask from :func:`mothlab.analysis.topology.motif_masks` (target profile),
 ``anti-motif``  the same with the opposite profile.
+``motif-set``, ``motif-rigl``  the motif start, then SET / RigL updates that keep every node's
+                fan-in and fan-out (``regrow="degrees"``, :func:`mothlab.nets.sparse.degree_regrow`),
+                so the motif profile is kept through training (issue 12.2).
 
 Tasks: ``moth`` (the inverse problem, scaled MSE on a generated flight dataset, SCIENCE.md §2) and
 ``digits`` (scikit-learn's 8×8 digits, bundled with the package: 1,797 images, 64 inputs scaled to
@@ -35,6 +38,17 @@ from mothlab.analysis.topology import MATCHED, motif_masks, profile_of
 from mothlab.progress import check_cancel, report
 
 TASKS = ("moth", "digits")
+
+#: Study-only variants: a motif start with motif-preserving updates (name → (updates, regrow)).
+PRESERVING = {"motif-set": "set", "motif-rigl": "rigl"}
+
+
+def study_methods() -> tuple:
+    """The methods of the study: every ``ExperimentConfig.method`` and :data:`PRESERVING`."""
+    from mothlab.nets.sparse import METHODS
+
+    return (*METHODS, *PRESERVING)
+
 
 #: Study defaults per task (small widths: a shared 2-core CPU; measured in the README).
 TASK_DEFAULTS = {
@@ -159,8 +173,9 @@ def run_method(
     from mothlab.nets.pruning import prune_ensemble, reset_pruned_state
     from mothlab.nets.training import network_keys
 
-    if method not in S.METHODS:
-        raise ValueError(f"method must be one of {S.METHODS}, got {method!r}.")
+    if method not in study_methods():
+        raise ValueError(f"method must be one of {study_methods()}, got {method!r}.")
+    updates = PRESERVING.get(method, method)  # how the mask changes during training
     if steps < update_every:
         raise ValueError(f"steps ({steps}) must be at least update_every ({update_every}).")
     d = TASK_DEFAULTS.get(task, TASK_DEFAULTS["moth"])
@@ -169,7 +184,8 @@ def run_method(
     counts = S.layer_counts(sizes, density)
     total = [a * b for a, b in zip(sizes[:-1], sizes[1:])]
     st = S.SparseSettings(
-        method=method if method in S.DYNAMIC else "static",
+        method=updates if updates in S.DYNAMIC else "static",
+        regrow="degrees" if method in PRESERVING else "free",
         activation=activation,
         optimizer="adam",
         learning_rate=float(learning_rate or d["learning_rate"]),
@@ -185,7 +201,7 @@ def run_method(
     t0 = time.perf_counter()
     init_masks = None
     gen = None
-    if method in ("motif", "anti-motif"):
+    if method in ("motif", "anti-motif", *PRESERVING):
         gen = motif_masks(sizes, counts, n_networks, seed, target, anti=method == "anti-motif")
         init_masks = gen.masks
     elif method == "prune":
@@ -225,13 +241,13 @@ def run_method(
         # SET: update after every chunk but the last; RigL: while its cosine fraction is > 0
         last = c >= n_chunks - 1
         rigl_on = (
-            method == "rigl"
+            updates == "rigl"
             and float(S.rigl_fraction(int(state["step"][0]), steps, zeta, rigl_stop)) > 0
         )
-        if not last and (method == "set" or rigl_on):
+        if not last and (updates == "set" or rigl_on):
             state, _ = S.topology_update(state, keys, train, st)
             n_updates += 1
-            if method == "rigl":
+            if updates == "rigl":
                 flops += S.training_flops(sizes, live, st.batch_size, 0, method="rigl", n_updates=1)
         report(progress, (c + 1) / len(plan), f"{task} {method}: chunk {c + 1}/{len(plan)}")
     masks = [np.asarray(m) for m in state["masks"]["w"]]
@@ -307,9 +323,7 @@ def compare(
 ) -> list[dict]:
     """Run the study; append each finished (task, density, method) group to ``out`` (CSV) and
     skip the groups already there (resume). Returns all rows (as read back from the CSV)."""
-    from mothlab.nets import sparse as S
-
-    methods = list(methods or S.METHODS)
+    methods = list(methods or study_methods())
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     done = {(r["task"], float(r["density"]), r["method"]) for r in read_rows(out)}

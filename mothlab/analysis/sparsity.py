@@ -238,7 +238,7 @@ class SparsityResult:
             f"rule ({SELECTION_RULES[rule]} {format_loss(self.threshold)})"
         )
         if have:
-            head += f", median {_pct(self.sparsity[int(np.sort(opt[opt >= 0])[(have - 1) // 2])])}"
+            head += f", median {self.level_label(int(np.sort(opt[opt >= 0])[(have - 1) // 2]))}"
         return (
             f"{head}; {self.n_reaching()} of {self.n_networks} reach the threshold at some level."
         )
@@ -308,6 +308,36 @@ class SparsityResult:
             int(sum(m.shape[1] * m.shape[2] for m in masks)),
         )
 
+    # -- level names -------------------------------------------------------------------------
+    @property
+    def method(self) -> str:
+        """How the experiment's masks were made (``config.method``; ``"prune"`` for stores
+        that predate sparse methods)."""
+        return str(getattr(getattr(self.experiment, "config", None), "method", "prune"))
+
+    def level_label(self, level: int) -> str:
+        """What level ``level`` is, in a few words, the same everywhere a level is named.
+
+        A pruning run: its sparsity, ``"85 %"``. A sparse-from-the-start run (every level at the
+        same density): where the level sits in training, ``"update 3 · density 10 %"`` for a
+        level that ends with SET/RigL's third topology update, ``"step 2,000 · density 10 %"``
+        for the others (fixed masks, the last level, RigL after its updates stop), so no two
+        levels share a label (:func:`mothlab.nets.sparse.level_plan`).
+        """
+        lv = int(level)
+        if not 0 <= lv < len(self.sparsity):
+            raise ValueError(f"level must be in [0, {len(self.sparsity)}), got {level!r}")
+        if self.method == "prune":
+            return _pct(self.sparsity[lv])
+        from mothlab.nets.sparse import level_plan
+
+        cfg = self.experiment.config
+        p = level_plan(cfg)[lv]
+        density = f"density {100 * float(cfg.density):.4g} %"
+        if p["updated"]:
+            return f"update {p['updates']} · {density}"
+        return f"step {p['step']:,} · {density}"
+
     # -- what to show -------------------------------------------------------------------------
     def level_to_show(self, rule: str = "paper") -> Shown:
         """THE rule for which level and which network to show first, used by every view.
@@ -365,9 +395,9 @@ class SparsityResult:
         elif opt < 0:
             tail = f" (it has no optimal level under the {rule!r} rule)"
         else:
-            tail = f" (its optimal level under the {rule!r} rule is {_pct(self.sparsity[opt])})"
+            tail = f" (its optimal level under the {rule!r} rule is {self.level_label(opt)})"
         return (
-            f"network {net} at {_pct(self.sparsity[lv])}: {left:,} of {total:,} weights left, "
+            f"network {net} at {self.level_label(lv)}: {left:,} of {total:,} weights left, "
             f"{self.which} loss {format_loss(x)}{side}{tail}"
         )
 

@@ -222,11 +222,33 @@ class MotifMasks:
             return {k: float(np.nanmedian(self.z[:, j])) for j, k in enumerate(MATCHED)}
 
 
+#: fitted generator parameters by (sizes, counts, target, anti, seed, n_pilot): the fit is a
+#: pure function of these (a fixed pilot batch), so a second run, a resume or a test that asks
+#: again reuses it instead of ~30 pilot evaluations
+_FITS: dict = {}
+
+
 def fit_generator(
     layer_sizes, counts, target: dict, *, anti: bool = False, seed: int = 0, n_pilot: int = N_PILOT
 ) -> tuple[dict, list]:
     """Fit the generator's parameters so that a pilot batch's median z is nearest
-    ``target``. Returns ``(params, [(params, distance), ...])``."""
+    ``target``. Returns ``(params, [(params, distance), ...])`` (memoised: the same arguments
+    give the same fit)."""
+    key = (
+        tuple(int(s) for s in layer_sizes),
+        tuple(int(k) for k in counts),
+        tuple(sorted((k, float(v)) for k, v in target.items())),
+        bool(anti),
+        int(seed),
+        int(n_pilot),
+    )
+    if key not in _FITS:
+        _FITS[key] = _fit(layer_sizes, counts, target, anti, seed, n_pilot)
+    params, tried = _FITS[key]
+    return dict(params), [(dict(p), d) for p, d in tried]
+
+
+def _fit(layer_sizes, counts, target, anti, seed, n_pilot):
     pilot = [network_seed(seed, 10_000_000 + j) for j in range(n_pilot)]
     tried = []
     seen = {}

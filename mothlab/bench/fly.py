@@ -35,9 +35,12 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _python_loop_flight(exp, xs, ys, params, masks, flights, p, reference):
-    """One flight the plain way: NumPy desired state, one forward pass and one simulate call per
-    period. Returns the final state."""
+def python_loop(exp, xs, ys, params, masks, flights, p, reference, n_periods=None):
+    """One flight the plain way (the approach mothlab's compiled loop replaces, and the
+    independent reference its test compares with): NumPy desired state, one forward pass through
+    ``nets.mlp.forward`` and the scalers' ``inverse_transform``, and one ``simulate`` call per
+    20 ms period. Flies flight ``p`` of ``flights`` for ``n_periods`` (default: all) and returns
+    the states at the period boundaries, shape (n_periods + 1, 8)."""
     import math
 
     import numpy as np
@@ -50,8 +53,9 @@ def _python_loop_flight(exp, xs, ys, params, masks, flights, p, reference):
     dt = 0.02
     body = MothParams()
     s = flights.state0[:, p].astype(np.float32)
+    out = [s]
     wrap = lambda a: (a + math.pi) % (2 * math.pi) - math.pi  # noqa: E731
-    for i in range(len(flights.t) - 1):
+    for i in range(len(flights.t) - 1 if n_periods is None else n_periods):
         x, xd, y, yd, th, thd, ph, phd = s.astype(float)
         pT, vT, aT = (a[i, :, p] for a in (flights.target_p, flights.target_v, flights.target_a))
         acc = aT + om**2 * (pT - [x, y]) + 2 * ze * om * (vT - [xd, yd])
@@ -82,7 +86,8 @@ def _python_loop_flight(exp, xs, ys, params, masks, flights, p, reference):
             min(max(tau, -1e5), 1e5),
         ]
         s = simulate(s, u, body, t=[0.0, dt])[-1]
-    return s
+        out.append(s)
+    return np.array(out)
 
 
 def run(args) -> int:
@@ -135,7 +140,7 @@ def run(args) -> int:
         j = f % n
         params = {"w": [jnp.asarray(a[j]) for a in w], "b": [jnp.asarray(a[j]) for a in b]}
         masks = jax.tree.map(lambda a: jnp.ones(a.shape, bool), params)
-        _python_loop_flight(exp, xs, ys, params, masks, flights, f % flights.n, control.Reference())
+        python_loop(exp, xs, ys, params, masks, flights, f % flights.n, control.Reference())
         if t_first is None:  # the first flight carries the compile of simulate and forward
             t_first = time.perf_counter() - t0
             t0 = time.perf_counter()

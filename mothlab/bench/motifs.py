@@ -9,7 +9,10 @@ cells). The original-style 1000-sample z-score time is extrapolated from a few t
 
 Short timings are the best of several runs (the machine may be shared). Rows: exact counts; z-scores under null (a) from analytic moments; 1000-sample z-scores under
 null (b); a 350-network × 18-level sweep under null (a) (estimated from a smaller batch per level
-unless ``--sweep-networks 350``).
+unless ``--sweep-networks 350``); 1000-sample z-scores under the degree-preserving null (c), with
+its sampling time beside null (b)'s and a mixing diagnostic of its swap chains
+(:func:`mothlab.analysis.nulls.degree_mixing`: the swaps per edge after which the chains' statistics
+stop moving).
 """
 
 from __future__ import annotations
@@ -62,8 +65,14 @@ def register(sub) -> None:
     p.add_argument(
         "--n-degrees",
         type=int,
-        default=200,
-        help="null (c) samples timed (0 skips; default 200, reported per 1000)",
+        default=1000,
+        help="null (c) samples timed (0 skips; default 1000, reported per 1000)",
+    )
+    p.add_argument(
+        "--mixing-chains",
+        type=int,
+        default=32,
+        help="chains of null (c)'s mixing diagnostic (0 skips; default 32)",
     )
     p.add_argument("--record", default=None, help="record path (default assets/bench/motifs.json)")
     p.add_argument(
@@ -361,20 +370,52 @@ def run(args) -> int:
 
     _stage(0.8, "null (c)")
     # --- null (c), degree-preserving swaps -------------------------------------------------------
-    t_c = None
+    from mothlab.analysis.nulls import degree_layers, degree_mixing, live_node_layers
+
+    t_c = t_c_sample = t_b_sample = None
+    mixing = None
     if args.n_degrees > 0:
         zscores(masks, biases, null="degrees", n_random=min(args.n_degrees, 50), seed=1)  # warm
         t_c, _ = _best(
             lambda: zscores(masks, biases, null="degrees", n_random=args.n_degrees, seed=args.seed),
             1,
         )
+        per = 1000 / args.n_degrees
+        t_c_sample, _ = _best(lambda: degree_layers(live2, args.n_degrees, seed=args.seed), 1)
+        t_b_sample, _ = _best(lambda: live_node_layers(se, args.n_degrees, seed=args.seed), 1)
         rows.append(
             (
                 f"z-scores null (c) degrees, {args.n_degrees} samples",
                 t_c,
-                float("nan"),
+                t_b,
                 "1000 in <= 5 s",
-                f"= {t_c * 1000 / args.n_degrees:.1f} s per 1000",
+                f"other: null (b) z; = {t_c * per:.1f} s per 1000",
+            )
+        )
+        rows.append(
+            (
+                f"sampling only, null (c) vs (b), {args.n_degrees}",
+                t_c_sample,
+                t_b_sample,
+                "",
+                "other: null (b) sampler",
+            )
+        )
+    if args.mixing_chains > 0:
+        _stage(0.9, "null (c) mixing")
+        t = time.perf_counter()
+        mixing = degree_mixing(
+            live2, n_chains=args.mixing_chains, checkpoints=(0.5, 1, 2, 5, 10, 20), seed=3
+        )
+        t_mix = time.perf_counter() - t
+        m = mixing["mixed_at_max"]
+        rows.append(
+            (
+                f"null (c) mixing diagnostic, {args.mixing_chains} chains",
+                t_mix,
+                float("nan"),
+                "mixed <= 10",
+                f"mixed at {m} swaps/edge (default 10)" if m else "not mixed by 10 swaps/edge",
             )
         )
 
@@ -393,7 +434,7 @@ def run(args) -> int:
     table = []
     for name, a, b, target, note in rows:
         ratio = b / a if np.isfinite(b) else float("nan")
-        print(f"{name:<48} {a:>9.3f}s {b:>9.2f}s {ratio:>7.0f}x  {target:<15} {note}")
+        print(f"{name:<48} {a:>9.3f}s {b:>9.2f}s {ratio:>7.3g}x  {target:<15} {note}")
         table.append(dict(task=name, mothlab_s=a, other_s=b, ratio=ratio, target=target, note=note))
     print(
         "z (null a, analytic):",
@@ -404,6 +445,10 @@ def run(args) -> int:
         ", ".join(f"{k} {v:+.1f}" for k, v in zip(zb.motifs, zb.z[0]) if np.isfinite(v)),
     )
     ok = t_a <= 0.1 and t_b <= 5 and t_orig_z / t_b >= 20 and t_sweep <= 600
+    if t_c is not None:
+        ok = ok and t_c * 1000 / args.n_degrees <= 5
+    if mixing is not None:
+        ok = ok and mixing["mixed_at_max"] is not None and mixing["mixed_at_max"] <= 10
     ig_rows = [r for r in table if r["task"].startswith("igraph")]
     ig = "; ".join(
         f"igraph size {3 + i} {r['other_s']:.2f} s ({r['ratio']:.0f}× mothlab's counts)"
@@ -413,7 +458,18 @@ def run(args) -> int:
         f"summary: motifs — counts {t_count * 1e3:.0f} ms ({t_count_orig / t_count:.0f}× "
         f"loops){'; ' + ig if ig else ''}; null(a) z {t_a * 1e3:.0f} ms, null(b) "
         f"{args.n_random}-sample z {t_b:.2f} s ({t_orig_z / t_b:.0f}× original style)"
-        + (f", null(c) {t_c * 1000 / args.n_degrees:.1f} s per 1000 samples" if t_c else "")
+        + (
+            f", null(c) {t_c * 1000 / args.n_degrees:.1f} s per 1000 samples (sampling "
+            f"{t_c_sample * 1000 / args.n_degrees:.1f} s, null(b)'s "
+            f"{t_b_sample * 1000 / args.n_degrees:.1f} s)"
+            if t_c
+            else ""
+        )
+        + (
+            f", null(c) mixed at {mixing['mixed_at_max']} swaps/edge (runs 10)"
+            if mixing is not None
+            else ""
+        )
         + f", 350×18 sweep {t_sweep / 60:.1f} min — "
         f"{'targets met' if ok else 'some targets missed'}; load {load_average()}"
     )
@@ -428,6 +484,9 @@ def run(args) -> int:
             null_a_ms=t_a * 1e3,
             null_b_s=t_b,
             null_c_s_per_1000=(t_c * 1000 / args.n_degrees) if t_c else None,
+            null_c_sampling_s_per_1000=(t_c_sample * 1000 / args.n_degrees) if t_c else None,
+            null_b_sampling_s_per_1000=(t_b_sample * 1000 / args.n_degrees) if t_c else None,
+            null_c_mixing=mixing,
             sweep_min=t_sweep / 60,
             igraph=ig_rows,
         ),

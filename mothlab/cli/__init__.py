@@ -30,7 +30,10 @@ import pkgutil
 import signal
 import sys
 import threading
+import traceback
 
+from mothlab import __version__
+from mothlab.progress import Cancelled
 from mothlab.runtime import enable_compile_cache
 
 #: Where unexpected errors should be reported.
@@ -49,8 +52,6 @@ def cancel_requested() -> bool:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mothlab import __version__
-
     parser = argparse.ArgumentParser(
         prog="mothlab",
         description="Hawkmoth flight, sparse neural controllers and their wiring motifs.",
@@ -98,8 +99,6 @@ def describe_os_error(err: OSError) -> str:
 
 def _expected_message(err: BaseException) -> str | None:
     """The one-line message for an expected failure, or None for an unexpected one."""
-    from mothlab.progress import Cancelled
-
     if isinstance(err, Cancelled):
         return None
     if isinstance(err, OSError):  # FileNotFoundError, PermissionError, disk full, ...
@@ -202,8 +201,6 @@ def main(argv: list[str] | None = None) -> int:
             pass
         code = 0
     except Exception as err:  # noqa: BLE001 - this is the boundary
-        from mothlab.progress import Cancelled
-
         if isinstance(err, Cancelled):
             print(f"mothlab {command}: interrupted: {err}", file=sys.stderr)
             code = 130
@@ -214,8 +211,6 @@ def main(argv: list[str] | None = None) -> int:
                 code = 2
             else:
                 if debug:
-                    import traceback
-
                     traceback.print_exc()
                 print(
                     f"mothlab {command}: unexpected error ({type(err).__name__}: "
@@ -225,8 +220,6 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 code = 1
             if debug and text is not None:
-                import traceback
-
                 traceback.print_exc()
     finally:
         if previous is not None:

@@ -239,6 +239,131 @@ def apply_topology(optimizer, params, opt_state, masks, new_w_masks, grown):
     return params, opt_state, masks
 
 
+# ------------------------------------------------------------------- degree-preserving updates
+REGROW = ("free", "degrees")
+"""Where SET/RigL regrow: anywhere (``free``, the papers) or keeping every node's degrees."""
+
+
+def degree_regrow(mask, dropped, score, rng=None, swaps_per_edge: int = 30):
+    """Cells to regrow in one layer of one network so that every node keeps its degree: each
+    source row regains exactly as many edges as it lost, each target column too (numpy, bool).
+
+    ``mask``: live before the update; ``dropped``: the live cells being dropped; ``score``:
+    preference (SET: random; RigL: ``|dense gradient|``). First a greedy pass by ``score`` over
+    the cells not live before: a cell is taken while its row and its column still lack edges.
+    When that pass leaves a row short (its last candidates are live), the greedy result is
+    discarded for an exact construction: start from the dropped cells themselves (which have
+    the margins by definition) and move them by checkerboard swaps — ``(a, b), (a', b')`` →
+    ``(a, b'), (a', b)`` when both new cells are free — each swap kept when it raises the total
+    ``score`` (``swaps_per_edge`` proposals per regrown edge, from ``rng``). Either way the
+    count and every node's fan-in and fan-out are exact. Returns ``grown`` (bool); a
+    just-dropped cell regrown (possible in the second case) restarts at 0 like any other.
+    """
+    mask = np.asarray(mask, bool)
+    dropped = np.asarray(dropped, bool) & mask
+    score = np.asarray(score, float)
+    r = dropped.sum(1).astype(np.int64)
+    c = dropped.sum(0).astype(np.int64)
+    n_col = mask.shape[1]
+    grown = np.zeros_like(mask)
+    idx = np.flatnonzero(~mask & (r[:, None] > 0) & (c[None, :] > 0))
+    for f in idx[np.argsort(-score.ravel()[idx], kind="stable")]:
+        a, b = divmod(int(f), n_col)
+        if r[a] > 0 and c[b] > 0:
+            grown[a, b] = True
+            r[a] -= 1
+            c[b] -= 1
+    if not r.sum():
+        return grown
+    rng = np.random.default_rng(0) if rng is None else rng
+    grown = dropped.copy()
+    taken = mask.copy()  # live after the update: kept cells and the current regrown set
+    rows, cols = (v.copy() for v in np.nonzero(grown))
+    k = rows.size
+    if k < 2:
+        return grown
+    for _ in range(swaps_per_edge * k):
+        i, j = rng.integers(0, k, 2)
+        a, b, a2, b2 = rows[i], cols[i], rows[j], cols[j]
+        if a == a2 or b == b2 or taken[a, b2] or taken[a2, b]:
+            continue
+        if score[a, b2] + score[a2, b] <= score[a, b] + score[a2, b2]:
+            continue
+        taken[a, b] = taken[a2, b2] = False
+        taken[a, b2] = taken[a2, b] = True
+        cols[i], cols[j] = b2, b
+    grown = np.zeros_like(mask)
+    grown[rows, cols] = True
+    return grown
+
+
+def _host_rng(key) -> np.random.Generator:
+    """A numpy generator from one network's JAX key (its update randomness, on the host)."""
+    return np.random.default_rng([int(v) for v in np.asarray(key).ravel()])
+
+
+def degree_update(keys, params, masks, fraction, grads=None):
+    """A SET (``grads`` None: random preference) or RigL (``|grads|`` preference) update of an
+    ensemble with degree-preserving regrowth (:func:`degree_regrow`), on the host.
+
+    Per network and layer: drop ``round(fraction · live)`` live weights of smallest ``|w|``
+    (stable ties, as :func:`drop_regrow`), regrow as many keeping every node's degrees.
+    ``keys`` (n, 2): one update key per network (its own randomness only). Returns
+    ``(new_w_masks, grown)`` as lists of bool ``(n, n_in, n_out)`` arrays.
+    """
+    w_all = [np.asarray(w) for w in params["w"]]
+    m_all = [np.asarray(m, bool) for m in masks["w"]]
+    g_all = None if grads is None else [np.asarray(g) for g in grads["w"]]
+    keys = np.asarray(keys)
+    new = [m.copy() for m in m_all]
+    grown = [np.zeros_like(m) for m in m_all]
+    for i in range(keys.shape[0]):
+        rng = _host_rng(keys[i])
+        for l, (w, m) in enumerate(zip(w_all, m_all)):
+            mi = m[i]
+            live = np.flatnonzero(mi)
+            k = int(
+                np.clip(round(float(fraction) * live.size), 0, min(live.size, mi.size - live.size))
+            )
+            noise = rng.random(mi.shape)
+            if k == 0:
+                continue
+            order = live[np.argsort(np.abs(w[i]).ravel()[live], kind="stable")]
+            dropped = np.zeros_like(mi)
+            dropped.flat[order[:k]] = True
+            score = noise if g_all is None else np.abs(g_all[l][i]) + 1e-30 * noise
+            gr = degree_regrow(mi, dropped, score, rng)
+            new[l][i] = (mi & ~dropped) | gr
+            grown[l][i] = gr
+    return new, grown
+
+
+@partial(jax.jit, static_argnames=("settings",))
+def _install_update(params, opt_state, masks, new_w_masks, grown, settings):
+    params, opt_state, masks = apply_topology(
+        settings.opt, params, opt_state, masks, new_w_masks, grown
+    )
+    return params, opt_state, masks
+
+
+@partial(jax.jit, static_argnames=("settings",))
+def _dense_grads(params, keys, steps, data, settings):
+    """Every network's gradient of the training loss on one batch of its own (RigL's growth
+    signal), as if no weight were masked (dead weights are 0, so the forward pass is the
+    sparse one)."""
+    xtr, ytr = data
+
+    def one(p, key, step):
+        idx = _batch(jax.random.fold_in(key, 4), step, xtr.shape[0], settings.batch_size)
+        dense = {
+            "w": [jnp.ones(w.shape, bool) for w in p["w"]],
+            "b": [jnp.ones(b.shape, bool) for b in p["b"]],
+        }
+        return jax.grad(loss_fn)(p, dense, xtr[idx], ytr[idx], settings.activation, settings.loss)
+
+    return jax.vmap(one)(params, keys, steps)
+
+
 # ------------------------------------------------------------------------------------ training
 LOSSES = ("mse", "xent")
 
@@ -256,7 +381,10 @@ class SparseSettings:
     """Static settings of compiled sparse training (hashable: part of the jit cache key).
 
     ``total_steps`` is the run's length (RigL's schedule needs it); ``method`` one of
-    :data:`METHODS` (``prune`` trains like ``static`` between its pruning steps).
+    :data:`METHODS` (``prune`` trains like ``static`` between its pruning steps). ``regrow``
+    (:data:`REGROW`): ``"free"`` regrows anywhere (SET at random, RigL by gradient);
+    ``"degrees"`` regrows so that every node keeps its fan-in and fan-out
+    (:func:`degree_regrow`: the motif profile of a motif-guided start is kept through updates).
     """
 
     method: str = "static"
@@ -269,6 +397,7 @@ class SparseSettings:
     zeta: float = 0.3
     rigl_stop: float = 0.75
     total_steps: int = 1000
+    regrow: str = "free"
 
     @property
     def opt(self) -> optax.GradientTransformation:
@@ -285,17 +414,25 @@ def sparse_init(
     ``initial_masks`` (list of bool ``(n_networks, n_in, n_out)``, exact counts) replaces the
     random ones (a motif-guided start); bias masks are all True (sparse methods keep biases).
     Initial weights come from ``fold_in(key_i, 0)`` as in nets.training (same draws as a dense
-    run), then masked.
+    run), then masked. One compiled function (built once per shapes and settings: run eagerly,
+    its dozens of small operations compiled one by one and took 44 s on a loaded 2-core CPU).
     """
+    sizes = tuple(int(s) for s in layer_sizes)
+    counts = tuple(int(k) for k in counts)
+    n = keys.shape[0]
+    masks = None if initial_masks is None else tuple(check_masks(initial_masks, sizes, counts, n))
+    return _sparse_init(jnp.asarray(keys), masks, sizes, counts, settings, init)
+
+
+@partial(jax.jit, static_argnames=("sizes", "counts", "settings", "init"))
+def _sparse_init(keys, w_masks, sizes, counts, settings, init):
     params = mlp.init_ensemble(
-        jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys), layer_sizes, init
+        jax.vmap(lambda k: jax.random.fold_in(k, 0))(keys), list(sizes), init
     )
     n = keys.shape[0]
-    if initial_masks is None:
-        w_masks = random_masks(keys, layer_sizes, counts)
-    else:
-        w_masks = check_masks(initial_masks, layer_sizes, counts, n)
-    masks = {"w": w_masks, "b": [jnp.ones(b.shape, bool) for b in params["b"]]}
+    if w_masks is None:
+        w_masks = random_masks(keys, sizes, counts)
+    masks = {"w": list(w_masks), "b": [jnp.ones(b.shape, bool) for b in params["b"]]}
     params = mlp.apply_masks(params, masks)
     opt_state = jax.vmap(settings.opt.init)(params)
     return {"params": params, "masks": masks, "opt": opt_state, "step": jnp.zeros((n,), jnp.int32)}
@@ -340,13 +477,42 @@ def _train_steps(state, keys, data, n_steps: int, settings: SparseSettings):
     return jax.lax.scan(body, state, None, length=n_steps)
 
 
-@partial(jax.jit, static_argnames=("settings",))
 def topology_update(state, keys, data, settings: SparseSettings):
     """One SET or RigL update of every network at its current step (``static`` etc.: no-op).
 
     Network ``i``'s randomness comes from ``fold_in(fold_in(key_i, 3), step)`` and RigL's dense
-    gradient from one batch of its own. Returns ``(state, n_grown (n, n_layers))``.
+    gradient from one batch of its own. Returns ``(state, n_grown (n, n_layers))``. With
+    ``settings.regrow == "degrees"`` the regrowth keeps every node's degrees
+    (:func:`degree_update`, on the host); otherwise one compiled update.
     """
+    if settings.regrow not in REGROW:
+        raise ValueError(f"regrow must be one of {REGROW}, got {settings.regrow!r}.")
+    if settings.regrow == "free" or settings.method not in DYNAMIC:
+        return _topology_update(state, keys, data, settings)
+    steps = state["step"]
+    ukeys = jax.vmap(lambda k, t: jax.random.fold_in(jax.random.fold_in(k, 3), t))(keys, steps)
+    if settings.method == "set":
+        fraction, grads = settings.zeta, None
+    else:
+        fraction = float(
+            rigl_fraction(int(steps[0]), settings.total_steps, settings.zeta, settings.rigl_stop)
+        )
+        grads = _dense_grads(state["params"], keys, steps, data, settings)
+    new, grown = degree_update(ukeys, state["params"], state["masks"], fraction, grads)
+    params, opt_state, masks = _install_update(
+        state["params"],
+        state["opt"],
+        state["masks"],
+        tuple(map(jnp.asarray, new)),
+        tuple(map(jnp.asarray, grown)),
+        settings,
+    )
+    n_grown = jnp.stack([jnp.asarray(g.reshape(g.shape[0], -1).sum(1)) for g in grown], axis=1)
+    return dict(state, params=params, opt=opt_state, masks=masks), n_grown.astype(jnp.int32)
+
+
+@partial(jax.jit, static_argnames=("settings",))
+def _topology_update(state, keys, data, settings: SparseSettings):
     xtr, ytr = data
     if settings.method not in DYNAMIC:
         n_layers = len(state["masks"]["w"])
@@ -434,6 +600,39 @@ def _install(params, opt_state, masks, w_masks, settings):
     return {"params": params, "masks": masks, "opt": reset_entries(settings.opt, opt_state, masks)}
 
 
+def level_plan(config) -> list[dict]:
+    """What each stored level of a sparse-from-the-start run holds, from its config alone:
+    one ``{"step", "updates", "updated"}`` per level — ``step``: batches trained by the end of
+    the level; ``updates``: topology updates done by then (SET/RigL; 0 for fixed masks);
+    ``updated``: whether the level ends with one (its stored mask is the updated one).
+
+    The rule is :meth:`SparseTopology.during_level`'s: SET and RigL update at the end of every
+    level but the last; RigL only while its cosine fraction is > 0 (``step < rigl_stop ×
+    sparse_steps``, ζ > 0). Pure Python (no JAX), for labels.
+
+    >>> from mothlab.nets import ExperimentConfig
+    >>> cfg = ExperimentConfig(method="rigl", sparse_steps=1000, update_every=250, rigl_stop=0.5)
+    >>> [(p["step"], p["updates"], p["updated"]) for p in level_plan(cfg)]
+    [(250, 1, True), (500, 1, False), (750, 1, False), (1000, 1, False)]
+    """
+    method = getattr(config, "method", "prune")
+    if method == "prune":
+        raise ValueError("level_plan describes sparse-from-the-start runs, not prune.")
+    total = int(config.sparse_steps)
+    every = int(min(config.update_every, total))
+    n = int(math.ceil(total / every))
+    t_end = max(1.0, float(config.rigl_stop) * total)
+    out, done = [], 0
+    for i in range(n):
+        step = min((i + 1) * every, total)
+        upd = method in DYNAMIC and i < n - 1
+        if method == "rigl":
+            upd = upd and step < t_end and float(config.zeta) > 0
+        done += int(upd)
+        out.append({"step": step, "updates": done, "updated": upd})
+    return out
+
+
 class SparseTopology:
     """The runner's topology (``mothlab.nets.pruning.Topology`` seam) of a sparse-from-the-start
     run: ``config.method`` in static, set, rigl, motif, anti-motif.
@@ -465,6 +664,8 @@ class SparseTopology:
         self.rigl_stop = float(config.rigl_stop)
         self.seed = int(config.seed)
         self.mask_fn = mask_fn
+        # where SET/RigL regrow (REGROW); a config without the field regrows freely
+        self.regrow = str(getattr(config, "regrow", "free") or "free")
         self.lr_decay_steps = getattr(config, "lr_decay_steps", None)
         self.lr_restart = getattr(config, "lr_restart", "per_level")
         self.n_levels = int(math.ceil(self.total / self.update_every))
@@ -526,6 +727,23 @@ class SparseTopology:
             return None
         keys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 3), gstep))(self._key)
         grads = grads_fn(state) if self.method == "rigl" else state["params"]
+        if self.regrow == "degrees":
+            new, grown = degree_update(
+                keys,
+                state["params"],
+                state["masks"],
+                fraction if self.method == "rigl" else self.zeta,
+                grads if self.method == "rigl" else None,
+            )
+            params, opt, masks = _install_update(
+                state["params"],
+                state["opt"],
+                state["masks"],
+                tuple(map(jnp.asarray, new)),
+                tuple(map(jnp.asarray, grown)),
+                self.settings,
+            )
+            return {"params": params, "masks": masks, "opt": opt}
         return _runner_update(
             state["params"],
             state["masks"],

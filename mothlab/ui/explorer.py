@@ -364,7 +364,9 @@ class GraphView(pn.viewable.Viewer):
         who = ALL if s.network is None else f"network {s.network}"
         what = "edges kept by at least one network" if s.network is None else "weights remain"
         self.fig.title.text = (
-            f"{who} at {100 * s.sparsity:g}% sparsity: {sum(g['n_edges']):,} {what}"
+            f"{who} at {s.opened.result.level_label(s.level)}"
+            f"{' sparsity' if s.opened.result.method == 'prune' else ''}: "
+            f"{sum(g['n_edges']):,} {what}"
         )
         notes = []
         if any(n > k for n, k in zip(g["n_edges"], g["n_shown"])):
@@ -518,12 +520,12 @@ class LossesView(pn.viewable.Viewer):
         if self._drawn != (s.opened.key, s.rule):
             fig = plots.render(plots.loss_vs_sparsity(r))
             fig.add_layout(self.marker)
-            self.marker.location = 100 * s.sparsity
+            self.marker.location = plots.level_x(r, s.level)
             self.loss.object = fig
             self.hist.object = plots.render(plots.optimal_histogram(r, s.rule))
             self._table(s)
             self._drawn = (s.opened.key, s.rule)
-        self.marker.location = 100 * s.sparsity
+        self.marker.location = plots.level_x(r, s.level)  # x: sparsity, or a sparse run's step
 
     def _table(self, s: Shown):
         r = s.opened.result
@@ -732,7 +734,7 @@ class ExplorerView(pn.viewable.Viewer):
         else:
             level, network = r.level_to_show(self.rule)
             self.why.object = escape(
-                f"Opened at {100 * r.sparsity[level]:g}%, network "
+                f"Opened at {r.level_label(level)}, network "
                 f"{network}: {r.level_to_show(self.rule).reason}."
             )
         self._say(None)
@@ -749,7 +751,7 @@ class ExplorerView(pn.viewable.Viewer):
                 return
             r = opened.result
             nets = [ALL] + [f"network {i}" for i in range(r.n_networks)]
-            opts = {f"{100 * s:g}%": i for i, s in enumerate(r.sparsity[: r.levels_done])}
+            opts = {r.level_label(i): i for i in range(r.levels_done)}  # unique per level
             self.param.network.objects = nets
             self.param.level.bounds = (0, r.levels_done - 1)
             self.param.update(
@@ -807,7 +809,7 @@ class ExplorerView(pn.viewable.Viewer):
         if shown.network is None:
             g = self.graph.data(shown)
             return (
-                f"all {op.result.n_networks} networks at {100 * shown.sparsity:g}%: "
+                f"all {op.result.n_networks} networks at {op.result.level_label(shown.level)}: "
                 f"{sum(g['n_edges']):,} edges kept by at least one network"
             )
         return self._captions.get(

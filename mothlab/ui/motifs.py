@@ -94,6 +94,24 @@ def analysis_job(path, null: str, n_random: int):
     return fn
 
 
+def method_line(exp) -> str:
+    """How an experiment's masks were made, in one line (so two panels side by side say which
+    method each shows): ``"prune: train dense, then prune in 9 levels (20 % … 85 %)"`` or
+    ``"set, sparse from the start at density 10 %: 40 levels, one per topology update"``."""
+    cfg = exp.config
+    method = getattr(cfg, "method", "prune")
+    n = len(exp.sparsity_levels)
+    if method == "prune":
+        sp = [f"{100 * float(s):g} %" for s in exp.sparsity_levels]
+        rng = f" ({sp[0]} … {sp[-1]})" if n > 1 else ""
+        return f"prune: train dense, then prune in {n} levels{rng}"
+    what = "one per topology update" if method in ("set", "rigl") else "one per training stretch"
+    return (
+        f"{method}, sparse from the start at density {100 * float(cfg.density):.4g} %: "
+        f"{n} levels of {int(min(cfg.update_every, cfg.sparse_steps)):,} steps, {what}"
+    )
+
+
 class MotifPanel(pn.viewable.Viewer):
     """Motif z-scores of one experiment under one null."""
 
@@ -159,6 +177,7 @@ class MotifPanel(pn.viewable.Viewer):
         self.fig_sparsity = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=320)
         self.summary = pn.pane.HTML("", sizing_mode="stretch_width")
         self.table = pn.pane.DataFrame(None, index=False, sizing_mode="stretch_width")
+        self.about = pn.pane.HTML("", sizing_mode="stretch_width")
         self._null_doc()
         self.refresh()
         self._cb = add_periodic(self, self.refresh, 1000)
@@ -278,6 +297,7 @@ class MotifPanel(pn.viewable.Viewer):
         try:
             exp = catalog().load(path)
             self.sparsity = A.sparsity_result(exp)
+            self.about.object = escape(method_line(exp))
             res = A.motif_result(exp, self.null)
         except (ValueError, FileNotFoundError, KeyError, OSError) as err:
             self._say(f"Cannot read motif results of {self.experiment!r}: {err}", "danger")
@@ -305,12 +325,14 @@ class MotifPanel(pn.viewable.Viewer):
         self.result = res
         self.level_slider.visible = True
         done = np.flatnonzero(res.done)
-        opts = {f"{100 * res.sparsity_levels[i]:g}%": int(i) for i in done}
+        opts = {self.sparsity.level_label(int(i)): int(i) for i in done}  # unique per level
         level = int(self.sparsity.level_to_show(self.rule)[0])
         level = int(done[np.argmin(np.abs(done - level))])  # nearest analysed level
         self.level_slider.param.update(options=opts, value=level)
         self.level = level
-        self.fig_sparsity.object = plots.render(plots.zscore_vs_sparsity(res))
+        self.fig_sparsity.object = plots.render(
+            plots.zscore_vs_sparsity(res, sparsity_result=self.sparsity)
+        )
         self._update()
 
     def _clear(self):
@@ -329,7 +351,7 @@ class MotifPanel(pn.viewable.Viewer):
                 res, None, sparsity_result=self.sparsity, rule=self.rule
             )
         else:
-            el = plots.zscore_distributions(res, self.level)
+            el = plots.zscore_distributions(res, self.level, sparsity_result=self.sparsity)
         self.fig_level.object = plots.render(el)
         self._summary()
 
@@ -367,6 +389,7 @@ class MotifPanel(pn.viewable.Viewer):
                 pn.widgets.Select.from_param(self.param.null, width=230),
                 pn.widgets.IntInput.from_param(self.param.n_random, width=120),
             ),
+            self.about,
             self.null_doc,
             self._message,
             pn.Row(self.run_button, self.cancel_button),

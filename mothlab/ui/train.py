@@ -616,7 +616,9 @@ class TrainView(pn.viewable.Viewer):
             width=360,
             styles={"flex-shrink": "0"},
         )
-        picker = pn.widgets.Select.from_param(self.param.watching, sizing_mode="stretch_width")
+        picker = pn.widgets.Select.from_param(
+            self.param.watching, sizing_mode="stretch_width", css_classes=["mothlab-job-picker"]
+        )
         right = pn.Column(
             self._message,
             picker,
