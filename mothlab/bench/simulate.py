@@ -269,8 +269,16 @@ def _threads(fn, s, u, workers):
     parts = [
         (a, b) for a, b in zip(np.array_split(s, workers), np.array_split(u, workers)) if len(a)
     ]
+    import jax
+
+    def one(p):
+        # jax.enable_x64 is thread-local: without it here the worker threads ran diffrax in
+        # float32 (Kvaerno5 at rtol 1e-6 then stalls: 1-3 flights/s in the 01:52 UTC run)
+        with jax.enable_x64(True):
+            return np.asarray(fn(*p))
+
     with ThreadPoolExecutor(len(parts)) as pool:
-        return np.concatenate(list(pool.map(lambda p: np.asarray(fn(*p)), parts)))
+        return np.concatenate(list(pool.map(one, parts)))
 
 
 # ------------------------------------------------------------------------------------------------
