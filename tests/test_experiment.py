@@ -262,6 +262,34 @@ def test_progress_events_capped_networks_and_the_split_api(tmp_path):
     assert "opt" not in exp._g["levels/1"] and "opt" not in exp._g["levels/0"]
 
 
+def test_progress_fraction_is_proportional_to_the_step_budget(tmp_path):
+    # the dense level has 6x the steps of a pruned one; es_window = the dense cap, so no stop
+    # rule fires and every level runs to its cap: the fraction must then be exactly (steps
+    # done) / (step budget), 120 / 160 after the dense level (the old level count said 1/3)
+    events = []
+    cfg = _config(
+        schedule=[0.0, 0.5, 0.8],
+        dense_max_steps=120,
+        max_steps_per_level=20,
+        es_window=120,
+        lr_schedule="cosine",
+        lr_restart="per_level",
+    )
+    run_experiment(cfg, tmp_path / "p.zarr", data=DATA, progress=events.append)
+    fr = [e.fraction for e in events]
+    assert fr[0] == 0.0 and fr[-1] == 1.0
+    assert all(b >= a for a, b in zip(fr, fr[1:])), fr
+    budget, caps = 160, [120, 20, 20]
+    chunks = [e for e in events if e.payload.get("losses") is not None]
+    for e in chunks:
+        lv = e.payload["level"]
+        done = sum(caps[:lv]) + e.payload["step"]
+        # tolerance: 1e-9 (float round-off); a level that stops early would count whole
+        assert abs(e.fraction - done / budget) < 1e-9, (lv, e.payload["step"], e.fraction)
+    after_dense = [e.fraction for e in chunks if e.payload["level"] == 1]
+    assert after_dense and min(after_dense) > 120 / budget
+
+
 def test_as_published_keeps_biases_at_the_dense_level(tmp_path):
     exp = run_experiment(
         _config(as_published=True, schedule=[0.0, 0.15]), tmp_path / "b.zarr", data=DATA

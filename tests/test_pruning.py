@@ -130,3 +130,24 @@ def test_as_published_biases_survive_the_dense_level_and_mostly_vanish_at_15_per
         assert (np.asarray(mw).sum((1, 2)) == n_kept(w[0].size, 0.15) - 1).all()
     exact = prune_ensemble(params, dense, 0.15)
     assert all((np.asarray(mb).sum(1) == n_kept(mb.shape[1], 0.15)).all() for mb in exact["b"])
+
+
+def test_prune_state_compiles_once_for_a_whole_schedule():
+    # the kept counts are data: a schedule of levels reuses one compiled pruning step, and
+    # each level still keeps exactly n_kept weights (nested in the previous mask)
+    from mothlab.nets.pruning import _prune_state
+
+    s = TrainSettings()
+    state = init_state(network_keys(0, range(2)), [10, 9, 8, 7], s)
+    state = prune_state(state, 0.15, "layerwise", "magnitude", s)
+    before = _prune_state._cache_size()
+    prev = state["masks"]
+    for sp in (0.35, 0.5, 0.9, 0.98):
+        state = prune_state(state, sp, "layerwise", "magnitude", s)
+        for m, old in zip(state["masks"]["w"], prev["w"]):
+            m, old = np.asarray(m), np.asarray(old)
+            assert (m.sum((1, 2)) == n_kept(m[0].size, sp)).all() and not (m & ~old).any()
+        for mb in state["masks"]["b"]:
+            assert (np.asarray(mb).sum(1) == n_kept(mb.shape[1], sp)).all()
+        prev = state["masks"]
+    assert _prune_state._cache_size() == before

@@ -401,7 +401,14 @@ def test_mothlab_composes_tabs_and_builds_the_others_when_shown(catalog_dir):
         "Motifs",
         "Fly",
     ]
-    assert layout is not None and lab._views == {}  # only Flight and Train built at first
+    assert layout is not None and lab._views == {}  # only Flight built at first
+    from mothlab.ui.train import TrainView
+
+    lab.active = 1
+    assert (
+        isinstance(lab._views.get("Train & prune"), TrainView)
+        and lab.train is lab._views["Train & prune"]
+    )
     lab.active = 2
     assert isinstance(lab._views.get("Sparsity explorer"), ExplorerView)
     assert not isinstance(lab._tabs[2].objects[0], pn.pane.HTML)  # the placeholder is gone
@@ -416,7 +423,12 @@ def test_flight_view_frames_whole_flight_and_reads_time(flight):
         xr, yr = flight.fig_moth.x_range, flight.fig_moth.y_range
         assert xr.start <= pts[:, 0].min() and pts[:, 0].max() <= xr.end
         assert yr.start <= pts[:, 1].min() and pts[:, 1].max() <= yr.end
-        # a fixed aspect: equal spans on a (nearly) square plot
+        # a fixed aspect: equal spans on a square frame, on explicit ranges (the browser
+        # recomputes a DataRange1d from the data, ignoring what the server sets)
+        from bokeh.models import Range1d
+
+        assert isinstance(xr, Range1d) and isinstance(yr, Range1d)
+        assert flight.fig_moth.frame_width == flight.fig_moth.frame_height
         assert (xr.end - xr.start) == pytest.approx(yr.end - yr.start)
         flight.frame = 20
         assert f"t = {flight.times[20]:.1f} ms" in flight.time_readout.object
@@ -434,3 +446,102 @@ def test_state_plots_follow_the_flight_without_drawing_round_off(flight):
     for (src, _, _), fig in zip(flight.state_sources, flight.state_figs):
         vals = np.concatenate([src.data["a"], src.data["b"]])
         assert fig.y_range.start <= vals.min() and vals.max() <= fig.y_range.end
+
+
+def test_body_sliders_are_built_when_their_tab_is_shown(flight):
+    from mothlab.ui.flight import BODY_PARAMS
+
+    layout = flight.__panel__()
+    inner = next(t for t in layout.select(pn.Tabs) if "Body (S1)" in t._names)
+    slot = inner[1]
+    assert slot.objects == []  # a lighter first page: nothing built yet
+    inner.active = 1
+    names = {w.name for w in slot.select(pn.widgets.Widget)}
+    assert {flight.body.param[p].label for p in BODY_PARAMS} <= names
+    label = flight.body.param["K"].label
+    slider = next(w for w in slot.select(pn.widgets.Widget) if w.name == label)
+    before = flight.n_draws
+    slider.value = 24000.0  # a body slider still flies the moth
+    try:
+        assert flight.body.K == 24000.0 and flight.n_draws == before + 1
+    finally:
+        flight.body.K = 23000.0
+
+
+def test_loss_plot_x_is_steps_with_level_marks_continued_across_resume(tmp_path, monkeypatch):
+    """A job cancelled in level 1, resumed: the resumed job redoes level 1 from step 0 (the store
+    keeps finished levels only). The plot then shows level 0 from the first job and levels 1-2
+    from the second, on one step axis that never runs back, with a mark at each level's start;
+    the status says the ETA is known after the first level, then shows the runner's."""
+    from mothlab.progress import Cancelled, report
+    from mothlab.ui import train
+
+    monkeypatch.setenv("MOTHLAB_EXPERIMENTS", str(tmp_path))
+    runner = jobs.JobRunner()
+    gate = {"open": False}
+
+    def levels(progress, cancel, todo, stop_at=None):
+        report(progress, 0.0, "opening the store", level=-1, n_levels=3)
+        for lv in todo:
+            for step in range(0, 101, 20):
+                if (lv, step) == stop_at:
+                    raise Cancelled("cancelled")
+                report(
+                    progress,
+                    (lv + step / 100) / 3,
+                    f"level {lv} step {step}",
+                    level=lv,
+                    sparsity=[0.0, 0.5, 0.75][lv],
+                    step=step,
+                    losses=[10.0 ** -(lv + step / 100)] * 2,
+                    eta_s=None if lv == 0 else 30.0,
+                )
+                while lv == 0 and step == 40 and not gate["open"]:
+                    time.sleep(0.01)
+        return "done"
+
+    view = train.TrainView(runner=runner, owner="alice")
+    first = runner.submit(
+        lambda progress, cancel: levels(progress, cancel, [0, 1], stop_at=(1, 60)),
+        name="run",
+        kind="train",
+        owner="alice",
+        meta={"out": str(tmp_path / "run.zarr"), "config": view.cfg.to_dict()},
+    )
+    view.refresh()
+    view.watching = f"job {first.id}"
+    assert wait_for(lambda: first.snapshot()["payload"].get("step") == 40)
+    view.refresh()
+    assert "known after the first level" in view.status.object  # no made-up ETA in level 0
+    gate["open"] = True
+    assert first.wait(10) and first.state == "cancelled"
+    second = runner.submit(
+        lambda progress, cancel: levels(progress, cancel, [1, 2]),
+        name="run",
+        kind="train",
+        owner="alice",
+        meta={**first.meta, "resumed_from": first.id},
+    )
+    assert second.wait(10)
+    view.refresh()
+    view.watching = f"job {second.id}"
+    view.refresh()
+    x = np.asarray(view.src_median.data["x"])
+    assert np.all(np.diff(x) >= 0)  # one axis of training steps, never running back
+    assert list(view.src_levels.data["x"]) == [0.0, 100.0, 200.0]
+    assert list(view.src_levels.data["label"]) == ["0%", "50%", "75%"]
+    assert x.tolist() == [0, 20, 40, 60, 80, 100] + [100 + s for s in range(0, 101, 20)] + [
+        200 + s for s in range(0, 101, 20)
+    ]
+    # level 1 is drawn from the resumed job only (the cancelled job's 0-40 steps are gone)
+    med = np.asarray(view.src_median.data["y"])
+    assert med[6] == pytest.approx(10.0**-1) and med[-1] == pytest.approx(10.0**-3)
+
+
+def wait_for(fn, timeout=10.0):
+    end = time.time() + timeout
+    while time.time() < end:
+        if fn():
+            return True
+        time.sleep(0.01)
+    return bool(fn())

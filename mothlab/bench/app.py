@@ -11,7 +11,11 @@ Measured server-side (in this process, as a served session would run them):
 - flight parameter change: one simulation + redraw of every plot; the original approach:
   ``scipy.integrate.odeint`` (the original generator's solver) for the same 41 frames.
 - time from ``panel serve app`` to a rendered first page (chromium, when installed; otherwise to
-  the first HTTP 200).
+  the first HTTP 200), and to the first flight drawn (the simulator compiled or loaded from the
+  persistent compile cache);
+- browser round trips through chromium (input → server → redrawn), median and p95: the player's
+  next-frame button, the Flight tab's force slider and the explorer's sparsity slider (the
+  served app's own experiment, i.e. the embedded one).
 
 Prints a table (median and p95 in ms) and one summary line.
 """
@@ -139,6 +143,74 @@ _ROUND_TRIP_JS = """async () => {
   return performance.now() - t0; }"""
 
 
+#: one browser round trip of a slider: press a key on the handle of the slider whose title starts
+#: with ``prefix`` (null: the first slider shown; as a user does, through noUiSlider), wait (on animation frames) until the
+#: server's answer has replaced the data source that has the columns ``cols``, then two more
+#: frames (the redraw); returns milliseconds, or -1 when nothing came back within 10 s
+_SLIDER_JS = """async ({prefix, cols, key}) => {
+  const roots = [];
+  const walk = r => { roots.push(r);
+    for (const el of r.querySelectorAll('*')) { if (el.shadowRoot) walk(el.shadowRoot); } };
+  walk(document);
+  const shown = r => { const h = r.querySelector('.noUi-handle');
+    return h && h.checkVisibility({visibilityProperty: true, opacityProperty: true}); };
+  const root = roots.find(r => { const t = r.querySelector('.bk-slider-title');
+    return shown(r) && (prefix === null || (t && t.textContent.trim().startsWith(prefix))); });
+  if (!root) return -2;
+  const handle = root.querySelector('.noUi-handle');
+  const doc = window.Bokeh.documents[window.Bokeh.documents.length - 1];
+  const src = [...doc.all_models].find(m => m.type === 'ColumnDataSource' &&
+    cols.every(c => m.data && (m.data instanceof Map ? m.data.has(c) : c in m.data)));
+  if (!src) return -3;
+  const before = src.data;
+  const frame = () => new Promise(r => requestAnimationFrame(r));
+  const t0 = performance.now();
+  handle.dispatchEvent(new KeyboardEvent('keydown', {key, bubbles: true, cancelable: true}));
+  while (src.data === before) {
+    await frame();
+    if (performance.now() - t0 > 10000) return -1; }
+  await frame(); await frame();
+  return performance.now() - t0; }"""
+
+
+def _trips(page, js, steps, arg=None) -> list[float]:
+    out = []
+    for k in range(steps):
+        ms = page.evaluate(js, arg) if arg is None else page.evaluate(js, arg(k))
+        if ms >= 0:
+            out.append(ms)
+        elif ms < -1:
+            raise RuntimeError(f"browser round trip: the slider or its data was not found ({ms})")
+    return out
+
+
+def _browser_sliders(page, steps) -> dict[str, list[float]]:
+    """Round trips of the Flight tab's force slider and the explorer's sparsity slider."""
+    arrows = lambda k: "ArrowRight" if (k // 4) % 2 == 0 else "ArrowLeft"  # noqa: E731
+    out = {
+        "flight slider (F)": _trips(
+            page,
+            _SLIDER_JS,
+            steps,
+            lambda k: {"prefix": "F (dyn)", "cols": ["t", "a", "b"], "key": arrows(k)},
+        )
+    }
+    page.locator(".bk-tab", has_text="Sparsity explorer").first.click()
+    page.locator(".explorer-caption b").first.wait_for(timeout=120_000)
+    time.sleep(3.0)  # the explorer reads its levels in the background once opened
+    out["explorer sparsity slider"] = _trips(
+        page,
+        _SLIDER_JS,
+        steps,
+        lambda k: {
+            "prefix": None,  # a DiscreteSlider: its label is beside the slider
+            "cols": ["x0", "y0", "x1", "y1", "color", "alpha", "width"],
+            "key": arrows(k),
+        },
+    )
+    return out
+
+
 def _time_serve(root: Path, steps: int = 30) -> tuple[float, str, list[float]]:
     """Seconds from starting ``panel serve app`` to the first page drawn in chromium (the browser
     is launched before the clock starts), or to the first HTTP 200 without chromium; plus the
@@ -179,10 +251,12 @@ def _time_serve(root: Path, steps: int = 30) -> tuple[float, str, list[float]]:
         stderr=subprocess.DEVNULL,
     )
     try:
+        # wait for the port to accept connections: an HTTP request to "/" would be redirected to
+        # /app and build a whole session before the browser's (the old bench did, and counted it)
         while True:
             try:
-                with urllib.request.urlopen(url.rsplit("/", 1)[0] + "/", timeout=5):
-                    break
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
             except OSError:
                 if time.perf_counter() - t0 > 300:
                     raise RuntimeError("panel serve app did not answer within 300 s") from None
@@ -190,20 +264,18 @@ def _time_serve(root: Path, steps: int = 30) -> tuple[float, str, list[float]]:
         if browser is None:
             with urllib.request.urlopen(url, timeout=120) as r:
                 r.read()
-            return time.perf_counter() - t0, "first HTTP 200 (no chromium)", []
+            return time.perf_counter() - t0, "first HTTP 200 (no chromium)", {}
         page = browser.new_page(viewport={"width": 1280, "height": 720})
         page.goto(url)
         page.get_by_text("State versus time").first.wait_for(timeout=120_000)
         first = time.perf_counter() - t0
         page.locator(".mothlab-time").first.wait_for(timeout=240_000)
         while page.get_by_text("Compiling the simulator").is_visible():
-            time.sleep(0.5)
-        trips = []
-        for _ in range(steps):
-            ms = page.evaluate(_ROUND_TRIP_JS)
-            if ms >= 0:
-                trips.append(ms)
-        return first, "rendered page (chromium)", trips
+            time.sleep(0.05)
+        drawn = time.perf_counter() - t0
+        trips = {"flight frame": _trips(page, _ROUND_TRIP_JS, steps)}
+        trips.update(_browser_sliders(page, steps))
+        return first, "rendered page (chromium)", {"drawn_s": drawn, **trips}
     finally:
         proc.terminate()
         try:
@@ -238,7 +310,7 @@ def run(args) -> int:
             t0 = time.perf_counter()
             exp = _build_experiment(Path(tmp) / "bench.zarr", widths, args.networks, args.levels)
             print(f"built {exp} in {time.perf_counter() - t0:.1f} s")
-        view = ExplorerView()
+        view = ExplorerView(prefetch=False)  # cold steps: each level read on its first visit
         view.select(str(exp.path))
         view.network = "network 0"
         L = exp.levels_done
@@ -252,6 +324,20 @@ def run(args) -> int:
                 dt = 1000 * (time.perf_counter() - t)
                 (warm if lv in seen else cold_ms).append(dt)
                 seen.add(lv)
+        # as served: the view reads every level of the shown network in the background once
+        # opened; the steps after that read nothing
+        fresh = ExplorerView()
+        t = time.perf_counter()
+        fresh.select(str(exp.path))
+        fresh.network = "network 0"
+        fresh.prefetched.wait(300)
+        prefetch_s = time.perf_counter() - t
+        after = []
+        for lv in order:
+            t = time.perf_counter()
+            fresh.level = lv
+            _serialize(*fresh.sources())
+            after.append(1000 * (time.perf_counter() - t))
         for lv in range(min(L, 6)):
             t = time.perf_counter()
             _naive_step(exp, lv, 0)
@@ -260,6 +346,11 @@ def run(args) -> int:
         rows += [
             (f"slider step, warm (paper width, {n_edges:,} edges dense)", *_stats(warm), len(warm)),
             ("slider step, cold (first visit: store read + graph)", *_stats(cold_ms), len(cold_ms)),
+            (
+                f"slider step after the background prefetch ({prefetch_s:.1f} s once opened)",
+                *_stats(after),
+                len(after),
+            ),
             (
                 "  original approach: networkx + new Bokeh figure per step",
                 *_stats(naive),
@@ -299,25 +390,35 @@ def run(args) -> int:
             ),
         ]
 
-    serve = None
+    serve, trips = None, {}
     if not args.no_serve:
         root = Path(__file__).resolve().parents[2]
         serve, how, trips = _time_serve(root, steps=args.repeats)
-        if trips:
-            rows.append(
-                (
-                    "flight frame step, chromium round trip (click → redrawn)",
-                    *_stats(trips),
-                    len(trips),
-                )
-            )
+        labels = {
+            "flight frame": "flight frame step (click → redrawn)",
+            "flight slider (F)": "flight force slider (key → simulated, redrawn)",
+            "explorer sparsity slider": "explorer sparsity slider, embedded experiment",
+        }
+        for key, label in labels.items():
+            if trips.get(key):
+                rows.append((f"chromium round trip: {label}", *_stats(trips[key]), len(trips[key])))
     device = f"{jax.devices()[0].platform.upper()} ({os.cpu_count()} cores)"
-    print(f"\nmothlab bench app on {device}, {time.strftime('%Y-%m-%d')}")
-    print(f"{'measurement':64s} {'median ms':>10s} {'p95 ms':>10s} {'n':>5s}")
+    load = (
+        " ".join(Path("/proc/loadavg").read_text().split()[:3])
+        if Path("/proc/loadavg").exists()
+        else "?"
+    )
+    print(f"\nmothlab bench app on {device}, {time.strftime('%Y-%m-%d %H:%M')}, load {load}")
+    print(f"{'measurement':72s} {'median ms':>10s} {'p95 ms':>10s} {'n':>5s}")
     for name, med, p95, n in rows:
-        print(f"{name:64s} {med:10.1f} {p95:10.1f} {n:5d}")
+        print(f"{name:72s} {med:10.1f} {p95:10.1f} {n:5d}")
     if serve is not None:
-        print(f"{'panel serve app → ' + how:64s} {1000 * serve:10.0f}")
+        print(f"{'panel serve app → ' + how:72s} {1000 * serve:10.0f}")
+        if trips.get("drawn_s"):
+            print(
+                f"{'panel serve app → first flight drawn (simulator compiled)':72s} "
+                f"{1000 * trips['drawn_s']:10.0f}"
+            )
     slider = _stats(warm)[0]
     ratio = _stats(naive)[0] / max(slider, 1e-9)
     summary = (
@@ -327,10 +428,15 @@ def run(args) -> int:
     )
     if serve is not None:
         summary += f"; first page {serve:.1f} s"
-        if trips:
-            summary += (
-                f"; browser round trip {_stats(trips)[0]:.0f} ms median "
-                f"(p95 {_stats(trips)[1]:.0f})"
-            )
+        if trips.get("drawn_s"):
+            summary += f" (flight drawn {trips['drawn_s']:.1f} s)"
+        for key, short in (
+            ("flight frame", "frame"),
+            ("flight slider (F)", "flight slider"),
+            ("explorer sparsity slider", "explorer slider"),
+        ):
+            if trips.get(key):
+                med, p95 = _stats(trips[key])
+                summary += f"; browser {short} {med:.0f} ms median (p95 {p95:.0f})"
     print(summary)
     return 0

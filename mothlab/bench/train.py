@@ -10,6 +10,9 @@ against the machine's large-matmul peak, measured in the same run.
   validation pass, no bookkeeping.
 - **peak**: a large float32 matmul (``--peak-size``³, jitted), the practical limit of this machine.
 
+The three are compiled first, then timed in turns (mothlab, plain, peak, mothlab, ...; the best of
+``--repeats`` kept for each), so that all three see the same load on a shared machine.
+
 Network-steps/s = networks × batches per second. FLOPs per network-step: 6 per weight per training
 sample (forward 2, backward 4), plus 2 per weight per validation sample for mothlab (its step also
 evaluates a validation batch); GFLOP/s are computed with each method's own count.
@@ -38,17 +41,9 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def _best(fn, repeats):
-    best = float("inf")
-    for _ in range(max(1, repeats)):
-        t = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t)
-    return best
-
-
-def mothlab_step(sizes, n, batch, steps, data, repeats):
-    """network-steps/s of mothlab's train_chunk; and the compile time."""
+def mothlab_step(sizes, n, batch, steps, data):
+    """A function running ``steps`` batches of mothlab's train_chunk (compiled), and the compile
+    time."""
     import jax
 
     from mothlab.nets.training import (
@@ -72,11 +67,12 @@ def mothlab_step(sizes, n, batch, steps, data, repeats):
         box[0], o = train_chunk(box[0], data, steps, s)
         jax.block_until_ready(o)
 
-    return n * steps / _best(go, repeats), compile_s
+    return go, compile_s
 
 
-def plain_step(sizes, n, batch, steps, data, repeats):
-    """network-steps/s of the plain-JAX ensemble step an ML user would write."""
+def plain_step(sizes, n, batch, steps, data):
+    """A function running ``steps`` batches of the plain-JAX ensemble step an ML user would write
+    (compiled), and the compile time."""
     import jax
     import jax.numpy as jnp
     import optax
@@ -121,11 +117,11 @@ def plain_step(sizes, n, batch, steps, data, repeats):
         box[0], box[1] = train(box[0], box[1], key)
         jax.block_until_ready(box[0])
 
-    return n * steps / _best(go, repeats), compile_s
+    return go, compile_s
 
 
-def matmul_peak(size, repeats):
-    """GFLOP/s of a jitted size×size float32 matmul (2 size³ FLOPs)."""
+def matmul_peak(size):
+    """A function running one jitted size×size float32 matmul (2 size³ FLOPs), compiled."""
     import jax
     import jax.numpy as jnp
 
@@ -133,8 +129,19 @@ def matmul_peak(size, repeats):
     b = jax.random.normal(jax.random.PRNGKey(2), (size, size), jnp.float32)
     f = jax.jit(lambda a, b: a @ b)
     jax.block_until_ready(f(a, b))
-    t = _best(lambda: jax.block_until_ready(f(a, b)), max(3, repeats))
-    return 2.0 * size**3 / t / 1e9
+    return lambda: jax.block_until_ready(f(a, b))
+
+
+def interleaved_best(fns, repeats):
+    """Best wall time of each function, timed in turns (a, b, c, a, b, c, ...): on a shared machine
+    whose load changes during the run, every method then sees the same conditions."""
+    best = [float("inf")] * len(fns)
+    for _ in range(max(1, repeats)):
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t)
+    return best
 
 
 def run(args) -> int:
@@ -172,13 +179,21 @@ def run(args) -> int:
     rows = []
     with tqdm_progress("bench train") as progress:
         report(progress, 0.0, "matmul peak")
-        peak = matmul_peak(args.peak_size, args.repeats)
+        peak_fn = matmul_peak(args.peak_size)
+        peaks = []
         for i, (case, n, steps) in enumerate(cases):
             sizes = CASES[case]
-            report(progress, 0.1 + 0.9 * i / len(cases), f"{case}: mothlab")
-            ours, c_ours = mothlab_step(sizes, n, args.batch, steps, data, args.repeats)
-            report(progress, 0.1 + 0.9 * (i + 0.5) / len(cases), f"{case}: plain JAX")
-            plain, c_plain = plain_step(sizes, n, args.batch, steps, data, args.repeats)
+            report(progress, 0.05 + 0.9 * i / len(cases), f"{case}: compile mothlab")
+            go_ours, c_ours = mothlab_step(sizes, n, args.batch, steps, data)
+            report(progress, 0.05 + 0.9 * (i + 0.3) / len(cases), f"{case}: compile plain JAX")
+            go_plain, c_plain = plain_step(sizes, n, args.batch, steps, data)
+            report(progress, 0.05 + 0.9 * (i + 0.5) / len(cases), f"{case}: timing, interleaved")
+            t_ours, t_plain, t_peak = interleaved_best(
+                [go_ours, go_plain, peak_fn], max(3, args.repeats)
+            )
+            ours, plain = n * steps / t_ours, n * steps / t_plain
+            peak = 2.0 * args.peak_size**3 / t_peak / 1e9
+            peaks.append(peak)
             f_ours = flops_per_step(sizes, args.batch, args.batch)
             f_plain = flops_per_step(sizes, args.batch, 0)
             rows.append(
@@ -191,6 +206,8 @@ def run(args) -> int:
                     plain_gflops=plain * f_plain / 1e9,
                     ratio_to_plain=ours / plain,
                     mothlab_fraction_of_peak=ours * f_ours / 1e9 / peak,
+                    plain_fraction_of_peak=plain * f_plain / 1e9 / peak,
+                    peak_gflops=peak,
                     flops_per_net_step_mothlab=f_ours,
                     flops_per_net_step_plain=f_plain,
                     compile_s_mothlab=c_ours,
@@ -198,7 +215,12 @@ def run(args) -> int:
                 )
             )
         report(progress, 1.0, "done")
-    print(f"large-matmul peak ({args.peak_size}³ float32): {peak:.1f} GFLOP/s")
+    peak = max(peaks)
+    print(
+        f"large-matmul peak ({args.peak_size}³ float32, timed in turn with each case): "
+        + ", ".join(f"{r['case'].split()[0]} {r['peak_gflops']:.1f}" for r in rows)
+        + " GFLOP/s"
+    )
     print(
         f"{'case':<30} {'nets':>5} {'mothlab net-steps/s':>20} {'GFLOP/s':>8} "
         f"{'plain net-steps/s':>18} {'GFLOP/s':>8} {'ratio':>6} {'of peak':>8}"
@@ -219,7 +241,8 @@ def run(args) -> int:
         f"summary: bench train — {last['case']}: mothlab {last['mothlab_net_steps_per_s']:,.0f} "
         f"network-steps/s = {last['ratio_to_plain']:.2f}× the plain-JAX step, "
         f"{last['mothlab_gflops']:.1f} GFLOP/s = {last['mothlab_fraction_of_peak']:.0%} of "
-        f"the {peak:.0f} GFLOP/s matmul peak; small width {rows[0]['ratio_to_plain']:.2f}× "
+        f"the {last['peak_gflops']:.0f} GFLOP/s matmul peak timed beside it (plain: "
+        f"{last['plain_fraction_of_peak']:.0%}); small width {rows[0]['ratio_to_plain']:.2f}× "
         f"plain — {info['device']}, load {load_average()}"
     )
     print(summary)

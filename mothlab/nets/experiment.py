@@ -310,6 +310,21 @@ class ExperimentRun:
     def n_levels(self) -> int:
         return int(self.topology.n_levels)
 
+    @property
+    def step_budget(self) -> list[int]:
+        """Step cap of every level (batches per network): the weights of the progress
+        fraction."""
+        return [int(self.level_settings(j).max_steps) for j in range(self.n_levels)]
+
+    def progress_at(self, i: int, level_frac: float) -> float:
+        """Progress fraction after ``level_frac`` of level ``i``'s step cap: proportional to
+        the step budget done (the levels before ``i`` count whole), so that fraction / elapsed
+        gives an honest ETA once the dense level, the longest, is done."""
+        budget = self.step_budget
+        done = sum(budget[:i]) + min(max(level_frac, 0.0), 1.0) * budget[i]
+        lo = self.progress_lo
+        return lo + (1.0 - lo) * done / max(1, sum(budget))
+
     def level_settings(self, i: int) -> TrainSettings:
         s = TrainSettings.for_level(self.config, i, self.n_levels)
         # a topology may fix a level's step limits (sparse methods: update_every batches)
@@ -513,12 +528,11 @@ def train_level(run: ExperimentRun, i: int, *, progress=None, cancel=None) -> Le
     cfg = run.config
     n, L = run.n_networks, run.n_levels
     t0 = time.perf_counter()
-    lo = run.progress_lo
     sparsity = float(run.topology.label(i))
     lset = run.level_settings(i)
 
     def frac(level_frac):
-        return lo + (1.0 - lo) * (i + level_frac) / L
+        return run.progress_at(i, level_frac)
 
     tkeys = jax.vmap(lambda k: jax.random.fold_in(jax.random.fold_in(k, 2), i))(run.keys)
     state = run.topology.before_level(run.state, i, tkeys)

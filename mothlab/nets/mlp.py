@@ -13,7 +13,36 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-ACTIVATIONS = {"arctan": jnp.arctan, "tanh": jnp.tanh}
+
+@jax.custom_jvp
+def fast_arctan(x):
+    """``arctan`` in float32 from a polynomial with range reduction (Cephes ``atanf``), within
+    2 ulp of the exact value for every input: XLA's CPU ``atan`` is a scalar library call per
+    element that does not vectorise, and made the 10-50-50-50-8-7 training step 3-4x slower than
+    with ``tanh`` (measured 2026-12-02 on the 2-core CPU). Its derivative is the exact
+    ``1 / (1 + x²)``, not the polynomial's.
+    """
+    x = jnp.asarray(x)
+    a = jnp.abs(x)
+    big = a > 2.414213562373095  # tan(3π/8): reduce with π/2 - arctan(1/a)
+    mid = (a > 0.4142135623730951) & ~big  # tan(π/8): reduce with π/4 + arctan((a-1)/(a+1))
+    one = jnp.ones((), x.dtype)
+    r = jnp.where(big, -one / jnp.where(big, a, one), jnp.where(mid, (a - one) / (a + one), a))
+    y0 = jnp.where(big, jnp.pi / 2, jnp.where(mid, jnp.pi / 4, 0.0)).astype(x.dtype)
+    z = r * r
+    p = ((8.05374449538e-2 * z - 1.38776856032e-1) * z + 1.99777106478e-1) * z - 3.33329491539e-1
+    return jnp.sign(x) * (y0 + p * z * r + r)
+
+
+@fast_arctan.defjvp
+def _fast_arctan_jvp(primals, tangents):
+    (x,), (t,) = primals, tangents
+    return fast_arctan(x), t / (1 + x * x)
+
+
+#: Hidden activations by name. ``arctan`` is :func:`fast_arctan` (same function to float32
+#: round-off, see there).
+ACTIVATIONS = {"arctan": fast_arctan, "tanh": jnp.tanh}
 
 
 def init_network(key, layer_sizes, init: str = "paper"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from importlib import import_module
 
 import panel as pn
@@ -20,10 +21,33 @@ from .common import (
 
 #: tabs built when first shown: title -> (module of mothlab.ui, Viewer class)
 LAZY = {
+    "Train & prune": ("train", "TrainView"),
     "Sparsity explorer": ("explorer", "ExplorerView"),
     "Motifs": ("motifs", "MotifsView"),
     "Fly": ("fly", "FlyView"),
 }  # Fly: closed-loop flight (issue 11)
+
+
+#: set when ``panel serve`` creates the first session (``app/app_hooks.py``)
+PAGE_ASKED = threading.Event()
+
+
+def prepare_server() -> None:
+    """Called once when ``panel serve app`` starts (``app/app_hooks.py``): in a background thread,
+    import what the first page needs (Panel's models, JAX, the simulator), then compile the
+    simulator (loaded from the persistent compile cache after the first run) unless a page was
+    asked for meanwhile: that page then starts the compile once it is drawn
+    (:class:`~mothlab.ui.flight.FlightView`), so it is not built while JAX traces (both need
+    Python's one interpreter lock). Returns at once; the server listens meanwhile."""
+    enable_compile_cache()
+
+    def work():
+        from .flight import warm_up
+
+        if not PAGE_ASKED.is_set():
+            warm_up()
+
+    threading.Thread(target=work, name="mothlab-prepare", daemon=True).start()
 
 
 class MothLab(pn.viewable.Viewer):
@@ -40,10 +64,8 @@ class MothLab(pn.viewable.Viewer):
         enable_compile_cache()
         super().__init__(**params)
         from .flight import FlightView
-        from .train import TrainView
 
         self.flight = FlightView()
-        self.train = TrainView()
         self._views: dict[str, pn.viewable.Viewer] = {}
         self._slots = {
             title: pn.Column(pn.pane.HTML(f"<i>Opening {title}…</i>"), sizing_mode="stretch_width")
@@ -51,7 +73,6 @@ class MothLab(pn.viewable.Viewer):
         }
         self._tabs = pn.Tabs(
             ("Flight", self.flight),
-            ("Train & prune", self.train),
             *self._slots.items(),
             # every tab stays in the document: Panel restyles detached
             # (dynamic-tab) models with CDN stylesheets, which fails offline
@@ -63,7 +84,8 @@ class MothLab(pn.viewable.Viewer):
         self._tabs.param.watch(self._opened, "active")
 
     # the other tabs are built the first time they are shown: the first page then costs only
-    # the Flight and Train tabs (the explorer reads an experiment and lays out its graph)
+    # the Flight tab (the Train form alone is ~200 Bokeh models; the explorer reads an experiment
+    # and lays out its graph)
     def _opened(self, event) -> None:
         title = self._tabs._names[event.new]
         if title in LAZY:
@@ -76,6 +98,10 @@ class MothLab(pn.viewable.Viewer):
             self._views[title] = view
             self._slots[title].objects = [view]
         return self._views[title]
+
+    @property
+    def train(self):
+        return self._view("Train & prune")
 
     @property
     def explorer(self):

@@ -587,10 +587,15 @@ class ExplorerView(pn.viewable.Viewer):
         doc="Loss threshold defining the optimally sparse level (default: the experiment's own).",
     )
 
-    def __init__(self, **params):
+    def __init__(self, prefetch: bool = True, **params):
         super().__init__(**params)
         self.opened: Opened | None = None
         self.shown: Shown | None = None
+        #: read and lay out every level of the shown network in a background thread once an
+        #: experiment or network is chosen, so that scrubbing never waits on the store
+        self.prefetch = prefetch
+        self._generation = 0  # bumped by every swap: a stale prefetch stops
+        self.prefetched = threading.Event()
         self._entries: dict = {}
         self._catalog_version = -1
         self._busy = False  # set while a swap is in progress: watchers stand still
@@ -760,6 +765,7 @@ class ExplorerView(pn.viewable.Viewer):
         finally:
             self._busy = False
         self._update()
+        self._start_prefetch()
 
     def _network_index(self):
         return None if self.network == ALL else int(self.network.split()[-1])
@@ -778,6 +784,11 @@ class ExplorerView(pn.viewable.Viewer):
             self.level_slider.value = level
             self._busy = False
         self._publish(Shown(self.opened, level, self._network_index(), self.rule))
+
+    @param.depends("network", "rule", watch=True)
+    def _prefetch_network(self):
+        if not self._busy and self.opened is not None:
+            self._start_prefetch()
 
     @param.depends("threshold", watch=True)
     def _threshold_changed(self):
@@ -808,15 +819,38 @@ class ExplorerView(pn.viewable.Viewer):
             lambda: op.result.caption(shown.level, shown.network, shown.rule),
         )
 
-    def precompute(self) -> None:
-        """Fill the caches for every level of the current network (bench, warm scrubbing)."""
-        if self.shown is None:
+    def precompute(self, generation: int | None = None) -> None:
+        """Fill the caches for every level of the current network, the shown level's neighbours
+        first (bench, warm scrubbing); stops early when another swap happened meanwhile."""
+        shown = self.shown
+        if shown is None:
             return
-        for lv in range(self.opened.result.levels_done):
-            s = dataclasses.replace(self.shown, level=lv)
+        here, n = shown.level, shown.opened.result.levels_done
+        for lv in sorted(range(n), key=lambda k: (abs(k - here), k)):
+            if generation is not None and generation != self._generation:
+                return
+            s = dataclasses.replace(shown, level=lv)
             self.graph.data(s)
             self.inputs.connectivity(s)
             self.caption_of(s)
+
+    def _start_prefetch(self) -> None:
+        self._generation += 1
+        self.prefetched.clear()
+        if not self.prefetch or self.shown is None:
+            return
+        generation = self._generation
+
+        def work():
+            try:
+                self.precompute(generation)
+            except Exception:  # noqa: BLE001 - an optimisation: the step computes it itself
+                pass
+            finally:
+                if generation == self._generation:
+                    self.prefetched.set()
+
+        threading.Thread(target=work, name="mothlab-explorer-prefetch", daemon=True).start()
 
     def __panel__(self):
         controls = pn.FlexBox(

@@ -29,9 +29,11 @@ from .common import (
     PURPLE,
     RED,
     add_periodic,
+    served,
     show,
 )
 
+SLIDER_WIDTH = 260  # px: the controls column is 290 px wide
 N_FRAMES = 41  # frames of the animation; fixed so the simulator compiles once
 #: smallest y-span drawn in each state plot (position cm, angle rad, speed cm/s, angular velocity
 #: rad/s): a hovering moth's 3e-6 cm of round-off is drawn flat, not as a trend
@@ -234,10 +236,15 @@ class FlightView(pn.viewable.Viewer):
         )
         self.player.link(self, value="frame")
         self.param.watch(lambda e: self._draw_frame(), "frame")
-        warm_up()
         if _ready.is_set():
             self.redraw()
         else:
+            # served: compile once this page is drawn (the page is not built while JAX traces:
+            # both need Python's one interpreter lock); in a notebook or plain Python: now
+            if served():
+                pn.state.onload(warm_up)
+            else:
+                warm_up()
             self._show(
                 "Compiling the simulator (first use on this server only, about a "
                 "minute on a small CPU; cached on disk afterwards)…",
@@ -310,11 +317,15 @@ class FlightView(pn.viewable.Viewer):
         self.src_thrust = ColumnDataSource(dict(x0=[], y0=[], x1=[], y1=[]))
         self.src_torque = ColumnDataSource(dict(x=[], y=[], start=[], end=[], color=[]))
         self.src_ghost = ColumnDataSource(dict(xs=[], ys=[]))
-        # fixed square frame with equal x/y ranges (set in _update_sources): a fixed aspect
+        # a square frame with equal x/y spans (set in _update_sources): a fixed aspect. Explicit
+        # Range1d: BokehJS recomputes a DataRange1d from the data on every redraw, ignoring the
+        # start/end the server sets (the moth was drawn stretched 4x along x)
         p = figure(
             title="Flight to scale (cm)",
-            width=460,
-            height=500,
+            frame_width=400,
+            frame_height=400,
+            x_range=Range1d(-3.0, 3.0),
+            y_range=Range1d(-3.0, 3.0),
             tools="pan,wheel_zoom,reset,save",
             toolbar_location="above",
             x_axis_label="x (cm)",
@@ -483,26 +494,52 @@ class FlightView(pn.viewable.Viewer):
         self.time_readout.object = f"<b class='mothlab-time'>t = {self.times[k]:.1f} ms</b>"
 
     # -- layout -----------------------------------------------------------------------------
-    def __panel__(self):
-        body_widgets = pn.Param(
+    def _body_widgets(self) -> pn.Param:
+        return pn.Param(
             self.body,
             parameters=list(BODY_PARAMS),
             show_name=False,
             widgets={
-                "rhoA": {"type": pn.widgets.FloatSlider, "step": 1e-5, "format": "0.00000"},
-                "muA": {"type": pn.widgets.FloatSlider, "step": 1e-6, "format": "0.000000"},
+                **{k: {"width": SLIDER_WIDTH} for k in BODY_PARAMS},
+                "rhoA": {
+                    "type": pn.widgets.FloatSlider,
+                    "step": 1e-5,
+                    "format": "0.00000",
+                    "width": SLIDER_WIDTH,
+                },
+                "muA": {
+                    "type": pn.widgets.FloatSlider,
+                    "step": 1e-6,
+                    "format": "0.000000",
+                    "width": SLIDER_WIDTH,
+                },
             },
-            sizing_mode="stretch_width",
         )
-        setup_widgets = pn.Param(self.setup, show_name=False, sizing_mode="stretch_width")
+
+    def __panel__(self):
+        # sliders sized to the 290 px column (Panel's default 300 px ran 30 px under the plot)
+        setup_widgets = pn.Param(
+            self.setup,
+            show_name=False,
+            widgets={k: {"width": SLIDER_WIDTH} for k in list(FlightSetup.param)[1:]},
+        )
+        # the body's 16 sliders are built when their tab is first shown (a lighter first page)
+        body_slot = pn.Column(sizing_mode="stretch_width")
+        inner = pn.Tabs(
+            ("Initial state & controls", setup_widgets),
+            ("Body (S1)", body_slot),
+            dynamic=False,
+        )
+
+        def open_body(event):
+            if event.new == 1 and not body_slot.objects:
+                body_slot.objects = [self._body_widgets()]
+
+        inner.param.watch(open_body, "active")
         controls = pn.Column(
             pn.pane.Markdown("### Manoeuvre"),
             pn.widgets.RadioButtonGroup.from_param(self.param.preset, color="default"),
-            pn.Tabs(
-                ("Initial state & controls", setup_widgets),
-                ("Body (S1)", body_widgets),
-                dynamic=False,
-            ),
+            inner,
             width=290,
             styles={"flex-shrink": "0"},
         )

@@ -531,19 +531,28 @@ class TrainView(pn.viewable.Viewer):
 
     def _draw_losses(self, job: jobs.Job) -> None:
         # x = training steps counted over the whole run: each level's steps continue where the
-        # previous level (in this job or the one it resumed) ended
-        points, last_step, offset, level_x = [], {}, 0, {}
+        # previous level ended. A resumed job redoes the level its predecessor was cancelled in
+        # (the store keeps finished levels only): that level's points come from the latest job
+        # that trained it, so the curve continues across Resume and never runs back.
+        per_level: dict[int, list] = {}
+        sparsity: dict[int, object] = {}
         for j in self._chain(job):
+            fresh: dict[int, list] = {}
             for h in j.history():
                 lv, step = h.get("level"), h.get("step")
                 losses = h.get("losses")
-                if lv is None or step is None or not isinstance(losses, list) or not losses:
+                if lv is None or lv < 0 or step is None:
                     continue
-                if lv not in level_x:
-                    offset = sum(last_step.values())
-                    level_x[lv] = (offset, h.get("sparsity"))
-                last_step[lv] = step
-                points.append((level_x[lv][0] + step, losses))
+                sparsity.setdefault(lv, h.get("sparsity"))
+                if isinstance(losses, list) and losses:
+                    fresh.setdefault(lv, []).append((step, losses))
+            per_level.update(fresh)
+        points, level_x, offset = [], {}, 0
+        for lv in sorted(per_level):
+            level_x[lv] = (offset, sparsity.get(lv))
+            pts = per_level[lv]
+            points += [(offset + step, losses) for step, losses in pts]
+            offset += max(step for step, _ in pts)
         if not points:
             self.src_curves.data = dict(xs=[], ys=[])
             self.src_median.data = dict(x=[], y=[])

@@ -1,0 +1,16 @@
+"""Server hooks of ``panel serve app`` (Bokeh's directory-app hooks, run by the server itself)."""
+
+
+def on_server_loaded(server_context):
+    """At server start, before any page is asked for: import the app and warm the simulator's
+    compile cache in a background thread (see :func:`mothlab.ui.app.prepare_server`)."""
+    from mothlab.ui.app import prepare_server
+
+    prepare_server()
+
+
+def on_session_created(session_context):
+    """A page was asked for: it is built before the simulator compiles (see prepare_server)."""
+    from mothlab.ui.app import PAGE_ASKED
+
+    PAGE_ASKED.set()
