@@ -249,3 +249,14 @@ def test_fast_arctan_is_arctan_to_float32_round_off():
     g = np.asarray(jax.jit(jax.vmap(jax.grad(mlp.fast_arctan)))(x[:5000]), np.float64)
     np.testing.assert_allclose(g, 1 / (1 + x[:5000].astype(np.float64) ** 2), rtol=1e-6)
     assert mlp.ACTIVATIONS["arctan"] is mlp.fast_arctan
+
+
+def test_init_draws_each_layer_as_jax_random_normal_of_its_shape():
+    # one vmapped flat draw must give exactly the per-layer draws it replaces
+    key = jax.random.PRNGKey(7)
+    sizes = [10, 50, 50, 8, 7]
+    got = mlp.init_network(key, sizes, "paper")
+    keys = jax.random.split(key, len(sizes) - 1)
+    for w, k, a, b in zip(got["w"], keys, sizes[:-1], sizes[1:]):
+        want = 0.2 * jax.random.normal(k, (a, b), jnp.float32)
+        np.testing.assert_array_equal(np.asarray(w), np.asarray(want))

@@ -355,10 +355,10 @@ class ExperimentConfig(param.Parameterized):
           machine".
         - ``classroom``: 8 networks of 10-50-50-50-8-7, 100 k flights, the full schedule: dense
           24 k batches of cosine decay 5e-3 -> 5e-5, pruned levels of 600 batches from 1e-3.
-          Measured 2026-12-02 00:43 UTC on the 2-core CPU (quiet, load 3.3 falling), with the
-          dataset and an empty compile cache: 2:39 wall (1:52 with a warm cache); median dense
-          test loss 3.7e-4; 8 of 8 networks optimally sparse under either rule (35 %: 1, 45 %:
-          5, 55 %: 2); README "Results on this machine".
+          Measured 2026-12-02 01:35 UTC on the 2-core CPU (quiet, load 2.5 falling), with the
+          dataset and an empty compile cache: 1:56 wall; median dense test loss 3.7e-4; 8 of 8
+          networks optimally sparse under either rule (all at 45 %); README "Results on this
+          machine".
         - ``tiny``: 4 networks of 10-8-8-7, three levels; seconds (tests, app smoke test).
         """
         if name not in PRESETS:
