@@ -322,16 +322,20 @@ def _level_name(result, level: int) -> str:
 
 def heatmap_title(result, level: int) -> str:
     """The title of :func:`input_heatmap` (for views that move a rendered plot to a level)."""
-    where = _level_name(result, level) + ("" if _sparse_run(result) else " sparsity")
-    return (
-        f"Connections from each input to hidden layer 1 at {where}\n"
-        f"(of {_hidden_width(result)} per input; one row per network; white: input cut)"
-    )
+    if _sparse_run(result):  # a longer level name: a shorter phrase, so the title fits
+        head = f"Input connections to hidden layer 1 at {_level_name(result, level)}"
+    else:
+        head = f"Connections from each input to hidden layer 1 at {_level_name(result, level)}"
+        head += " sparsity"
+    return f"{head}\n(of {_hidden_width(result)} per input; one row per network; white: input cut)"
 
 
 def cut_title(result, level: int) -> str:
     """The title of :func:`inputs_cut`."""
-    return f"Networks with the input cut from hidden layer 1 (%) at {_level_name(result, level)}"
+    sep = "\n" if _sparse_run(result) else " "  # a sparse run's level name is longer
+    return (
+        f"Networks with the input cut from hidden layer 1 (%){sep}at {_level_name(result, level)}"
+    )
 
 
 def _hidden_width(result) -> int:

@@ -168,8 +168,10 @@ def _sample_network(rng, layer_sizes, counts, params: dict) -> list[np.ndarray]:
         r, c = sizes[l], sizes[l + 1]
         # balanced degrees, then uniform among the matrices with those degrees (checkerboard
         # swaps of the degree-preserving null): regular margins without the design's pattern
+        # one chain per mask: the numpy sampler (numba's compile, tens of seconds per process,
+        # buys nothing for a single short chain)
         bal = degree_layers(
-            [_balanced(r, c, int(k), rng)], 1, seed=int(rng.integers(0, 2**31 - 1))
+            [_balanced(r, c, int(k), rng)], 1, seed=int(rng.integers(0, 2**31 - 1)), backend="numpy"
         )[0][0]
         n_bal = int(round(lam * k))
         m = np.zeros((r, c), bool)

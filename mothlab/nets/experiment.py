@@ -127,21 +127,14 @@ def _check_features(x, y, config: ExperimentConfig, where: str):
             raise ValueError(f"dataset {where} {name} contain NaN or infinity; regenerate it.")
 
 
-def _progress_adapter(progress, what: str):
-    """A progress callable for the dataset generator that accepts :class:`Progress` events and,
-    until every generator emits them, the older ``(done, total)`` calls."""
+def _dataset_progress(progress, what: str):
+    """The dataset generator's :class:`Progress` events, marked as level -1 (before level 0) for
+    the runner's listeners, with ``what`` as the message where the generator gave none."""
     if progress is None:
         return None
 
-    def fn(*args):
-        if len(args) == 1 and isinstance(args[0], Progress):
-            ev = args[0]
-            progress(Progress(ev.fraction, ev.message or what, dict(ev.payload, level=-1)))
-        elif len(args) == 2:
-            done, total = args
-            progress(
-                Progress(done / max(1, total), f"{what}: {done}/{total} flights", {"level": -1})
-            )
+    def fn(ev: Progress):
+        progress(Progress(ev.fraction, ev.message or what, dict(ev.payload, level=-1)))
 
     return fn
 
@@ -180,7 +173,7 @@ def _load_data(config: ExperimentConfig, out: Path, data, progress, cancel=None)
             path,
             int(config.n_samples),
             seed=int(config.data_seed),
-            progress=_progress_adapter(
+            progress=_dataset_progress(
                 span(progress, 0.0, _DATA_SHARE), f"generating dataset {path.name}"
             ),
             cancel=cancel,

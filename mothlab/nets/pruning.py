@@ -148,9 +148,37 @@ def _prune_network_counts(
     return {"w": new_w, "b": new_b}
 
 
-def prune_ensemble(params, masks, sparsity: float, **kw):
-    """:func:`prune_network` over the leading network axis."""
-    return jax.vmap(lambda p, m: prune_network(p, m, sparsity, **kw))(params, masks)
+def prune_ensemble(
+    params,
+    masks,
+    sparsity: float,
+    *,
+    mode: str = "layerwise",
+    bias_pruning: str = "magnitude",
+    as_published: bool = False,
+):
+    """:func:`prune_network` over the leading network axis; compiled once for every sparsity
+    (the kept counts are data)."""
+    counts = jax.tree.map(
+        lambda k: jnp.asarray(k, jnp.int32), _counts(params, float(sparsity), lead=1)
+    )
+    dense = bool(as_published) and float(sparsity) <= 0.0
+    return _prune_ensemble(params, masks, counts, dense, mode, bias_pruning, bool(as_published))
+
+
+@partial(jax.jit, static_argnames=("dense", "mode", "bias_pruning", "as_published"))
+def _prune_ensemble(params, masks, counts, dense, mode, bias_pruning, as_published):
+    return jax.vmap(
+        lambda p, m: _prune_network_counts(
+            p,
+            m,
+            counts,
+            dense=dense,
+            mode=mode,
+            bias_pruning=bias_pruning,
+            as_published=as_published,
+        )
+    )(params, masks)
 
 
 def reset_pruned_state(optimizer: optax.GradientTransformation, opt_state, masks):

@@ -449,10 +449,22 @@ def train_steps(state, keys, data, n_steps: int, settings: SparseSettings):
     Returns ``(state, losses (n_steps, n))``. The compiled step does not depend on the method
     (one compilation serves static, SET, RigL and the motif starts).
     """
-    plain = dataclasses.replace(
-        settings, method="static", update_every=1, zeta=0.0, rigl_stop=0.0, total_steps=1
+    return _train_steps(state, keys, data, int(n_steps), _plain(settings))
+
+
+def _plain(settings: SparseSettings) -> SparseSettings:
+    """``settings`` without what only topology updates read (method, ζ, schedule, regrowth):
+    the key of compiled functions that do not depend on them, so one compilation serves every
+    method."""
+    return dataclasses.replace(
+        settings,
+        method="static",
+        update_every=1,
+        zeta=0.0,
+        rigl_stop=0.0,
+        total_steps=1,
+        regrow="free",
     )
-    return _train_steps(state, keys, data, int(n_steps), plain)
 
 
 @partial(jax.jit, static_argnames=("n_steps", "settings"))
@@ -497,7 +509,7 @@ def topology_update(state, keys, data, settings: SparseSettings):
         fraction = float(
             rigl_fraction(int(steps[0]), settings.total_steps, settings.zeta, settings.rigl_stop)
         )
-        grads = _dense_grads(state["params"], keys, steps, data, settings)
+        grads = _dense_grads(state["params"], keys, steps, data, _plain(settings))
     new, grown = degree_update(ukeys, state["params"], state["masks"], fraction, grads)
     params, opt_state, masks = _install_update(
         state["params"],
@@ -505,7 +517,7 @@ def topology_update(state, keys, data, settings: SparseSettings):
         state["masks"],
         tuple(map(jnp.asarray, new)),
         tuple(map(jnp.asarray, grown)),
-        settings,
+        _plain(settings),
     )
     n_grown = jnp.stack([jnp.asarray(g.reshape(g.shape[0], -1).sum(1)) for g in grown], axis=1)
     return dict(state, params=params, opt=opt_state, masks=masks), n_grown.astype(jnp.int32)

@@ -759,7 +759,9 @@ class ExplorerView(pn.viewable.Viewer):
                 threshold=float(r.threshold),
                 network=ALL if network is None else f"network {int(network)}",
             )
-            self.level_slider.param.update(options=opts, value=int(level))
+            self.level_slider.param.update(
+                options=opts, value=int(level), name="sparsity" if r.method == "prune" else "level"
+            )
         finally:
             self._busy = False
         self._update()

@@ -101,9 +101,9 @@ class FlyView(pn.viewable.Viewer):
             "", alert_type="info", visible=False, sizing_mode="stretch_width"
         )
         self._summary = pn.pane.Markdown("", sizing_mode="stretch_width")
-        self.fly_button = pn.widgets.Button(label="Fly", button_type="primary")
+        self.fly_button = pn.widgets.Button(label="Fly", color="primary")
         self.fly_button.on_click(lambda e: self.start_flight())
-        self.study_button = pn.widgets.Button(label="Run study", button_type="default")
+        self.study_button = pn.widgets.Button(label="Run study", color="default")
         self.study_button.on_click(lambda e: self.start_study())
         self.cancel_button = pn.widgets.Button(label="Cancel study", visible=False)
         self.cancel_button.on_click(lambda e: self.cancel_study())

@@ -328,7 +328,11 @@ class MotifPanel(pn.viewable.Viewer):
         opts = {self.sparsity.level_label(int(i)): int(i) for i in done}  # unique per level
         level = int(self.sparsity.level_to_show(self.rule)[0])
         level = int(done[np.argmin(np.abs(done - level))])  # nearest analysed level
-        self.level_slider.param.update(options=opts, value=level)
+        self.level_slider.param.update(
+            options=opts,
+            value=level,
+            name="sparsity" if self.sparsity.method == "prune" else "level",
+        )
         self.level = level
         self.fig_sparsity.object = plots.render(
             plots.zscore_vs_sparsity(res, sparsity_result=self.sparsity)

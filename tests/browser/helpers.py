@@ -77,6 +77,9 @@ class Watched:
 def click_tab(page, name, settle=1.0):
     """Click the app's tab called ``name`` (a Bokeh tab header, not any text that says it)."""
     page.locator(".bk-tab", has_text=name).first.click()
+    # tabs other than Flight are built when first shown: wait until the placeholder is replaced
+    # (a screenshot of "Opening Sparsity explorer…" was taken under load)
+    wait_until(lambda: not page.get_by_text(f"Opening {name}…").first.is_visible(), 120)
     time.sleep(settle)
 
 
