@@ -42,6 +42,8 @@ def _header(rec) -> str:
 def _simulate(rec) -> list[str]:
     f = rec["figures"]
     out = ["### Simulation (`mothlab bench simulate`)", "", _header(rec), ""]
+    if rec.get("note"):  # an annotation added to a record after its run (never a figure)
+        out += [f"**Note:** {rec['note']}", ""]
     out.append(
         "| method | flights/s | worst error | median error | compile (s) | mothlab float32 is |"
     )
