@@ -117,20 +117,9 @@ def pruned_network(widths=PAPER_WIDTHS, sparsity=0.93, seed=0, n_networks=None):
 def original_counts(layers):
     """Loop-style counts of one network in canonical form (list of bool (r, c)), with the
     published conventions: chains as distinct (source, target) pairs, converging3 = C(n, 2)."""
-    c = dict.fromkeys(
-        (
-            "edges",
-            "diverging2",
-            "converging2",
-            "chain2",
-            "diverging3",
-            "converging3",
-            "chain3",
-            "bifan",
-            "biparallel",
-        ),
-        0,
-    )
+    from mothlab.analysis import MOTIFS
+
+    c = dict.fromkeys(MOTIFS, 0)
     L = len(layers)
     for A in layers:
         for i in range(A.shape[0]):  # every source node
