@@ -2,6 +2,7 @@
 the numbers it prints come from the library, the last cell renders the MothLab app itself."""
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -39,7 +40,10 @@ def test_notebook_runs_and_shows_the_app(tmp_path, tiny_experiment, monkeypatch)
     ]
     assert bundles, [list(o.get("data", {})) for o in last]
     rendered = "".join(str(v) for o in last for v in o.get("data", {}).values())
-    for title in ("Flight", "Sparsity explorer", "Motifs", "Start training", "State versus time"):
+    # tab titles (the Train, explorer, motifs and fly tabs are built when first shown) and the
+    # Flight tab's own content, which is on the first page
+    for title in ("Flight", "Sparsity explorer", "Motifs", "Fly", "State versus time"):
         assert title in rendered, title
+    assert re.search(r"Train (&|&amp;|\\u0026) prune", rendered), "no Train & prune tab"
     assert "mothlab-moth" in rendered  # the flight figure itself, not a placeholder
     assert "cdn.holoviz.org" not in rendered and "cdn.bokeh.org" not in rendered
