@@ -23,6 +23,7 @@ import param
 
 from mothlab.nets import ExperimentConfig
 from mothlab.nets.config import PRESETS, parse_schedule, parse_widths
+from mothlab.runtime import use_all_cores
 
 #: Older flag spellings kept working: alias -> config field.
 _ALIASES = {"--max-steps": "max_steps_per_level"}
@@ -198,28 +199,8 @@ def build_config(args) -> ExperimentConfig:
     return cfg.validate()
 
 
-def use_all_cores() -> None:
-    """Split JAX's CPU into one device per core (``--xla_force_host_platform_device_count``),
-    so that the runner's network axis, sharded over the local devices, trains on every core at
-    once: one XLA CPU device runs the small batched matrix products of a training step on about
-    one core (measured 2026-12-02 00:34 UTC on the 2-core CPU, load 2.8 falling, nothing else
-    heavy running: the 8-network classroom dense step took 3.0 ms on one device, 1.5 ms on
-    two). Only before JAX is imported, only when XLA_FLAGS does not already set it, and only on
-    the CPU (GPUs are unaffected). Results agree to float32 round-off: each device trains its
-    share of the networks, and a network's numbers do not depend on its neighbours beyond that
-    (see :mod:`mothlab.nets.training`)."""
-    import os
-    import sys
-
-    flags = os.environ.get("XLA_FLAGS", "")
-    n = os.cpu_count() or 1
-    if "jax" in sys.modules or "xla_force_host_platform_device_count" in flags or n < 2:
-        return
-    os.environ["XLA_FLAGS"] = f"{flags} --xla_force_host_platform_device_count={n}".strip()
-
-
 def run(args) -> int:
-    use_all_cores()
+    use_all_cores()  # before JAX is imported
     from mothlab.cli import cancel_requested
     from mothlab.nets import run_experiment
     from mothlab.progress import tqdm_progress
