@@ -2,8 +2,9 @@
 
 
 def on_server_loaded(server_context):
-    """At server start, before any page is asked for: import the app and warm the simulator's
-    compile cache in a background thread (see :func:`mothlab.ui.app.prepare_server`)."""
+    """At server start, before any page is asked for: import the app's first page and, unless a
+    page is asked for within 3 s, compile the simulator (from the compile cache), in a
+    background thread (see :func:`mothlab.ui.app.prepare_server`)."""
     from mothlab.ui.app import prepare_server
 
     prepare_server()

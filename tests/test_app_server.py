@@ -99,3 +99,50 @@ def test_websocket_from_another_origin_is_refused(served_app, origin):
     with pytest.raises(httpclient.HTTPClientError) as err:
         _in_own_loop(lambda: IOLoop.current().run_sync(connect, timeout=30))
     assert err.value.code == 403
+
+
+def test_bench_readme_renders_the_app_record_with_its_goals(tmp_path):
+    """``mothlab bench readme`` shows the app record: its table, the first page's steps and the
+    goals of issue 8, each met or not met."""
+    import json
+
+    from mothlab.bench import read_records
+    from mothlab.bench.readme import section
+
+    stat = lambda m: {"median_ms": m, "p95_ms": m * 1.5, "n": 30}  # noqa: E731
+    rec = {
+        "bench": "app",
+        "command": "mothlab bench app",
+        "date": "2026-12-02 04:00 UTC",
+        "device": "cpu (cpu)",
+        "cpu": "x",
+        "cores": 2,
+        "memory_gib": 8,
+        "load_start": [0.5],
+        "load_end": [1.0],
+        "versions": {"jax": "0"},
+        "table": [dict(measurement="flight parameter change", median_ms=9.5, p95_ms=12.0, n=30)],
+        "summary": "summary: app ok",
+        "figures": {
+            "server": {"explorer_step": stat(20.0), "flight_change": stat(9.5)},
+            "first_page_s": 4.2,
+            "first_page_how": "rendered page (chromium)",
+            "listen_s": 2.0,
+            "html_s": 2.9,
+            "flight_drawn_s": 8.0,
+            "browser": {
+                "flight_frame": stat(90.0),
+                "flight_slider": stat(140.0),
+                "explorer_slider": stat(180.0),
+            },
+        },
+    }
+    (tmp_path / "app.json").write_text(json.dumps(rec))
+    text = section(read_records(tmp_path))
+    assert "### The app (`mothlab bench app`)" in text and "2026-12-02 04:00 UTC" in text
+    assert "| flight parameter change | 9.5 | 12.0 | 30 |" in text
+    assert "first page ≤ 5 s after `panel serve app` | 4.2 s | met |" in text
+    assert "explorer sparsity slider | 180 ms (p95 270 ms) | not met |" in text
+    assert "flight force slider | 140 ms (p95 210 ms) | met |" in text
+    assert "server ≤ 50 ms: explorer step | 20.0 ms | met |" in text
+    assert "listening 2.0 s; HTML received 2.9 s" in text and "> summary: app ok" in text

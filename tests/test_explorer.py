@@ -120,7 +120,7 @@ def test_every_colour_comes_from_the_one_palette():
 
 
 def test_graph_data_against_masks():
-    from mothlab.ui.explorer import graph_data
+    from mothlab.ui.explorer import EDGE_COLORS, EDGE_KINDS, graph_data
 
     m0 = np.array([[1, 0, 0], [1, 1, 0]], bool)  # hidden node 2 has no input: ghost
     m1 = np.array([[1], [0], [1]], bool)  # hidden node 1 has no output: dead
@@ -129,10 +129,11 @@ def test_graph_data_against_masks():
     g = graph_data([m0, m1], [w0, w1], A.node_states([m0, m1]))
     assert g["n_edges"] == [3, 2] and g["n_shown"] == [3, 2]
     assert list(g["nodes"]["state"][2:5]) == ["live", "dead", "ghost"]
-    colors = list(g["edges"]["color"])
+    colors = [EDGE_COLORS[k] for k in g["edges"]["kind"]]
     # edges into the dead node and out of the ghost node are grey; others by sign
     assert colors.count(plots.COLORS["grey"]) == 2
     assert plots.COLORS["blue"] in colors and plots.COLORS["vermillion"] in colors
+    assert [EDGE_KINDS[k] for k in g["edges"]["kind"][:3]] == list(EDGE_KINDS)
 
 
 def test_graph_data_subsamples_huge_layers_keeping_the_strongest():

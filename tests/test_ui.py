@@ -39,6 +39,55 @@ def catalog_dir(tmp_path, monkeypatch, tiny_experiment):
 # -- Flight --------------------------------------------------------------------------------------
 
 
+def _fresh_import(code: str) -> set[str]:
+    """Run ``code`` in a fresh interpreter; the top-level packages it imported."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", code + "\nimport sys; print(' '.join(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    return {m.split(".")[0] for m in out}
+
+
+def test_moth_is_lazy_and_every_public_name_still_works():
+    import mothlab.moth as moth
+    import mothlab.moth.integrate as integrate
+    from mothlab.moth import names
+
+    loaded = _fresh_import("from mothlab.moth import MothParams, STATE_LABELS, PRESETS")
+    assert "jax" not in loaded  # the parameters and names need no JAX
+    for name in moth.__all__:  # and every public name resolves (simulate imports it)
+        assert getattr(moth, name) is not None
+    from mothlab.moth import simulate
+
+    assert simulate is integrate.simulate and moth.integrate is integrate
+    # one list of names (until integrate.py imports them from names.py, they must agree)
+    for k in ("STATE_NAMES", "STATE_LABELS", "STATE_UNITS", "CONTROL_NAMES", "CONTROL_LABELS"):
+        assert getattr(integrate, k) == getattr(names, k) == getattr(moth, k)
+    assert integrate.CONTROL_UNITS == names.CONTROL_UNITS
+    with pytest.raises(AttributeError):
+        moth.no_such_name  # noqa: B018
+
+
+def test_first_page_imports_neither_jax_nor_holoviews():
+    """The Flight tab, the served first page, is built without JAX (imported once the page is
+    drawn, to fly the moth), HoloViews (and through it matplotlib) or markdown."""
+    loaded = _fresh_import("import mothlab.ui.app, mothlab.ui.flight")
+    assert not loaded & {"jax", "holoviews", "matplotlib", "markdown_it", "zarr"}
+
+
+def test_flight_slider_ranges_are_the_sampling_ranges():
+    from mothlab.data import SamplingRanges
+    from mothlab.ui.flight import S3_RANGES
+
+    r = SamplingRanges()
+    assert S3_RANGES == {k: tuple(float(v) for v in getattr(r, k)) for k in S3_RANGES}
+
+
 def test_free_fall_matches_gravity(flight):
     flight.preset = "free-fall"
     y = flight.trajectory[:, 2]

@@ -190,6 +190,64 @@ def _motifs(rec) -> list[str]:
     return out
 
 
+def _app(rec) -> list[str]:
+    """The app's latency (issue 8's goals: first page ≤ 5 s after ``panel serve app``, browser
+    round trips ≤ 150 ms median, server-side slider work ≤ 50 ms)."""
+    f = rec["figures"]
+    out = ["### The app (`mothlab bench app`)", "", _header(rec), ""]
+    out += ["| measurement | median (ms) | p95 (ms) | n |", "|---|---|---|---|"]
+    for r in rec["table"]:
+        out.append(
+            f"| {r['measurement'].strip()} | {r['median_ms']:.1f} | {r['p95_ms']:.1f} | {r['n']} |"
+        )
+    if f.get("first_page_s") is not None:
+        steps = [
+            ("listening", f.get("listen_s")),
+            ("HTML received", f.get("html_s")),
+            (f"first page ({f.get('first_page_how')})", f.get("first_page_s")),
+            ("first flight drawn (simulator compiled or loaded)", f.get("flight_drawn_s")),
+        ]
+        out += [
+            "",
+            "From `panel serve app` to: "
+            + "; ".join(f"{name} {v:.1f} s" for name, v in steps if v is not None)
+            + ".",
+        ]
+
+    def ms(group, key):
+        v = (f.get(group) or {}).get(key)
+        return None if v is None else v["median_ms"]
+
+    def at_most(what, value, target, fmt):
+        if value is None:
+            return f"| {what} | not in this record | not shown |"
+        return f"| {what} | {fmt.format(value)} | {'met' if value <= target else 'not met'} |"
+
+    out += [
+        "",
+        "| goal (issue 8, this CPU) | measured here | |",
+        "|---|---|---|",
+        at_most("first page ≤ 5 s after `panel serve app`", f.get("first_page_s"), 5, "{:.1f} s"),
+    ]
+    for key, name in (
+        ("flight_frame", "flight frame step"),
+        ("flight_slider", "flight force slider"),
+        ("explorer_slider", "explorer sparsity slider"),
+    ):
+        v = (f.get("browser") or {}).get(key)
+        shown = None if v is None else v["median_ms"]
+        p95 = "" if v is None else f" (p95 {v['p95_ms']:.0f} ms)"
+        out.append(at_most(f"browser round trip ≤ 150 ms: {name}", shown, 150, "{:.0f} ms" + p95))
+    out += [
+        at_most("server ≤ 50 ms: explorer step", ms("server", "explorer_step"), 50, "{:.1f} ms"),
+        at_most("server ≤ 50 ms: flight change", ms("server", "flight_change"), 50, "{:.1f} ms"),
+        "",
+        f"> {rec['summary']}",
+        "",
+    ]
+    return out
+
+
 def section(records: dict) -> str:
     """The README's performance section (heading included) from the records."""
     lines = [
@@ -202,13 +260,14 @@ def section(records: dict) -> str:
         "to refresh it.",
         "",
     ]
-    for name, fn in (("simulate", _simulate), ("train", _train), ("motifs", _motifs)):
+    own = {"simulate": _simulate, "train": _train, "motifs": _motifs, "app": _app}
+    for name, fn in own.items():
         if name in records:
             lines += fn(records[name])
         else:
             lines += [f"### `mothlab bench {name}`", "", "No record yet.", ""]
-    for name, rec in records.items():  # records of other benches (e.g. a future `bench app`)
-        if name not in ("simulate", "train", "motifs"):
+    for name, rec in records.items():  # records of other benches
+        if name not in own:
             lines += [
                 f"### `mothlab bench {name}`",
                 "",
@@ -217,12 +276,6 @@ def section(records: dict) -> str:
                 f"> {rec['summary']}",
                 "",
             ]
-    if "app" not in records:
-        lines += [
-            "`mothlab bench app` (the app's latency benchmark) writes no record yet; its "
-            "figures are not repeated here.",
-            "",
-        ]
     lines += [
         "GPU rows: not measured (no GPU was lent to these sessions); the commands are the "
         "same with JAX's CUDA build installed.",

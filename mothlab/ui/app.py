@@ -32,19 +32,21 @@ LAZY = {
 PAGE_ASKED = threading.Event()
 
 
-def prepare_server() -> None:
-    """Called once when ``panel serve app`` starts (``app/app_hooks.py``): in a background thread,
-    import what the first page needs (Panel's models, JAX, the simulator), then compile the
-    simulator (loaded from the persistent compile cache after the first run) unless a page was
-    asked for meanwhile: that page then starts the compile once it is drawn
-    (:class:`~mothlab.ui.flight.FlightView`), so it is not built while JAX traces (both need
-    Python's one interpreter lock). Returns at once; the server listens meanwhile."""
+def prepare_server(idle_s: float = 3.0) -> None:
+    """Called once when ``panel serve app`` starts (``app/app_hooks.py``); returns at once.
+
+    In a background thread: import the first page's modules (Panel's models and the Flight tab:
+    neither JAX nor HoloViews), then, unless a page is asked for within ``idle_s`` seconds,
+    import JAX and compile the simulator (loaded from the persistent compile cache after the
+    first run). A page asked for meanwhile starts that compile itself once it is drawn
+    (:class:`~mothlab.ui.flight.FlightView`), so its HTML is not built while JAX imports and
+    traces (both need Python's one interpreter lock)."""
     enable_compile_cache()
 
     def work():
         from .flight import warm_up
 
-        if not PAGE_ASKED.is_set():
+        if not PAGE_ASKED.wait(idle_s):
             warm_up()
 
     threading.Thread(target=work, name="mothlab-prepare", daemon=True).start()

@@ -18,17 +18,36 @@ import panel as pn
 import param
 
 from mothlab import store
-from mothlab.plots import COLORS
 
 #: the shipped assets folder (the embedded default experiment lives there; read-only): found by
 #: mothlab.store from a checkout, an installed wheel or $MOTHLAB_ASSETS
 ASSETS = store.assets_path()
 DEFAULT_EXPERIMENT = ASSETS / "default_experiment.zarr"
 
-#: colours used across tabs: the one palette of mothlab.plots (Okabe–Ito, colour-blind safe)
-BLUE, ORANGE, GREEN, RED, PURPLE, GREY = (
-    COLORS[k] for k in ("blue", "orange", "green", "vermillion", "purple", "grey")
-)
+#: colours used across tabs (module attributes BLUE, ORANGE, GREEN, RED, PURPLE, GREY): the one
+#: palette of mothlab.plots (Okabe–Ito, colour-blind safe), read on first use, because
+#: mothlab.plots imports HoloViews (0.6 s), and once HoloViews is imported ``pn.extension()``
+#: imports its Bokeh backend and matplotlib too (1.6 s more; measured with cProfile in
+#: ``panel serve app``, 2026-12-02 02:56 UTC, load 5): the Flight tab, the first page, needs
+#: neither
+_COLOR_KEYS = {
+    "BLUE": "blue",
+    "ORANGE": "orange",
+    "GREEN": "green",
+    "RED": "vermillion",
+    "PURPLE": "purple",
+    "GREY": "grey",
+}
+
+
+def __getattr__(name: str):
+    if name in _COLOR_KEYS:
+        from mothlab.plots import COLORS
+
+        globals().update({k: COLORS[v] for k, v in _COLOR_KEYS.items()})
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _CONFIGURED = False
 
@@ -99,6 +118,66 @@ def pin_notebook_dist(view) -> None:
         if doc is not None:
             doc._template_variables.setdefault("dist_url", dist)
             patch_model_css(root, dist_url=dist)
+
+
+def set_columns(src, data: dict) -> None:
+    """Give the Bokeh ColumnDataSource ``src`` the columns ``data``, sending the browser only the
+    columns that changed (all of them when the columns or their length changed)."""
+    import numpy as np
+
+    old = src.data
+    if set(old) != set(data) or any(len(old[k]) != len(v) for k, v in data.items()):
+        src.data = data
+        return
+
+    def same(a, b) -> bool:
+        try:
+            return bool(np.array_equal(np.asarray(a), np.asarray(b)))
+        except ValueError:  # ragged lists of arrays: compare them one by one
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+
+    changed = {k: v for k, v in data.items() if not same(old[k], v)}
+    if changed:
+        src.data.update(changed)
+
+
+#: background, text and border colours of a :class:`Notice` (Bootstrap's alert colours, which
+#: Panel's Alert uses too)
+_NOTICE_COLORS = {
+    "primary": ("#cfe2ff", "#084298", "#b6d4fe"),
+    "secondary": ("#e2e3e5", "#41464b", "#d3d6d8"),
+    "success": ("#d1e7dd", "#0f5132", "#badbcc"),
+    "danger": ("#f8d7da", "#842029", "#f5c2c7"),
+    "warning": ("#fff3cd", "#664d03", "#ffecb5"),
+    "info": ("#cff4fc", "#055160", "#b6effb"),
+    "light": ("#fefefe", "#636464", "#fdfdfe"),
+    "dark": ("#d3d3d4", "#141619", "#bcbebf"),
+}
+
+
+class Notice(pn.pane.HTML):
+    """An alert box (``object`` is HTML, ``alert_type`` its colour, as :class:`pn.pane.Alert`)
+    drawn as plain HTML: Panel's Alert renders Markdown, and importing its parser (markdown_it)
+    cost the first page 0.5 s (``panel serve app``, 2026-12-02 02:58 UTC, load 4.9)."""
+
+    alert_type = param.Selector(default="info", objects=list(_NOTICE_COLORS))
+
+    _rename = {**pn.pane.HTML._rename, "alert_type": None}  # a Python-side setting only
+
+    def __init__(self, object="", **params):
+        super().__init__(object, **params)
+        self._restyle()
+        self.param.watch(lambda e: self._restyle(), "alert_type")
+
+    def _restyle(self):
+        bg, fg, border = _NOTICE_COLORS[self.alert_type]
+        self.styles = {
+            "background-color": bg,
+            "color": fg,
+            "border": f"1px solid {border}",
+            "border-radius": "0.25rem",
+            "padding": "0.5rem 1rem",
+        }
 
 
 def show(alert: pn.pane.Alert, text: str | None, kind: str = "warning") -> None:

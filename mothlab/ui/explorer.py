@@ -28,14 +28,14 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, LabelSet, Span
+from bokeh.models import ColumnDataSource, LabelSet, LinearColorMapper, Span
 from bokeh.plotting import figure
 
 import mothlab.analysis as A
 from mothlab import plots
 from mothlab.data import INPUT_LABELS, OUTPUT_LABELS
 
-from .common import add_periodic, catalog, escape, show
+from .common import add_periodic, catalog, escape, set_columns, show
 
 MAX_EDGES_PER_LAYER = 6000  # drawn per layer; denser layers show their strongest edges
 ALL = "all networks"
@@ -51,6 +51,9 @@ NODE_COLORS = {
 }
 _STATE_COLORS = np.array([NODE_COLORS[s] for s in A.NODE_STATES], dtype=object)
 _STATE_NAMES = np.array(A.NODE_STATES, dtype=object)
+#: what an edge's colour says (its ``kind`` code in :func:`graph_data`), and that colour
+EDGE_KINDS = ("positive weight", "negative weight", "edge of a removed node")
+EDGE_COLORS = (C["blue"], C["vermillion"], C["grey"])
 _LIVE = A.NODE_STATES.index("live")
 _INPUT, _OUTPUT = A.NODE_STATES.index("input"), A.NODE_STATES.index("output")
 
@@ -151,9 +154,9 @@ def graph_data(masks, weights, states=None, max_edges: int = MAX_EDGES_PER_LAYER
     the fraction of networks keeping each edge (float in [0, 1]) and the mean weight.
     states: per node layer int codes of :data:`mothlab.analysis.NODE_STATES`, or None (all
     networks: hidden nodes drawn live). Edges touching a ghost, dead or removed node are grey.
-    Returns dict with ``edges`` (columns x0, y0, x1, y1, color, alpha, width), ``nodes`` (x, y,
-    color, state), ``n_edges`` (remaining per layer), ``n_shown`` (drawn per layer) and
-    ``states``.
+    Returns dict with ``edges`` (columns x0, y0, x1, y1, kind — an index of :data:`EDGE_KINDS`
+    —, alpha, width), ``nodes`` (x, y, code — an index of :data:`mothlab.analysis.NODE_STATES` —,
+    state), ``n_edges`` (remaining per layer), ``n_shown`` (drawn per layer) and ``states``.
     """
     sizes = [masks[0].shape[0]] + [m.shape[1] for m in masks]
     ys = [(np.arange(n) + 0.5) / n for n in sizes]
@@ -164,7 +167,7 @@ def graph_data(masks, weights, states=None, max_edges: int = MAX_EDGES_PER_LAYER
             + [np.full(sizes[-1], _OUTPUT, np.int8)]
         )
     ok = [np.isin(s, (_LIVE, _INPUT, _OUTPUT)) for s in states]
-    cols = {k: [] for k in ("x0", "y0", "x1", "y1", "color", "alpha", "width")}
+    cols = {k: [] for k in ("x0", "y0", "x1", "y1", "kind", "alpha", "width")}
     n_edges, n_shown = [], []
     for l, (m, w) in enumerate(zip(masks, weights)):
         m = np.asarray(m)
@@ -179,24 +182,34 @@ def graph_data(masks, weights, states=None, max_edges: int = MAX_EDGES_PER_LAYER
         strength = np.abs(wv) / (scale or 1.0)
         frac = m[i, j].astype(float) if m.dtype != bool else np.ones(len(i))
         alive = ok[l][i] & ok[l + 1][j]
-        color = np.where(wv >= 0, C["blue"], C["vermillion"]).astype(object)
-        color[~alive] = C["grey"]
         cols["x0"].append(np.full(len(i), float(l)))
         cols["x1"].append(np.full(len(i), float(l + 1)))
         cols["y0"].append(ys[l][i])
         cols["y1"].append(ys[l + 1][j])
-        cols["color"].append(color)
+        cols["kind"].append(np.where(alive, np.where(wv >= 0, 0, 1), 2))
         cols["alpha"].append(np.where(alive, 0.15 + 0.75 * strength * frac, 0.15))
         cols["width"].append(0.5 + 2.0 * strength)
-    edges = {k: np.concatenate(v) if v else np.array([]) for k, v in cols.items()}
+    # numbers only, float32 / uint8: sent to the browser as binary arrays (colour strings were
+    # sent as JSON, one per edge)
+    edges = {
+        k: (np.concatenate(v) if v else np.array([])).astype(
+            np.uint8 if k == "kind" else np.float32
+        )
+        for k, v in cols.items()
+    }
     st = np.concatenate(states)
     nodes = dict(
-        x=np.concatenate([np.full(n, float(l)) for l, n in enumerate(sizes)]),
-        y=np.concatenate(ys),
+        x=np.concatenate([np.full(n, float(l)) for l, n in enumerate(sizes)]).astype(np.float32),
+        y=np.concatenate(ys).astype(np.float32),
+        code=st.astype(np.uint8),
         state=_STATE_NAMES[st],
-        color=_STATE_COLORS[st],
     )
     return dict(edges=edges, nodes=nodes, n_edges=n_edges, n_shown=n_shown, states=states)
+
+
+def _code_colors(colors) -> LinearColorMapper:
+    """A colour mapper from integer codes 0 … n-1 to ``colors`` (code k → colors[k])."""
+    return LinearColorMapper(palette=list(colors), low=-0.5, high=len(colors) - 0.5)
 
 
 class GraphView(pn.viewable.Viewer):
@@ -216,10 +229,10 @@ class GraphView(pn.viewable.Viewer):
         self._cache = _Memo(64)
         self.n_updates = 0
         self.src_edges = ColumnDataSource(
-            dict(x0=[], y0=[], x1=[], y1=[], color=[], alpha=[], width=[])
+            dict(x0=[], y0=[], x1=[], y1=[], kind=[], alpha=[], width=[])
         )
         self.src_vanished = ColumnDataSource(dict(x0=[], y0=[], x1=[], y1=[]))
-        self.src_nodes = ColumnDataSource(dict(x=[], y=[], color=[], state=[]))
+        self.src_nodes = ColumnDataSource(dict(x=[], y=[], code=[]))
         self.src_in = ColumnDataSource(dict(x=[], y=[], text=[]))
         self.src_out = ColumnDataSource(dict(x=[], y=[], text=[]))
         g = figure(
@@ -251,11 +264,18 @@ class GraphView(pn.viewable.Viewer):
             "x1",
             "y1",
             source=self.src_edges,
-            line_color="color",
+            # colours mapped in the browser from small integer codes (see graph_data)
+            line_color={"field": "kind", "transform": _code_colors(EDGE_COLORS)},
             line_alpha="alpha",
             line_width="width",
         )
-        g.scatter("x", "y", source=self.src_nodes, color="color", size=5)
+        g.scatter(
+            "x",
+            "y",
+            source=self.src_nodes,
+            color={"field": "code", "transform": _code_colors(_STATE_COLORS)},
+            size=5,
+        )
         g.add_layout(
             LabelSet(
                 x="x",
@@ -347,18 +367,29 @@ class GraphView(pn.viewable.Viewer):
         sizes = s.opened.result.layer_sizes
         n_in, n_out = sizes[0], sizes[-1]
         cut = set(int(c) for c in g["cut"])
+        # only what changed goes to the browser: a step sends the new edges and the node states
+        # (the positions, labels and the cut inputs' dotted edges stay, mostly)
         self.src_edges.data = g["edges"]
-        self.src_nodes.data = g["nodes"]
-        self.src_vanished.data = g["vanished"]
-        self.src_in.data = dict(
-            x=[0.0] * n_in,
-            y=list((np.arange(n_in) + 0.5) / n_in),
-            text=[f"{lab} (cut)" if k in cut else lab for k, lab in enumerate(INPUT_LABELS[:n_in])],
+        nodes = g["nodes"]
+        set_columns(self.src_nodes, {k: nodes[k] for k in ("x", "y", "code")})
+        set_columns(self.src_vanished, g["vanished"])
+        set_columns(
+            self.src_in,
+            dict(
+                x=[0.0] * n_in,
+                y=list((np.arange(n_in) + 0.5) / n_in),
+                text=[
+                    f"{lab} (cut)" if k in cut else lab for k, lab in enumerate(INPUT_LABELS[:n_in])
+                ],
+            ),
         )
-        self.src_out.data = dict(
-            x=[float(len(sizes) - 1)] * n_out,
-            y=list((np.arange(n_out) + 0.5) / n_out),
-            text=list(OUTPUT_LABELS[:n_out]),
+        set_columns(
+            self.src_out,
+            dict(
+                x=[float(len(sizes) - 1)] * n_out,
+                y=list((np.arange(n_out) + 0.5) / n_out),
+                text=list(OUTPUT_LABELS[:n_out]),
+            ),
         )
         self.fig.x_range.end = len(sizes) - 1 + 0.9
         who = ALL if s.network is None else f"network {s.network}"
@@ -461,8 +492,10 @@ class InputsView(pn.viewable.Viewer):
             self._drawn = s.opened.key
             return
         heat, cut = self._sources
-        heat.data = dict(heat.data, zvalues=conn.ravel(), connections=conn.ravel().astype(str))
-        cut.data = dict(cut.data, cut=heat_cut_values(conn))
+        set_columns(
+            heat, dict(heat.data, zvalues=conn.ravel(), connections=conn.ravel().astype(str))
+        )
+        set_columns(cut, dict(cut.data, cut=heat_cut_values(conn)))
         self.heat.object.title.text = plots.heatmap_title(r, s.level)
         self.cut.object.title.text = plots.cut_title(r, s.level)
 
@@ -800,9 +833,13 @@ class ExplorerView(pn.viewable.Viewer):
     def _publish(self, shown: Shown | None):
         """Hand one frame to every view (each reads only from it), then caption it."""
         self.shown = shown
-        for view in (self.graph, self.inputs, self.losses):
-            view.shown = shown
-        self.caption.object = "" if shown is None else f"<b>{escape(self.caption_of(shown))}</b>"
+        # one message to the browser for the whole frame (it redraws once), not one per change
+        with pn.io.hold():
+            for view in (self.graph, self.inputs, self.losses):
+                view.shown = shown
+            self.caption.object = (
+                "" if shown is None else f"<b>{escape(self.caption_of(shown))}</b>"
+            )
 
     def caption_of(self, shown: Shown) -> str:
         """:meth:`SparsityResult.caption` of the shown network (cached), or a line about all

@@ -17,21 +17,13 @@ import param
 from bokeh.models import ColumnDataSource, Legend, Range1d, Span
 from bokeh.plotting import figure
 
-from mothlab.moth import STATE_LABELS, STATE_UNITS, MothParams, simulate
+from mothlab import moth
+from mothlab.moth import STATE_LABELS, STATE_UNITS, MothParams
 from mothlab.moth.geometry import body_shapes
 from mothlab.runtime import enable_compile_cache
 
-from .common import (
-    BLUE,
-    GREEN,
-    GREY,
-    ORANGE,
-    PURPLE,
-    RED,
-    add_periodic,
-    served,
-    show,
-)
+from . import common
+from .common import Notice, add_periodic, served, set_columns, show
 
 SLIDER_WIDTH = 260  # px: the controls column is 290 px wide
 N_FRAMES = 41  # frames of the animation; fixed so the simulator compiles once
@@ -39,7 +31,10 @@ N_FRAMES = 41  # frames of the animation; fixed so the simulator compiles once
 #: rad/s): a hovering moth's 3e-6 cm of round-off is drawn flat, not as a trend
 MIN_SPANS = (0.05, 0.005, 0.5, 0.05)
 
-_S3 = {
+#: the S3 sampling ranges of :class:`mothlab.data.SamplingRanges` (the sliders' bounds), as
+#: numbers: importing mothlab.data imports JAX (its dataset module), which the first page must not
+#: wait for; tests/test_ui.py checks that they equal SamplingRanges()
+S3_RANGES = {
     "xd": (-1500.0, 1500.0),
     "yd": (-1500.0, 1500.0),
     "theta": (0.0, 2 * math.pi),
@@ -50,20 +45,6 @@ _S3 = {
     "alpha": (0.0, 2 * math.pi),
     "tau": (-1e5, 1e5),
 }
-
-
-def _s3_ranges() -> dict[str, tuple[float, float]]:
-    """The S3 ranges from the data layer (falls back to the published values)."""
-    try:
-        from mothlab.data import SamplingRanges
-
-        r = SamplingRanges()
-        return {k: tuple(float(v) for v in getattr(r, k)) for k in _S3}
-    except Exception:  # noqa: BLE001 - the published ranges are the same numbers
-        return dict(_S3)
-
-
-_R = _s3_ranges()
 
 # -- the simulator compiles once per process, in a worker thread --------------------------------
 _ready = threading.Event()
@@ -79,7 +60,7 @@ def warm_up(block: bool = False) -> bool:
     def work():
         try:
             p = MothParams()
-            simulate(np.zeros(8), np.zeros(3), p, t=np.linspace(0, 0.02, N_FRAMES))
+            moth.simulate(np.zeros(8), np.zeros(3), p, t=np.linspace(0, 0.02, N_FRAMES))
         except Exception as err:  # noqa: BLE001 - shown in the page
             _warm_error.append(f"{type(err).__name__}: {err}")
         finally:
@@ -94,37 +75,53 @@ def warm_up(block: bool = False) -> bool:
     return _ready.is_set()
 
 
+def _lean(fig):
+    """Drop the glyph copies Bokeh makes for unselected and muted data (nothing here is selected
+    or muted): 32 models fewer of the first page's 298 to build, send and draw."""
+    for r in fig.renderers:
+        r.nonselection_glyph = None
+        r.muted_glyph = None
+    return fig
+
+
 class FlightSetup(param.Parameterized):
     """Initial state and constant controls of one flight (S3 ranges; x₀ = y₀ = 0)."""
 
-    xd0 = param.Number(0.0, bounds=_R["xd"], label="ẋ₀ (cm/s)", doc="Initial horizontal speed.")
-    yd0 = param.Number(0.0, bounds=_R["yd"], label="ẏ₀ (cm/s)", doc="Initial vertical speed.")
+    xd0 = param.Number(
+        0.0, bounds=S3_RANGES["xd"], label="ẋ₀ (cm/s)", doc="Initial horizontal speed."
+    )
+    yd0 = param.Number(
+        0.0, bounds=S3_RANGES["yd"], label="ẏ₀ (cm/s)", doc="Initial vertical speed."
+    )
     theta0 = param.Number(
         math.pi / 2,
-        bounds=_R["theta"],
+        bounds=S3_RANGES["theta"],
         label="θ₀ (rad)",
         doc="Initial head-thorax angle from the horizontal.",
     )
     phi0 = param.Number(
         3 * math.pi / 2,
-        bounds=_R["phi"],
+        bounds=S3_RANGES["phi"],
         label="φ₀ (rad)",
         doc="Initial abdomen angle from the horizontal.",
     )
     thetad0 = param.Number(
-        0.0, bounds=_R["thetad"], label="θ̇₀ (rad/s)", doc="Initial head-thorax angular velocity."
+        0.0,
+        bounds=S3_RANGES["thetad"],
+        label="θ̇₀ (rad/s)",
+        doc="Initial head-thorax angular velocity.",
     )
     phid0 = param.Number(
-        0.0, bounds=_R["phid"], label="φ̇₀ (rad/s)", doc="Initial abdomen angular velocity."
+        0.0, bounds=S3_RANGES["phid"], label="φ̇₀ (rad/s)", doc="Initial abdomen angular velocity."
     )
-    F = param.Number(2586.0, bounds=_R["F"], label="F (dyn)", doc="Wing force magnitude.")
+    F = param.Number(2586.0, bounds=S3_RANGES["F"], label="F (dyn)", doc="Wing force magnitude.")
     alpha = param.Number(
         0.0,
-        bounds=_R["alpha"],
+        bounds=S3_RANGES["alpha"],
         label="α (rad)",
         doc="Wing force direction relative to the head-thorax axis.",
     )
-    tau = param.Number(0.0, bounds=_R["tau"], label="τ (dyn·cm)", doc="Abdominal torque.")
+    tau = param.Number(0.0, bounds=S3_RANGES["tau"], label="τ (dyn·cm)", doc="Abdominal torque.")
     duration_ms = param.Number(
         20.0,
         bounds=(1.0, 100.0),
@@ -216,9 +213,7 @@ class FlightView(pn.viewable.Viewer):
         self.times = np.linspace(0, self.setup.duration_ms, N_FRAMES)
         self.shapes = None
         self.n_draws = 0
-        self._status = pn.pane.Alert(
-            "", alert_type="info", visible=False, sizing_mode="stretch_width"
-        )
+        self._status = Notice("", alert_type="info", visible=False, sizing_mode="stretch_width")
         self.time_readout = pn.pane.HTML(
             "<b class='mothlab-time'>t = 0.0 ms</b>", width=110, align="center"
         )
@@ -235,7 +230,7 @@ class FlightView(pn.viewable.Viewer):
             show_loop_controls=False,
         )
         self.player.link(self, value="frame")
-        self.param.watch(lambda e: self._draw_frame(), "frame")
+        self.param.watch(self._frame_moved, "frame")
         if _ready.is_set():
             self.redraw()
         else:
@@ -288,7 +283,7 @@ class FlightView(pn.viewable.Viewer):
         t = np.linspace(0.0, self.setup.duration_ms / 1000.0, N_FRAMES)
         try:
             traj = np.asarray(
-                simulate(self.setup.state0(), self.setup.controls(), body, t=t), dtype=float
+                moth.simulate(self.setup.state0(), self.setup.controls(), body, t=t), dtype=float
             )
         except ValueError as err:
             self._show(f"Cannot fly this moth: {err}", "danger")
@@ -305,7 +300,8 @@ class FlightView(pn.viewable.Viewer):
         self.times = t * 1000.0
         self.shapes = body_shapes(traj, self.setup.controls(), body)
         self.n_draws += 1
-        self._update_sources()
+        with pn.io.hold():  # one message to the browser for the whole redraw
+            self._update_sources()
         return True
 
     # -- figures ----------------------------------------------------------------------------
@@ -343,7 +339,7 @@ class FlightView(pn.viewable.Viewer):
             "ys",
             source=self.src_ghost,
             fill_alpha=0.0,
-            line_color=GREY,
+            line_color=common.GREY,
             line_alpha=0.35,
             line_dash="dashed",
         )
@@ -357,13 +353,25 @@ class FlightView(pn.viewable.Viewer):
             legend_field="label",
         )
         p.patches(
-            "xs", "ys", source=self.src_head, fill_color=ORANGE, fill_alpha=0.6, line_color="black"
+            "xs",
+            "ys",
+            source=self.src_head,
+            fill_color=common.ORANGE,
+            fill_alpha=0.6,
+            line_color="black",
         )
         p.patches(
-            "xs", "ys", source=self.src_abd, fill_color=BLUE, fill_alpha=0.5, line_color="black"
+            "xs",
+            "ys",
+            source=self.src_abd,
+            fill_color=common.BLUE,
+            fill_alpha=0.5,
+            line_color="black",
         )
-        p.segment("x0", "y0", "x1", "y1", source=self.src_thrust, line_color=RED, line_width=4)
-        p.scatter("x1", "y1", source=self.src_thrust, marker="triangle", size=12, color=RED)
+        p.segment(
+            "x0", "y0", "x1", "y1", source=self.src_thrust, line_color=common.RED, line_width=4
+        )
+        p.scatter("x1", "y1", source=self.src_thrust, marker="triangle", size=12, color=common.RED)
         p.arc(
             "x",
             "y",
@@ -375,7 +383,7 @@ class FlightView(pn.viewable.Viewer):
             line_width=4,
         )
         p.scatter("x", "y", source=self.src_points, color="color", size=8, line_color="black")
-        self.fig_moth = p
+        self.fig_moth = _lean(p)
 
         self.state_sources = []
         self.state_figs = []
@@ -414,7 +422,7 @@ class FlightView(pn.viewable.Viewer):
                 "t",
                 "a",
                 source=src,
-                color=ORANGE,
+                color=common.ORANGE,
                 line_width=2,
                 legend_label=f"{STATE_LABELS[i]} ({STATE_UNITS[i]})",
             )
@@ -422,23 +430,26 @@ class FlightView(pn.viewable.Viewer):
                 "t",
                 "b",
                 source=src,
-                color=BLUE,
+                color=common.BLUE,
                 line_width=2,
                 legend_label=f"{STATE_LABELS[j]} ({STATE_UNITS[j]})",
             )
-            span = Span(location=0, dimension="height", line_color=GREY, line_dash="dashed")
+            span = Span(location=0, dimension="height", line_color=common.GREY, line_dash="dashed")
             f.add_layout(span)
             self.state_sources.append((src, i, j))
-            self.state_figs.append(f)
+            self.state_figs.append(_lean(f))
             self.time_spans.append(span)
 
     def _update_sources(self):
         s, traj = self.shapes, self.trajectory
-        self.src_trails.data = dict(
-            xs=[s.com_head[:, 0], s.com_abdomen[:, 0], s.com[:, 0]],
-            ys=[s.com_head[:, 1], s.com_abdomen[:, 1], s.com[:, 1]],
-            color=[ORANGE, BLUE, "black"],
-            label=["head-thorax centre", "abdomen centre", "centre of mass"],
+        set_columns(
+            self.src_trails,
+            dict(
+                xs=[s.com_head[:, 0], s.com_abdomen[:, 0], s.com[:, 0]],
+                ys=[s.com_head[:, 1], s.com_abdomen[:, 1], s.com[:, 1]],
+                color=[common.ORANGE, common.BLUE, "black"],
+                label=["head-thorax centre", "abdomen centre", "centre of mass"],
+            ),
         )
         self.src_ghost.data = dict(
             xs=[s.head[0, :, 0], s.abdomen[0, :, 0]], ys=[s.head[0, :, 1], s.abdomen[0, :, 1]]
@@ -457,6 +468,10 @@ class FlightView(pn.viewable.Viewer):
         self.fig_moth.y_range.start, self.fig_moth.y_range.end = mid[1] - half, mid[1] + half
         self._draw_frame()
 
+    def _frame_moved(self, event) -> None:
+        with pn.io.hold():  # one message to the browser per frame
+            self._draw_frame()
+
     def _draw_frame(self):
         if self.shapes is None:
             return
@@ -465,11 +480,14 @@ class FlightView(pn.viewable.Viewer):
         self.src_head.data = dict(xs=[s.head[k, :, 0]], ys=[s.head[k, :, 1]])
         self.src_abd.data = dict(xs=[s.abdomen[k, :, 0]], ys=[s.abdomen[k, :, 1]])
         pts = np.stack([s.joint[k], s.com_head[k], s.com_abdomen[k], s.com[k]])
-        self.src_points.data = dict(
-            x=pts[:, 0],
-            y=pts[:, 1],
-            color=["white", ORANGE, BLUE, "black"],
-            label=["joint", "head CoM", "abdomen CoM", "CoM"],
+        set_columns(
+            self.src_points,
+            dict(
+                x=pts[:, 0],
+                y=pts[:, 1],
+                color=["white", common.ORANGE, common.BLUE, "black"],
+                label=["joint", "head CoM", "abdomen CoM", "CoM"],
+            ),
         )
         self.src_thrust.data = dict(
             x0=[s.thrust_start[k, 0]],
@@ -479,15 +497,18 @@ class FlightView(pn.viewable.Viewer):
         )
         tau = float(s.torque[k])
         # torque marker: an arc at the joint, sweep ∝ |τ| (full circle at the S3 maximum)
-        sweep = min(abs(tau) / max(abs(_R["tau"][1]), 1.0), 1.0) * 1.9 * math.pi
+        sweep = min(abs(tau) / max(abs(S3_RANGES["tau"][1]), 1.0), 1.0) * 1.9 * math.pi
         th = float(self.trajectory[k, 4])
         start, end = (th, th + sweep) if tau >= 0 else (th - sweep, th)
-        self.src_torque.data = dict(
-            x=[s.joint[k, 0]],
-            y=[s.joint[k, 1]],
-            start=[start],
-            end=[end],
-            color=[GREEN if tau >= 0 else PURPLE],
+        set_columns(
+            self.src_torque,
+            dict(
+                x=[s.joint[k, 0]],
+                y=[s.joint[k, 1]],
+                start=[start],
+                end=[end],
+                color=[common.GREEN if tau >= 0 else common.PURPLE],
+            ),
         )
         for span in self.time_spans:
             span.location = float(self.times[k])
@@ -537,13 +558,14 @@ class FlightView(pn.viewable.Viewer):
 
         inner.param.watch(open_body, "active")
         controls = pn.Column(
-            pn.pane.Markdown("### Manoeuvre"),
+            pn.pane.HTML("<h3>Manoeuvre</h3>"),
             pn.widgets.RadioButtonGroup.from_param(self.param.preset, color="default"),
             inner,
             width=290,
             styles={"flex-shrink": "0"},
         )
-        legend = pn.pane.Markdown(
+        # HTML panes, not Markdown: the first page then does not import markdown_it (0.5 s)
+        legend = pn.pane.HTML(
             "Orange: head-thorax; blue: abdomen; red arrow: wing force (length ∝ F, a hover "
             "force is as long as the head-thorax); green/purple arc at the joint: abdominal torque "
             "τ (counter-clockwise / clockwise, sweep ∝ |τ|); dashed: the start.",
@@ -568,7 +590,7 @@ class FlightView(pn.viewable.Viewer):
             controls,
             plots,
             pn.Column(
-                pn.pane.Markdown("### State versus time"),
+                pn.pane.HTML("<h3>State versus time</h3>"),
                 states,
                 sizing_mode="stretch_width",
                 min_width=420,

@@ -187,6 +187,37 @@ def test_two_sessions_two_jobs_one_reload(browser, served_app):
         b.close()
 
 
+def test_train_progress_moves_in_the_browser(browser, served_app):
+    """A tiny run started in the page: the bar moves through values between empty and full, the
+    elapsed time and the ETA are updated while it trains, and it ends full and done."""
+    w = Watched(browser, served_app)
+    try:
+        _start(w, "watch-tiny")
+        bar = w.page.locator("progress").first
+        status = w.page.get_by_text(re.compile(r"elapsed \d+m\d\ds")).first
+        seen = []  # (bar value, status line) while it runs
+        deadline = time.time() + 240
+        while time.time() < deadline:
+            state = _state(w.page, "watch-tiny")
+            if state in ("done", "failed", "cancelled"):
+                break
+            if state == "running" and status.count():
+                seen.append((int(bar.evaluate("e => e.value")), status.inner_text()))
+            time.sleep(0.25)
+        assert _state(w.page, "watch-tiny") == "done", _jobs_text(w.page)
+        values = sorted({v for v, _ in seen})
+        inside = [v for v in values if 0 < v < 1000]
+        assert len(inside) >= 2, f"the bar did not move while training: {values}"
+        elapsed = {re.search(r"elapsed (\S+)", t).group(1) for _, t in seen}
+        assert len(elapsed) >= 2, f"the elapsed time did not update: {elapsed}"
+        etas = {re.search(r"ETA (\S+)", t).group(1) for _, t in seen} - {"–"}
+        assert etas, "no ETA was shown while the run trained"
+        assert wait_until(lambda: bar.evaluate("e => e.value") == 1000, 10)
+        w.check_clean()
+    finally:
+        w.close()
+
+
 def test_page_from_another_origin_cannot_open_a_session(browser, served_app, tmp_path):
     """The server accepts sessions only from its own origin. A page served elsewhere (here
     http://localhost:<other port>) embeds the app the way Bokeh documents it (``server_document``:
