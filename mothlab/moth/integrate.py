@@ -54,7 +54,7 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import NamedTuple
 
 import jax
@@ -410,8 +410,7 @@ def _carry(y0):
     return q0, v0, zeros, zeros
 
 
-@partial(jax.jit, static_argnames=("branchless",))
-def _integrate_chunk(carry, controls, k: BodyConstants, hs, ns, grade, branchless=False):
+def _chunk_kernel(carry, controls, k: BodyConstants, hs, ns, grade, branchless=False):
     """Compiled kernel of :func:`simulate`: carry of (4,)-tuples of (N,) arrays — or the (8, N)
     initial states, made into the carry inside the compiled call (no eager JAX op per call) —,
     controls (3, N), hs (M,) step lengths, ns (M,) int32 step counts, grade (h0, ratio, n graded
@@ -424,6 +423,33 @@ def _integrate_chunk(carry, controls, k: BodyConstants, hs, ns, grade, branchles
     ctl = _control_terms(tuple(controls), d)
     grade = (jnp.asarray(grade[0], dtype), jnp.asarray(grade[1], dtype), grade[2])
     return _run(carry, ctl, d, hs.astype(dtype), ns, grade, branchless)
+
+
+#: XLA's compile options of :func:`simulate`'s kernel on the CPU: no ``fusion`` pass. The step is
+#: one long elementwise graph whose values have many consumers, and XLA's CPU fusion copies each
+#: shared value into every consumer's loop: the fused step body held 119 fusions with 9,780
+#: arithmetic operations per flight (264 sines and cosines where the algorithm has 20), about ten
+#: times the unfused graph's ~1,000 operations. Unfused, every operation is one vectorised loop
+#: over the chunk, computed once. Measured A/B in one process, 1 thread, float32 S3 flights
+#: (2026-12-02 03:00-03:10 UTC, load 3.6-5.7 from other sessions): chunk 2048: 22,837 against
+#: 5,470 flights/s; chunk 256: 23,105 against 12,499; chunk 64: 16,973 against 13,183; chunk 16:
+#: 6,360 against 5,414. Compiling is ~3x faster too (6 s against 20 s). One 41-frame flight is
+#: slower unfused (3.8 ms against 2.3 ms, dispatch of ~1,300 operations per step), but fused and
+#: unfused results differ in the last bit (the fused loops contract and reorder differently), and a
+#: flight's result must not depend on the batch it is simulated in, so every size runs unfused:
+#: results are bit-identical for 1, 16 and 64 flights and for any chunking (tests/test_moth.py).
+#: Only on the CPU: other backends compile with their defaults.
+UNFUSED_OPTIONS = {"xla_disable_hlo_passes": "fusion"}
+
+_integrate_chunk = jax.jit(_chunk_kernel, static_argnames=("branchless",))
+_integrate_chunk_unfused = jax.jit(
+    _chunk_kernel, static_argnames=("branchless",), compiler_options=UNFUSED_OPTIONS
+)
+
+
+def _kernel_for(on_cpu: bool):
+    """The compiled kernel of :func:`simulate` (see :data:`UNFUSED_OPTIONS`)."""
+    return _integrate_chunk_unfused if on_cpu else _integrate_chunk
 
 
 # --- public API ------------------------------------------------------------------------------
@@ -500,7 +526,10 @@ CALL_LANE_STEPS = 1 << 21
 
 
 def _default_chunk() -> int:
-    return 1 << 22 if jax.default_backend() != "cpu" else 1 << 11
+    # CPU: 4,096 flights per call (unfused kernel, 1 thread, 16,384 flights, 03:12 UTC, load 2.4-3.8:
+    # best of 3 chunk 2,048 24,132/s, 4,096 28,403/s, 8,192 41,654/s, 16,384 29,265/s; medians
+    # 22-25 k/s for all four: flat from 4,096 on, and smaller chunks give progress events sooner)
+    return 1 << 22 if jax.default_backend() != "cpu" else 1 << 12
 
 
 def _check_int(name, value, lo, hi, what):
@@ -556,13 +585,15 @@ def _bucket(n: int, fine: bool) -> int:
 def plan_chunks(n_total: int, chunk: int | None, workers: int) -> tuple[int, int]:
     """(chunk size, number of chunks) for n_total flights: chunks of equal size, their number a
     multiple of the worker count (no core idles on a last, lone chunk), padded by at most a
-    sixteenth. Small batches (< 256 per worker) run as one call."""
+    sixteenth. Small batches (< 64 per worker) run as one call: below that, a thread's dispatch
+    costs more than the unfused kernel's work (1 thread, 03:09 UTC: 17,000 flights/s at chunk 64
+    against 23,000 at 256 and 6,400 at 16)."""
     if n_total == 0:
         return 1, 0
     if chunk is not None:
         return chunk, -(-n_total // chunk)
     c_max = _default_chunk()
-    if n_total < 256 * workers:
+    if n_total < 64 * workers:
         size = _bucket(n_total, fine=n_total > 256)
         return size, 1
     n_chunks = -(-n_total // c_max)
@@ -754,6 +785,7 @@ def simulate(
         return out.reshape(*lead, len(t), 8)
 
     size, n_chunks = plan_chunks(n_total, chunk, workers)
+    kernel = _kernel_for(on_cpu)
     block_steps = int(np.clip(CALL_LANE_STEPS // size, 64, 1 << 16))
     grade, hs, n, blocks, record = _plan(t.tobytes(), per_span, k, GRADE_RATIO[mode], block_steps)
     lane_steps = float(np.sum(n) + grade[1])
@@ -783,7 +815,7 @@ def simulate(
             for i, (bh, bn, _) in enumerate(blocks):
                 check_cancel(cancel, "simulate was cancelled; nothing was returned")
                 g = grade_arr if i == 0 else (grade_arr[0], grade_arr[1], np.asarray(0, np.int32))
-                carry, y = _integrate_chunk(
+                carry, y = kernel(
                     carry, ctl, k, bh, np.asarray(bn, np.int32), g, branchless=size <= SMALL_BATCH
                 )
                 res.append(np.asarray(y))
