@@ -5,9 +5,9 @@ products (Gram matrices, path counts), whose cost grows with the layer widths cu
 sparsity. A 93 %-sparse paper-width network has ~10,000 edges, and every count here is a sum over
 edges times a degree: walking adjacency lists does ~100× fewer operations than the dense products.
 
-Measured on this machine (2-core AMD EPYC, 2 Dec 2026, load 1.0-1.3, `/work/scratch/zprof.py` /
-`bench motifs`' network: 93 %-sparse random 10-400-400-400-16-7, live form, 1,000 degree-preserving
-null samples): dense counting in JAX 2.8 s, in numpy 7.7 s; these kernels 0.25 s (both cores).
+Measured on this machine (2-core AMD EPYC, 2 Dec 2026 03:01 UTC, load 4.6, same process, 1,000
+degree-preserving null samples of `mothlab bench motifs`' network, a 93 %-sparse random
+10-400-400-400-16-7 in live form): dense counting in JAX 2.2-2.5 s, these kernels 1.0 s.
 
 Same contract and results as :func:`count_canonical` (canonical form in, int64 totals out), for
 both chain conventions and both 3rd-order converging conventions; the tests check them against it
@@ -199,7 +199,7 @@ def count_canonical_numba(aug, chains: str = "paths", converging3: str = "exact"
     offsets = np.concatenate([[0], np.cumsum(shapes[:, 0] * shapes[:, 1])[:-1]]).astype(np.int64)
     out = np.zeros((B, 9), np.int64)
     # threads over blocks of networks (the kernel releases the GIL); numba's own parallel loop
-    # took 29 s to compile against ~5 s for this serial kernel (load 5.7, 2 Dec 2026)
+    # took 29 s to compile against 9.5 s for this serial kernel (load 5.7, 2 Dec 2026)
     n = max(1, min(os.cpu_count() or 1, B))
     edges = np.linspace(0, B, n + 1).astype(int)
     args = (data, shapes, offsets, chains == "pairs", converging3 == "published", out)

@@ -641,8 +641,8 @@ def count_batch(aug, chains="paths", converging3="exact", chunk: int = 32) -> np
     """Counts of many networks in canonical form (same shapes). Returns int64 (B, n_motifs).
 
     With numba (a dependency of mothlab) the counts walk adjacency lists
-    (:func:`mothlab.analysis.count_kernels.count_canonical_numba`, ~2.5x faster than the dense
-    JAX products on the 93 %-sparse paper network, measured 2 Dec 2026); without it they run in
+    (:func:`mothlab.analysis.count_kernels.count_canonical_numba`, 2.3-3.4x faster than the
+    dense JAX products on the 93 %-sparse paper network, measured 2 Dec 2026 at load 4.6-5.7); without it they run in
     JAX in fixed-size chunks of ``chunk`` (the last one padded with empty networks so one compiled
     function serves all). On an accelerator the JAX path is :func:`count_canonical_jax`.
     """
