@@ -2,6 +2,7 @@
 performance section is rebuilt from records."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,3 +64,25 @@ def test_readme_section_rebuilt_from_records(tmp_path):
         "OLD TEXT" not in new and new.endswith("## Development\n\nkeep\n") and "summary: ok" in new
     )
     assert np.isfinite(rec["table"][0]["ratio"])
+
+
+def test_a_bench_without_its_own_renderer_gets_its_table(tmp_path):
+    """`bench fly` (and any later bench) is rendered from its record's rows as written."""
+    from mothlab.bench import read_records
+    from mothlab.bench.readme import section
+
+    rec = json.loads((Path(__file__).parents[1] / "assets/bench/motifs.json").read_text())
+    rec.update(
+        bench="fly",
+        command="mothlab bench fly",
+        table=[
+            {"method": "Python loop", "flights/s": "0.88", "× Python loop": "1×"},
+            {"method": "mothlab", "flights/s": "40.80", "× Python loop": "46×"},
+        ],
+        summary="summary: 41 closed-loop flights/s",
+    )
+    (tmp_path / "fly.json").write_text(json.dumps(rec))
+    text = section(read_records(tmp_path))
+    block = text[text.index("### `mothlab bench fly`") :]
+    assert "| method | flights/s | × Python loop |\n|---|---|---|\n" in block
+    assert "| mothlab | 40.80 | 46× |" in block and "> summary: 41 closed-loop" in block

@@ -190,6 +190,17 @@ def _motifs(rec) -> list[str]:
     return out
 
 
+def _table(rows: list[dict]) -> list[str]:
+    """A record's table rows (dicts with the same keys, values as the bench formatted them) as
+    Markdown; nothing for a record without rows."""
+    if not rows:
+        return []
+    keys = list(rows[0])
+    out = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
+    out += ["| " + " | ".join(str(r.get(k, "")) for k in keys) + " |" for r in rows]
+    return out + [""]
+
+
 def section(records: dict) -> str:
     """The README's performance section (heading included) from the records."""
     lines = [
@@ -207,16 +218,11 @@ def section(records: dict) -> str:
             lines += fn(records[name])
         else:
             lines += [f"### `mothlab bench {name}`", "", "No record yet.", ""]
-    for name, rec in records.items():  # records of other benches (e.g. a future `bench app`)
+    for name, rec in records.items():  # records of other benches: their own table as written
         if name not in ("simulate", "train", "motifs"):
-            lines += [
-                f"### `mothlab bench {name}`",
-                "",
-                _header(rec),
-                "",
-                f"> {rec['summary']}",
-                "",
-            ]
+            lines += [f"### `mothlab bench {name}`", "", _header(rec), ""]
+            lines += _table(rec.get("table") or [])
+            lines += [f"> {rec['summary']}", ""]
     if "app" not in records:
         lines += [
             "`mothlab bench app` (the app's latency benchmark) writes no record yet; its "
