@@ -119,6 +119,13 @@ def _simulate(rec) -> list[str]:
             1,
             "{:.2f}× its speed",
         ),
+        _goal(
+            "float32 ≥ 20 % of the 2-core CPU's limit (issue 13 estimates ~3 M flights/s from "
+            "the step's flop count)",
+            f.get("f32_flights_per_s", 0) / 3e6 if f.get("f32_flights_per_s") else None,
+            0.2,
+            "{:.1%}",
+        ),
         "| GPU: 10 M S3 flights ≤ 0.5 s, and diffrax on the same GPU | not measured (no GPU "
         "lent) | |",
     ]

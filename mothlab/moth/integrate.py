@@ -573,6 +573,17 @@ def _chunk_kernel(carry, controls, k: BodyConstants, hs, ns, grade, branchless=F
 #: flight's result must not depend on the batch it is simulated in, so every size runs unfused:
 #: results are bit-identical for 1, 16 and 64 flights and for any chunking (tests/test_moth.py).
 #: Only on the CPU: other backends compile with their defaults.
+#:
+#: Tried and not kept (2026-12-02 03:45-03:52 UTC): fusion on, with every shared value (sines and
+#: cosines, u, λ, φ-functions, each stage's N, σ and increment) materialized through a reduction
+#: (XLA never fuses a reduction into its readers): 116,032 flights/s at 256 flights per call
+#: against 64,175 for this kernel at 4,096 (1 thread, load 1.5-2.5, best of 3), one 41-frame flight
+#: 1.3-1.6 ms against 2.3-3.0 ms; but its results depend on the call's lane count (a flight in
+#: 8 and in 256 lanes ended 2.7e-6 apart, relative, after 45 steps; 3 to 300 lanes agreed in one
+#: run, 2,048 and 4,096 did not), so a flight would not get the same answer alone and in a
+#: dataset. Whoever finds how to pin XLA's CPU loop emission (the
+#: likely cause: multiply-add contraction and vector/scalar tails that differ with the size)
+#: gets ~1.8x here.
 UNFUSED_OPTIONS = {"xla_disable_hlo_passes": "fusion"}
 
 _integrate_chunk = jax.jit(_chunk_kernel, static_argnames=("branchless",))
