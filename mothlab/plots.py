@@ -26,6 +26,8 @@ from __future__ import annotations
 import holoviews as hv
 import numpy as np
 
+from mothlab.palette import COLORS, PALETTE, SEQUENTIAL  # re-exported: the palette lives there
+
 __all__ = [
     "PALETTE",
     "COLORS",
@@ -50,24 +52,6 @@ __all__ = [
     "render",
 ]
 
-#: Okabe & Ito (2008), the one palette of mothlab: distinguishable with every common colour-vision
-#: deficiency and in grey print. Every colour in the app and the report comes from here.
-PALETTE = ("#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000")
-#: the same colours by name, and the one neutral grey used for "off" things
-COLORS = {
-    "blue": PALETTE[0],
-    "orange": PALETTE[1],
-    "green": PALETTE[2],
-    "vermillion": PALETTE[3],
-    "purple": PALETTE[4],
-    "sky": PALETTE[5],
-    "yellow": PALETTE[6],
-    "black": PALETTE[7],
-    "grey": "#999999",
-    "light": "#bbbbbb",
-}
-#: a sequential map for counts (white = nothing left): light-to-dark blue, readable in grey
-SEQUENTIAL = "Blues"
 
 SPARSITY = hv.Dimension("sparsity", label="sparsity (% of weights pruned)", unit=None)
 

@@ -2,6 +2,7 @@
 performance section is rebuilt from records."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -63,3 +64,74 @@ def test_readme_section_rebuilt_from_records(tmp_path):
         "OLD TEXT" not in new and new.endswith("## Development\n\nkeep\n") and "summary: ok" in new
     )
     assert np.isfinite(rec["table"][0]["ratio"])
+
+
+def test_a_bench_without_its_own_renderer_gets_its_table(tmp_path):
+    """`bench fly` (and any later bench) is rendered from its record's rows as written."""
+    from mothlab.bench import read_records
+    from mothlab.bench.readme import section
+
+    rec = json.loads((Path(__file__).parents[1] / "assets/bench/motifs.json").read_text())
+    rec.update(
+        bench="fly",
+        command="mothlab bench fly",
+        table=[
+            {"method": "Python loop", "flights/s": "0.88", "× Python loop": "1×"},
+            {"method": "mothlab", "flights/s": "40.80", "× Python loop": "46×"},
+        ],
+        summary="summary: 41 closed-loop flights/s",
+    )
+    (tmp_path / "fly.json").write_text(json.dumps(rec))
+    text = section(read_records(tmp_path))
+    block = text[text.index("### `mothlab bench fly`") :]
+    assert "| method | flights/s | × Python loop |\n|---|---|---|\n" in block
+    assert "| mothlab | 40.80 | 46× |" in block and "> summary: 41 closed-loop" in block
+
+
+def test_simulate_section_states_each_goal(tmp_path):
+    """The simulate part of the README section: its rows, ratios and met / not-met goals come from
+    the record's figures (a made-up record: numbers here are not measurements)."""
+    from mothlab.bench import read_records
+    from mothlab.bench.readme import section
+
+    row = dict(method="m", setup="s", flights_per_s=1000.0, worst=1e-6, median=1e-7, compile_s=1.0)
+    figures = dict(
+        reference_vs_radau_worst=1e-12,
+        f32_vs_original=60.0,
+        f32_vs_best_peer=30.0,
+        best_peer_f32="diffrax Kvaerno5",
+        f64_vs_accurate_original=4.0,
+        f64_vs_best_peer=3.5,
+        best_peer_f64="diffrax Kvaerno5 tight",
+        f32_flights_per_s=1000.0,
+        f64_flights_per_s=100.0,
+        f32_worst=1e-6,
+        f64_worst=1e-8,
+        original_worst=1e-2,
+        single_flight_ms=2.0,
+        single_flight_original_ms=1.0,
+        curve=[dict(n=1, flights_per_s=10.0), dict(n=64, flights_per_s=500.0)],
+    )
+    rec = {
+        "bench": "simulate",
+        "command": "mothlab bench simulate",
+        "date": "2026-12-02 04:00 UTC",
+        "device": "cpu (cpu)",
+        "cpu": "x",
+        "cores": 2,
+        "memory_gib": 24,
+        "load_start": [1.0],
+        "load_end": [2.0],
+        "versions": {"jax": "0"},
+        "gpu": "not measured",
+        "table": [dict(row, method="diffrax Kvaerno5")],
+        "summary": "summary: ok",
+        "figures": figures,
+    }
+    (tmp_path / "simulate.json").write_text(json.dumps(rec))
+    text = section(read_records(tmp_path))
+    assert "| float32 ≥ 50× the original as it ran | 60× | met |" in text
+    assert "| float32 ≥ 40× diffrax at equal error | 30× | not met |" in text
+    assert "| one flight at least as fast as numba + odeint | 0.50× its speed | not met |" in text
+    assert "| float32 ≥ 20 % of the 2-core CPU's limit" in text and "| 0.0% | not met |" in text
+    assert "1: 10, 64: 500" in text

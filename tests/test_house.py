@@ -15,9 +15,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "mothlab"
 
 #: Layer of each top-level part of the package; a module may import its own layer and the layers
-#: below it. ``progress``, ``store``, ``jobs`` and ``runtime`` are neutral low modules (layer 0).
+#: below it. ``progress``, ``store``, ``jobs``, ``runtime`` and ``palette`` are neutral low modules (layer 0).
 LAYERS = {
-    "progress": 0, "store": 0, "jobs": 0, "runtime": 0,
+    "progress": 0, "store": 0, "jobs": 0, "runtime": 0, "palette": 0,
     "moth": 1, "data": 2, "nets": 3, "analysis": 4, "control": 5,
     "plots": 6, "figures": 6, "report": 7, "ui": 8, "bench": 9, "cli": 10,
     "__init__": 11, "__main__": 11,

@@ -234,6 +234,56 @@ def test_broadcasting_and_chunking_do_not_change_results():
     assert seen[-1].payload == {"done": 10, "total": 10} and len(seen) == 5  # start, 3 chunks, end
 
 
+def test_a_flight_does_not_depend_on_its_batch():
+    """The same bits whether a flight is simulated alone (the app), in a small batch (branchless
+    φ-functions) or in chunks of a large one (the dataset), with the output grid of the app too."""
+    s, u = s3_samples(70, seed=2)
+    t41 = np.linspace(0, 0.02, 41)
+    alone = np.stack([simulate(s[i], u[i], t=t41) for i in (0, 1, 69)])
+    np.testing.assert_array_equal(simulate(s[:2], u[:2], t=t41), alone[:2])
+    np.testing.assert_array_equal(simulate(s, u, t=t41, chunk=32, workers=2)[[0, 1, 69]], alone)
+    np.testing.assert_array_equal(simulate(s, u, t=t41)[[0, 1, 69]], alone)
+
+
+def test_stacked_step_equals_the_per_component_step():
+    """The kernel's step (stacked arrays, combined coefficients) against the former per-component
+    spelling of the same Hochbruck-Ostermann step, float64, graded and regular step lengths."""
+    import mothlab.moth.integrate as integrate
+
+    s, u = s3_samples(16, seed=13)
+    k = MothParams().constants()
+    with jax.enable_x64(True):
+        kk = type(k)(*(jnp.asarray(c, jnp.float64) for c in k))
+        d = integrate._derived(kk)
+        ctl = integrate._control_terms(tuple(jnp.asarray(u.T)), d)
+        q, v = jnp.asarray(s.T[0::2]), jnp.asarray(s.T[1::2])
+        for h in (1.5e-6, 8.3e-4):
+            for branchless in (False, True):
+                dq, dv = integrate._step(q, v, ctl, d, jnp.float64(h), branchless=branchless)
+                tq, tv = integrate._step_tuples(
+                    tuple(q), tuple(v), ctl, d, jnp.float64(h), branchless=branchless
+                )
+                np.testing.assert_allclose(dq, np.stack(tq), rtol=1e-12, atol=1e-15)
+                np.testing.assert_allclose(dv, np.stack(tv), rtol=1e-12, atol=1e-12)
+                assert float(jnp.max(jnp.abs(dv))) > 1.0  # a real step, not zeros
+
+
+def test_fused_kernel_matches_the_cpu_kernel(monkeypatch):
+    """The kernel other backends compile with XLA's defaults (fusion on) computes what the CPU's
+    unfused kernel computes, to float32 round-off, and both match the stiff reference."""
+    import mothlab.moth.integrate as integrate
+
+    s, u = s3_samples(4, seed=11)
+    ref = np.array([solve_reference(s[i], u[i], rtol=1e-11, atol=1e-9)[-1] for i in range(4)])
+    cpu = simulate(s, u)[:, -1]
+    monkeypatch.setattr(integrate, "_kernel_for", lambda on_cpu: integrate._integrate_chunk)
+    fused = simulate(s, u)[:, -1]
+    fused64 = simulate(s, u, precise=True)[:, -1]
+    assert _rel_err(cpu, ref) < 1e-4 and _rel_err(fused, ref) < 1e-4
+    assert _rel_err(fused64, ref) < 1e-7
+    assert _rel_err(fused, cpu) < 1e-6
+
+
 @pytest.mark.parametrize(
     "state0, controls, t, message",
     [

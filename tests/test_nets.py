@@ -1,5 +1,7 @@
 """Ensemble MLP, training chunks, per-network early stopping, batch invariance."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -8,6 +10,7 @@ import pytest
 from mothlab.nets import mlp
 from mothlab.nets.training import (
     TrainSettings,
+    _adam_update,
     _stop_rule,
     evaluate,
     init_state,
@@ -125,6 +128,69 @@ def test_training_keeps_pruned_weights_zero_stops_per_network_and_is_batch_invar
     for a, b in zip(jax.tree.leaves(among["params"]), jax.tree.leaves(alone["params"])):
         np.testing.assert_allclose(np.asarray(a)[3], np.asarray(b)[0], rtol=1e-4, atol=1e-6)
     assert int(among["step"][3]) == int(alone["step"][0])
+
+
+def test_train_chunk_matches_a_masked_forward_reference_step():
+    """train_chunk's forward skips the mask multiply (pruned weights are kept at 0); a direct
+    reference with the masked forward of every pass (mlp.mse with masks), the documented batch
+    keys and the same optax optimizer must give the same losses and weights, also from a state
+    whose pruned raw weights are not 0."""
+    import optax
+
+    s = dataclasses.replace(S, max_steps=10**6, es_window=1000)
+    keys = network_keys(7, [0, 1])
+    state = prune_state(init_state(keys, SIZES, s), 0.5, "layerwise", "magnitude", s)
+    # garbage at the pruned entries: the masked forward ignores it, so must train_chunk
+    state = dict(
+        state,
+        params=jax.tree.map(lambda p, m: jnp.where(m, p, 0.7), state["params"], state["masks"]),
+    )
+    st = level_state(state, keys, 0, s)
+    data = _train_data()
+    xtr, ytr, xva, yva = data
+    ref_losses = []
+    for i in range(2):
+        p, o = _take(st["params"], i), _take(st["opt"], i)
+        m, lkey = _take(st["masks"], i), st["lkey"][i]
+        rows = []
+        for k in range(25):
+            kt, kv = jax.random.split(jax.random.fold_in(lkey, k))
+            it = jax.random.randint(kt, (s.batch_size,), 0, xtr.shape[0])
+            loss, g = jax.value_and_grad(mlp.mse)(p, m, xtr[it], ytr[it], s.activation)
+            u, o = s.opt.update(g, o, p)
+            p = mlp.apply_masks(optax.apply_updates(p, u), m)
+            iv = jax.random.randint(kv, (s.val_batch_size,), 0, xva.shape[0])
+            rows.append((float(loss), float(mlp.mse(p, m, xva[iv], yva[iv], s.activation))))
+        ref_losses.append(rows)
+        ref_p = p
+        got, (tl, vl) = train_chunk(jax.tree.map(jnp.copy, st), data, 25, s)
+        np.testing.assert_allclose(np.asarray(tl)[:, i], [r[0] for r in rows], rtol=2e-5)
+        np.testing.assert_allclose(np.asarray(vl)[:, i], [r[1] for r in rows], rtol=2e-5)
+        for a, b in zip(jax.tree.leaves(_take(got["params"], i)), jax.tree.leaves(ref_p)):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
+        for w, mw in zip(got["params"]["w"], got["masks"]["w"]):
+            assert (np.asarray(w)[~np.asarray(mw)] == 0).all()
+
+
+@pytest.mark.parametrize("schedule", ["constant", "warmup_cosine"])
+def test_adam_update_is_optax_adam_and_freezes_a_stopped_network(schedule):
+    import optax
+
+    s = TrainSettings(lr_schedule=schedule, lr_warmup_steps=3, lr_decay_steps=20)
+    rng = np.random.default_rng(1)
+    params = {"w": [jnp.asarray(rng.standard_normal((4, 3)), jnp.float32)]}
+    state = s.opt.init(params)
+    for _ in range(6):
+        g = {"w": [jnp.asarray(rng.standard_normal((4, 3)), jnp.float32)]}
+        u, ref_state = s.opt.update(g, state, params)
+        ref = optax.apply_updates(params, u)
+        got, got_state = _adam_update(g, state, params, jnp.bool_(True), s)
+        for a, b in zip(jax.tree.leaves((got, got_state)), jax.tree.leaves((ref, ref_state))):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-9)
+        same, same_state = _adam_update(g, state, params, jnp.bool_(False), s)
+        for a, b in zip(jax.tree.leaves((same, same_state)), jax.tree.leaves((params, state))):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        params, state = ref, ref_state
 
 
 def test_stopped_network_is_frozen():

@@ -3,7 +3,6 @@ analytic null-(a) moments equal to exact enumeration."""
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 from fractions import Fraction
 
@@ -22,8 +21,6 @@ from mothlab.analysis.nulls import (
     sample_null,
     uniform_layers,
 )
-
-HAVE_NUMBA = importlib.util.find_spec("numba") is not None
 
 
 def all_layers(r, c, e):
@@ -89,8 +86,7 @@ def test_degrees_keep_every_degree_and_are_uniform():
         if (m.sum(0) == a.sum(0)).all() and (m.sum(1) == a.sum(1)).all()
     ]
     assert len(support) > 2
-    backends = ["numpy", "jax"] + (["numba"] if HAVE_NUMBA else [])
-    for backend in backends:
+    for backend in ("numpy", "jax", "numba"):  # numba is a dependency: never skipped
         n = {"numpy": 2000, "jax": 600, "numba": 5000}[backend]
         s = degree_layers([a], n, seed=4, backend=backend)[0]
         assert (s.sum(axis=1) == a.sum(0)).all() and (s.sum(axis=2) == a.sum(1)).all()
@@ -102,10 +98,6 @@ def test_degrees_keep_every_degree_and_are_uniform():
     assert (s != big).any()  # it moved
 
 
-needs_numba = pytest.mark.skipif(not HAVE_NUMBA, reason="numba not installed")
-
-
-@needs_numba
 @pytest.mark.parametrize(
     "a",
     [
@@ -130,7 +122,6 @@ def test_degree_chains_uniform_over_enumerated_margins(a):
     assert chi2_uniform(s, support) > 1e-3
 
 
-@needs_numba
 def test_degree_chains_reproducible_and_independent_of_threads():
     import numba
 
@@ -153,7 +144,6 @@ def test_degree_chains_reproducible_and_independent_of_threads():
     assert len({row.tobytes() for row in flat}) == 40
 
 
-@needs_numba
 def test_degree_mixing_diagnostic_finds_the_chain_length():
     rng = np.random.default_rng(3)
     a = rng.random((40, 60)) < 0.1

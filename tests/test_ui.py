@@ -80,14 +80,6 @@ def test_first_page_imports_neither_jax_nor_holoviews():
     assert not loaded & {"jax", "holoviews", "matplotlib", "markdown_it", "zarr"}
 
 
-def test_flight_slider_ranges_are_the_sampling_ranges():
-    from mothlab.data import SamplingRanges
-    from mothlab.ui.flight import S3_RANGES
-
-    r = SamplingRanges()
-    assert S3_RANGES == {k: tuple(float(v) for v in getattr(r, k)) for k in S3_RANGES}
-
-
 def test_free_fall_matches_gravity(flight):
     flight.preset = "free-fall"
     y = flight.trajectory[:, 2]

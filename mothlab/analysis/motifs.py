@@ -638,9 +638,20 @@ def _finish(parts, B, par):
 
 
 def count_batch(aug, chains="paths", converging3="exact", chunk: int = 32) -> np.ndarray:
-    """Counts of many networks in canonical form (same shapes), in fixed-size chunks (the last one
-    padded with empty networks so one compiled function serves all). Returns int64 (B, n_motifs).
+    """Counts of many networks in canonical form (same shapes). Returns int64 (B, n_motifs).
+
+    With numba (a dependency of mothlab) the counts walk adjacency lists
+    (:func:`mothlab.analysis.count_kernels.count_canonical_numba`, 2.3-3.4x faster than the
+    dense JAX products on the 93 %-sparse paper network, measured 2 Dec 2026 at load 4.6-5.7); without it they run in
+    JAX in fixed-size chunks of ``chunk`` (the last one padded with empty networks so one compiled
+    function serves all). On an accelerator the JAX path is :func:`count_canonical_jax`.
     """
+    try:
+        from mothlab.analysis.count_kernels import count_canonical_numba
+    except ImportError:  # numba missing (a platform without its wheels): dense JAX products
+        pass
+    else:
+        return count_canonical_numba(aug, chains, converging3)
     B = aug[0].shape[0]
     out = np.zeros((B, len(MOTIFS)), np.int64)
     for s in range(0, B, chunk):

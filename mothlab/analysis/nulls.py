@@ -414,7 +414,7 @@ def _swap_numpy(rng: np.random.Generator, a: np.ndarray, n_samples: int, n_steps
 
 
 _swap_jit = None
-_prange = range  # numba.prange once numba compiles the kernel (numba is optional)
+_prange = range  # numba.prange once numba compiles the kernel (plain range for the numpy fallback)
 
 
 def _swap_kernel(dense, dst, src, seeds, n_steps):  # pragma: no cover - compiled by numba
@@ -487,7 +487,7 @@ def _degree_backend(backend: str) -> str:
             "(auto: numba where installed, else JAX on an accelerator, numpy on CPU)"
         )
     if backend == "numba" and not _have_numba():
-        raise ValueError("backend 'numba' needs numba: pip install 'mothlab[bench]'")
+        raise ValueError("backend 'numba' needs numba (a mothlab dependency): pip install numba")
     if backend == "auto":
         return "numba" if _have_numba() else _backend("auto")
     return backend
@@ -617,7 +617,7 @@ def degree_mixing(
     from mothlab.progress import check_cancel, report
 
     if not _have_numba():
-        raise ValueError("degree_mixing needs numba: pip install 'mothlab[bench]'")
+        raise ValueError("degree_mixing needs numba (a mothlab dependency): pip install numba")
     if n_chains < 2:
         raise ValueError(f"n_chains must be >= 2 (standard errors need two), got {n_chains}")
     cps = sorted(float(c) for c in checkpoints)

@@ -46,6 +46,7 @@ the layer above (CLI, app, study), which is what ``method="motif"`` passes to th
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -197,7 +198,8 @@ def profile_of(masks) -> np.ndarray:
 def distance(z: np.ndarray, target: dict) -> float:
     """RMS over motifs of ``(median z − target) / max(|target|, 1)`` (0 = exact match)."""
     t = np.array([target[k] for k in MATCHED], float)
-    with np.errstate(all="ignore"):
+    with warnings.catch_warnings():  # a motif undefined in every network: an all-NaN column
+        warnings.filterwarnings("ignore", "All-NaN slice", RuntimeWarning)
         med = np.nanmedian(np.atleast_2d(z), axis=0)
     med = np.where(np.isfinite(med), med, 0.0)
     return float(np.sqrt(np.mean(((med - t) / np.maximum(np.abs(t), 1.0)) ** 2)))

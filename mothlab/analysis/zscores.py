@@ -24,7 +24,6 @@ from mothlab.analysis.motifs import (
     MOTIFS,
     canonical,
     count_batch,
-    count_canonical_jax,
     live_canonical,
     normalise_masks,
     prune_batched,
@@ -160,7 +159,6 @@ def null_counts(
     out = []
     done = 0
     part = 0
-    pending = None
     while done < n_random:
         b = min(batch, n_random - done)
         check_cancel(cancel)
@@ -171,15 +169,10 @@ def null_counts(
             seed=network_seed(seed, 1_000_000 + part),
             swaps_per_edge=swaps_per_edge,
         )
-        if pending is not None:  # the previous batch was counting while this one was sampled
-            res = pending()
-            out.append(np.stack([res[k] for k in MOTIFS], axis=1))
-        pending = count_canonical_jax(sample, chains=chains, converging3=converging3, lazy=True)
+        out.append(count_batch(sample, chains=chains, converging3=converging3))
         done += b
         part += 1
         report(progress, done / n_random, f"{done}/{n_random} random networks")
-    res = pending()
-    out.append(np.stack([res[k] for k in MOTIFS], axis=1))
     return np.concatenate(out)
 
 

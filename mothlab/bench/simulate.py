@@ -438,7 +438,7 @@ def run(args) -> int:
             simulate(s_m, u_m, precise=precise)
             first = time.perf_counter() - t0
             best = float("inf")
-            for _ in range(2):
+            for _ in range(3):  # best of 3: the machine is shared
                 t0 = time.perf_counter()
                 simulate(s_m, u_m, precise=precise)
                 best = min(best, time.perf_counter() - t0)
@@ -465,7 +465,7 @@ def run(args) -> int:
             s_m, u_m = np.tile(state0, (reps, 1))[:n], np.tile(controls, (reps, 1))[:n]
             simulate(s_m, u_m)
             best = float("inf")
-            for _ in range(3 if n < 10_000 else 1):
+            for _ in range(3 if n < 10_000 else 2):
                 t0 = time.perf_counter()
                 simulate(s_m, u_m)
                 best = min(best, time.perf_counter() - t0)
@@ -475,15 +475,17 @@ def run(args) -> int:
         stage(0.95, "single 41-frame flight")
         t41 = np.linspace(0.0, 0.02, 41)
         simulate(state0[0], controls[0], t=t41)
-        reps = 30
-        t0 = time.perf_counter()
-        for i in range(reps):
-            simulate(state0[i], controls[i], t=t41)
-        single_ml = (time.perf_counter() - t0) / reps
         _odeint_chunk((state0[:1], controls[:1], 500, t41))
-        t0 = time.perf_counter()
-        _odeint_chunk((state0[:reps], controls[:reps], 500, t41))
-        single_orig = (time.perf_counter() - t0) / reps
+        reps = 30
+        single_ml = single_orig = float("inf")
+        for _ in range(3):  # in turns, best of 3 rounds of 30 flights each
+            t0 = time.perf_counter()
+            for i in range(reps):
+                simulate(state0[i], controls[i], t=t41)
+            single_ml = min(single_ml, (time.perf_counter() - t0) / reps)
+            t0 = time.perf_counter()
+            _odeint_chunk((state0[:reps], controls[:reps], 500, t41))
+            single_orig = min(single_orig, (time.perf_counter() - t0) / reps)
         pool.shutdown()
         stage(1.0, "done")
 

@@ -1,21 +1,36 @@
 """``mothlab bench train``: mothlab's training step against the step an ML user would write, and
-against the machine's large-matmul peak, measured in the same run.
+against the machine's large-matmul peak, all measured in one process, timed in turns.
 
-- **mothlab**: ``nets.training.train_chunk`` — one ``lax.scan`` over batches for the whole vmapped
-  ensemble: per-network batches drawn on device, masks applied in the forward pass and after the
-  update, a validation batch per step, early-stopping bookkeeping.
-- **plain JAX**: what an ML user would write for the same job — stacked ensemble weights
+The process presents the CPU as one XLA device per core (:func:`mothlab.runtime.use_all_cores`),
+as ``mothlab train`` does. One timed call of each contender runs ``--steps`` batches (one compiled
+``lax.scan``) and ends with one host sync (``block_until_ready``); compile time is excluded and
+reported apart.
+
+- **mothlab**: ``nets.training.train_chunk`` as ``mothlab train`` runs it: the network axis
+  sharded over all devices (``NamedSharding``, as ``run_experiment``), data replicated. Each
+  batch: per-network training batch drawn on device, forward/backward, optax adam, masks kept
+  (pruned weights stay 0), then the validation loss of the updated network on its own
+  validation batch (the early-stopping signal of SCIENCE.md §3: every batch's validation loss
+  enters the means it compares), and the stop rule's bookkeeping. Activation: mothlab's arctan
+  (``mlp.fast_arctan``, a vectorised polynomial, within 2 ulp of arctan).
+- **mothlab, one device**: the same on the default device only (what the sharding is worth
+  to mothlab's step).
+- **plain JAX**: what an ML user would write for the same job: stacked ensemble weights
   ``(n, in, out)``, a batched ``einsum`` forward with the mask multiplied in, ``jax.grad``, optax
-  adam, ``lax.scan`` over steps inside one ``jit``, per-network batches drawn on device; no
-  validation pass, no bookkeeping.
-- **peak**: a large float32 matmul (``--peak-size``³, jitted), the practical limit of this machine.
+  adam, ``lax.scan`` over steps inside one ``jit``, per-network batches drawn on device, the
+  user's ``jnp.arctan``; no validation pass, no stopping bookkeeping. Run as a user runs it: on
+  the default device (one device, no sharding).
+- **plain JAX, sharded**: the same function with its inputs sharded over the devices like
+  mothlab's (jit partitions it): what the sharding alone is worth, so the ratio is not read as
+  the step's alone.
+- **peak**: a ``--peak-size``³ float32 matmul, jitted, the practical limit of this machine: the
+  faster of one matmul on one device and the same matmul with its rows sharded over all devices.
 
-The three are compiled first, then timed in turns (mothlab, plain, peak, mothlab, ...; the best of
-``--repeats`` kept for each), so that all three see the same load on a shared machine.
-
-Network-steps/s = networks × batches per second. FLOPs per network-step: 6 per weight per training
-sample (forward 2, backward 4), plus 2 per weight per validation sample for mothlab (its step also
-evaluates a validation batch); GFLOP/s are computed with each method's own count.
+Network-steps/s = networks × batches per second. FLOPs counted per network-step: 6 per weight
+per training sample (forward 2, backward 4) — 6 × 330,512 × 128 = 254 MFLOP at paper width,
+batch 128 — plus, for mothlab, 2 per weight per validation sample (85 MFLOP); biases and
+elementwise work are not counted. Each contender's GFLOP/s use its own count; the ratio to plain
+is in network-steps/s (mothlab does the validation pass on top).
 """
 
 from __future__ import annotations
@@ -41,9 +56,22 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def mothlab_step(sizes, n, batch, steps, data):
-    """A function running ``steps`` batches of mothlab's train_chunk (compiled), and the compile
-    time."""
+def _mesh():
+    """A 1-D mesh over all local devices (axis ``"net"``) and its network-axis and replicated
+    shardings, as ``nets.experiment.run_experiment`` builds them."""
+    import jax
+    import numpy as np
+
+    mesh = jax.sharding.Mesh(np.array(jax.local_devices()), ("net",))
+    shard = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("net"))
+    repl = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    return shard, repl
+
+
+def mothlab_step(sizes, n, batch, steps, data, sharded=True):
+    """A function running ``steps`` batches of mothlab's train_chunk (compiled; the network axis
+    sharded over all devices as ``mothlab train`` runs it, or on the default device), and the
+    compile time."""
     import jax
 
     from mothlab.nets.training import (
@@ -56,23 +84,27 @@ def mothlab_step(sizes, n, batch, steps, data):
 
     s = TrainSettings(batch_size=batch, val_batch_size=batch, max_steps=10**9, es_window=1000)
     keys = network_keys(0, range(n))
-    st = level_state(init_state(keys, sizes, s), keys, 0, s)
+    st, d = level_state(init_state(keys, sizes, s), keys, 0, s), data
+    if sharded:
+        shard, repl = _mesh()
+        st, d = jax.device_put(st, shard), jax.device_put(data, repl)
     t0 = time.perf_counter()
-    st, out = train_chunk(st, data, steps, s)
+    st, out = train_chunk(st, d, steps, s)
     jax.block_until_ready(out)
     compile_s = time.perf_counter() - t0
     box = [st]
 
     def go():
-        box[0], o = train_chunk(box[0], data, steps, s)
+        box[0], o = train_chunk(box[0], d, steps, s)
         jax.block_until_ready(o)
 
     return go, compile_s
 
 
-def plain_step(sizes, n, batch, steps, data):
+def plain_step(sizes, n, batch, steps, data, sharded=False):
     """A function running ``steps`` batches of the plain-JAX ensemble step an ML user would write
-    (compiled), and the compile time."""
+    (compiled; on the default device, or with its inputs sharded over all devices like
+    mothlab's), and the compile time."""
     import jax
     import jax.numpy as jnp
     import optax
@@ -86,6 +118,10 @@ def plain_step(sizes, n, batch, steps, data):
     }
     masks = jax.tree.map(lambda a: jnp.ones_like(a), params)
     opt = optax.adam(5e-4)
+    if sharded:
+        shard, repl = _mesh()
+        params, masks = jax.device_put((params, masks), shard)
+        xtr, ytr = jax.device_put((xtr, ytr), repl)
     opt_state = opt.init(params)
 
     def loss_fn(p, x, y):
@@ -121,7 +157,9 @@ def plain_step(sizes, n, batch, steps, data):
 
 
 def matmul_peak(size):
-    """A function running one jitted size×size float32 matmul (2 size³ FLOPs), compiled."""
+    """Functions running one jitted size×size float32 matmul (2 size³ FLOPs), compiled: on one
+    device, and with the rows of the left factor sharded over all devices (each device one
+    block of rows, concurrently)."""
     import jax
     import jax.numpy as jnp
 
@@ -129,7 +167,14 @@ def matmul_peak(size):
     b = jax.random.normal(jax.random.PRNGKey(2), (size, size), jnp.float32)
     f = jax.jit(lambda a, b: a @ b)
     jax.block_until_ready(f(a, b))
-    return lambda: jax.block_until_ready(f(a, b))
+    fns = {"one device": lambda: jax.block_until_ready(f(a, b))}
+    nd = len(jax.local_devices())
+    if nd > 1 and size % nd == 0:
+        shard, repl = _mesh()
+        sa, sb = jax.device_put(a, shard), jax.device_put(b, repl)
+        jax.block_until_ready(f(sa, sb))
+        fns[f"{nd} devices"] = lambda: jax.block_until_ready(f(sa, sb))
+    return fns
 
 
 def interleaved_best(fns, repeats):
@@ -145,11 +190,16 @@ def interleaved_best(fns, repeats):
 
 
 def run(args) -> int:
+    from mothlab.runtime import use_all_cores
+
+    use_all_cores()  # before JAX is imported: one CPU device per core, as `mothlab train`
+
+    import jax
     import jax.numpy as jnp
     import numpy as np
 
     from mothlab.bench import command_line, load_average, machine, write_record
-    from mothlab.nets.mlp import flops_per_step
+    from mothlab.nets.mlp import flops_per_step, n_weights
     from mothlab.progress import report, tqdm_progress
 
     for name in (
@@ -163,6 +213,13 @@ def run(args) -> int:
     ):
         if getattr(args, name) <= 0:
             raise ValueError(f"--{name.replace('_', '-')} must be a positive integer.")
+    nd = len(jax.local_devices())
+    for name in ("networks", "paper_networks"):
+        if getattr(args, name) % nd:
+            raise ValueError(
+                f"--{name.replace('_', '-')} {getattr(args, name)} is not a multiple of the "
+                f"{nd} devices the network axis is sharded over; use a multiple of {nd}."
+            )
     load0 = load_average()
     info = machine()
     rng = np.random.default_rng(0)
@@ -173,77 +230,103 @@ def run(args) -> int:
     if not args.skip_paper:
         cases.append(("paper", args.paper_networks, args.paper_steps))
     print(
-        f"mothlab bench train — {info['device']}, {info['cpu']}, {info['cores']} cores; load "
-        f"{load0}; batch {args.batch}"
+        f"mothlab bench train — {info['device']}, {info['cpu']}, {info['cores']} cores as {nd} "
+        f"XLA devices; load {load0}; batch {args.batch}"
     )
     rows = []
     with tqdm_progress("bench train") as progress:
         report(progress, 0.0, "matmul peak")
-        peak_fn = matmul_peak(args.peak_size)
-        peaks = []
+        peak_fns = matmul_peak(args.peak_size)
         for i, (case, n, steps) in enumerate(cases):
             sizes = CASES[case]
-            report(progress, 0.05 + 0.9 * i / len(cases), f"{case}: compile mothlab")
+            at = 0.05 + 0.9 * i / len(cases)
+            report(progress, at, f"{case}: compile mothlab")
             go_ours, c_ours = mothlab_step(sizes, n, args.batch, steps, data)
-            report(progress, 0.05 + 0.9 * (i + 0.3) / len(cases), f"{case}: compile plain JAX")
+            go_ours_1, c_ours_1 = mothlab_step(sizes, n, args.batch, steps, data, sharded=False)
+            report(progress, at + 0.2 / len(cases), f"{case}: compile plain JAX")
             go_plain, c_plain = plain_step(sizes, n, args.batch, steps, data)
-            report(progress, 0.05 + 0.9 * (i + 0.5) / len(cases), f"{case}: timing, interleaved")
-            t_ours, t_plain, t_peak = interleaved_best(
-                [go_ours, go_plain, peak_fn], max(3, args.repeats)
+            go_plain_sh, c_plain_sh = plain_step(sizes, n, args.batch, steps, data, sharded=True)
+            report(progress, at + 0.5 / len(cases), f"{case}: timing, interleaved")
+            times = interleaved_best(
+                [go_ours, go_ours_1, go_plain, go_plain_sh, *peak_fns.values()],
+                max(3, args.repeats),
             )
-            ours, plain = n * steps / t_ours, n * steps / t_plain
-            peak = 2.0 * args.peak_size**3 / t_peak / 1e9
-            peaks.append(peak)
+            t_ours, t_ours_1, t_plain, t_plain_sh = times[:4]
+            peaks = {k: 2.0 * args.peak_size**3 / t / 1e9 for k, t in zip(peak_fns, times[4:])}
+            peak = max(peaks.values())
+            ours, ours_1, plain, plain_sh = (
+                n * steps / t for t in (t_ours, t_ours_1, t_plain, t_plain_sh)
+            )
             f_ours = flops_per_step(sizes, args.batch, args.batch)
             f_plain = flops_per_step(sizes, args.batch, 0)
             rows.append(
                 dict(
                     case=f"{case} {'-'.join(map(str, sizes))}",
                     networks=n,
+                    steps_per_call=steps,
+                    weights=sum(n_weights(sizes)),
                     mothlab_net_steps_per_s=ours,
                     mothlab_gflops=ours * f_ours / 1e9,
+                    mothlab_one_device_net_steps_per_s=ours_1,
                     plain_net_steps_per_s=plain,
                     plain_gflops=plain * f_plain / 1e9,
+                    plain_sharded_net_steps_per_s=plain_sh,
+                    plain_sharded_gflops=plain_sh * f_plain / 1e9,
                     ratio_to_plain=ours / plain,
+                    ratio_to_plain_sharded=ours / plain_sh,
                     mothlab_fraction_of_peak=ours * f_ours / 1e9 / peak,
                     plain_fraction_of_peak=plain * f_plain / 1e9 / peak,
                     peak_gflops=peak,
+                    peak_gflops_by_layout=peaks,
                     flops_per_net_step_mothlab=f_ours,
                     flops_per_net_step_plain=f_plain,
                     compile_s_mothlab=c_ours,
+                    compile_s_mothlab_one_device=c_ours_1,
                     compile_s_plain=c_plain,
+                    compile_s_plain_sharded=c_plain_sh,
                 )
             )
         report(progress, 1.0, "done")
-    peak = max(peaks)
+    peak = max(r["peak_gflops"] for r in rows)
     print(
-        f"large-matmul peak ({args.peak_size}³ float32, timed in turn with each case): "
-        + ", ".join(f"{r['case'].split()[0]} {r['peak_gflops']:.1f}" for r in rows)
+        f"large-matmul peak ({args.peak_size}³ float32, timed in turn with each case; the faster "
+        "layout): "
+        + "; ".join(
+            f"{r['case'].split()[0]} "
+            + ", ".join(f"{k} {v:.1f}" for k, v in r["peak_gflops_by_layout"].items())
+            for r in rows
+        )
         + " GFLOP/s"
     )
     print(
-        f"{'case':<30} {'nets':>5} {'mothlab net-steps/s':>20} {'GFLOP/s':>8} "
-        f"{'plain net-steps/s':>18} {'GFLOP/s':>8} {'ratio':>6} {'of peak':>8}"
+        f"{'case':<27} {'nets':>4} {'mothlab n-steps/s':>17} {'GFLOP/s':>7} "
+        f"{'plain n-steps/s':>15} {'GFLOP/s':>7} {'ratio':>6} {'plain sharded':>13} "
+        f"{'ratio':>6} {'of peak':>7} {'mothlab 1 device':>16}"
     )
     for r in rows:
         print(
-            f"{r['case']:<30} {r['networks']:>5} {r['mothlab_net_steps_per_s']:>20,.0f} "
-            f"{r['mothlab_gflops']:>8.1f} {r['plain_net_steps_per_s']:>18,.0f} "
-            f"{r['plain_gflops']:>8.1f} {r['ratio_to_plain']:>5.2f}× "
-            f"{r['mothlab_fraction_of_peak']:>7.0%}"
+            f"{r['case']:<27} {r['networks']:>4} {r['mothlab_net_steps_per_s']:>17,.0f} "
+            f"{r['mothlab_gflops']:>7.1f} {r['plain_net_steps_per_s']:>15,.0f} "
+            f"{r['plain_gflops']:>7.1f} {r['ratio_to_plain']:>5.2f}× "
+            f"{r['plain_sharded_net_steps_per_s']:>13,.0f} {r['ratio_to_plain_sharded']:>5.2f}× "
+            f"{r['mothlab_fraction_of_peak']:>7.0%} "
+            f"{r['mothlab_one_device_net_steps_per_s']:>16,.0f}"
         )
     print(
-        "FLOPs per network-step: 6·weights·batch (+ 2·weights·val batch for mothlab's "
-        "validation pass)"
+        "FLOPs per network-step: 6·weights·batch (+ 2·weights·val batch for mothlab's validation "
+        "pass); weights: "
+        + ", ".join(f"{r['case'].split()[0]} {r['weights']:,}" for r in rows)
+        + f"; plain uses jnp.arctan, mothlab its polynomial arctan; {nd} devices"
     )
     last = rows[-1]
     summary = (
         f"summary: bench train — {last['case']}: mothlab {last['mothlab_net_steps_per_s']:,.0f} "
-        f"network-steps/s = {last['ratio_to_plain']:.2f}× the plain-JAX step, "
+        f"network-steps/s = {last['ratio_to_plain']:.2f}× the plain-JAX step "
+        f"({last['ratio_to_plain_sharded']:.2f}× plain given the same sharding), "
         f"{last['mothlab_gflops']:.1f} GFLOP/s = {last['mothlab_fraction_of_peak']:.0%} of "
         f"the {last['peak_gflops']:.0f} GFLOP/s matmul peak timed beside it (plain: "
         f"{last['plain_fraction_of_peak']:.0%}); small width {rows[0]['ratio_to_plain']:.2f}× "
-        f"plain — {info['device']}, load {load_average()}"
+        f"plain — {info['device']}, {nd} devices, load {load_average()}"
     )
     print(summary)
     write_record(
@@ -251,7 +334,13 @@ def run(args) -> int:
         command=command_line(),
         table=rows,
         summary=summary,
-        figures=dict(peak_gflops=peak, peak_size=args.peak_size, batch=args.batch, rows=rows),
+        figures=dict(
+            peak_gflops=peak,
+            peak_size=args.peak_size,
+            batch=args.batch,
+            devices=nd,
+            rows=rows,
+        ),
         started_load=load0,
         out=args.record,
     )

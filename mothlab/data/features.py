@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from mothlab.moth.integrate import require_finite
-
 INPUT_NAMES = ("xd0", "yd0", "phi0", "theta0", "phid0", "thetad0", "x_f", "y_f", "phi_f", "theta_f")
 INPUT_LABELS = ("ẋ₀", "ẏ₀", "φ₀", "θ₀", "φ̇₀", "θ̇₀", "x_f", "y_f", "φ_f", "θ_f")
 INPUT_UNITS = ("cm/s", "cm/s", "rad", "rad", "rad/s", "rad/s", "cm", "cm", "rad", "rad")
@@ -44,6 +42,10 @@ def check_array(name: str, a, shape: tuple) -> np.ndarray:
     want = "(" + ", ".join("n" if s is None else str(s) for s in shape) + ")"
     if arr.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, arr.shape)):
         raise ValueError(f"{name} must have shape {want}; got shape {arr.shape}.")
+    # imported here: mothlab.moth.integrate imports JAX, and the names and scaler of this module
+    # are used where JAX is not (the app's first page)
+    from mothlab.moth.integrate import require_finite
+
     return require_finite(name, arr)
 
 

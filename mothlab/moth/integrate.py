@@ -26,7 +26,8 @@ come from addition theorems, both bodies' √Re from one square root) and one 2�
 ``(u, λ)``; there is no Newton iteration and no adaptive control flow, so the step vectorises
 perfectly over trajectories on CPU and GPU.
 
-The first steps of a flight grow geometrically from 0.1/|λ| (ratio 1.3 in float64, 2 in float32):
+The first steps of a flight grow geometrically from 0.1/|λ| by 1.3 in float64 (0.3/|λ| by 3 in
+float32, whose round-off floor hides the difference):
 an arbitrary initial φ̇₀ − θ̇₀ relaxes onto the damper's slow manifold within ~15 µs, and
 resolving that boundary layer in absolute time (not as fixed fractions of the first step) is what
 makes the scheme converge at its order from few steps: float64 needs 96 steps per 20 ms (plus ~20
@@ -34,13 +35,14 @@ graded ones) where fixed fractions needed 640 for a larger worst error.
 
 Measured accuracy, the final state's error divided by each variable's range over the sample, over
 2 000 S3 samples (seed 1) against the same scheme in float64 at 5 120 steps (itself within ~1e-11
-of scipy's Radau at rtol 1e-12 on the hardest samples); 2026-12-01:
+of scipy's Radau at rtol 1e-12 on the hardest samples); 2026-12-02 03:35 UTC (the stacked step,
+float32 with its 5 graded steps; 2026-12-01, with 10: 1.4e-6 / 5.9e-8):
 
 ==================  =========  ==========  ========  =======
 mode                steps/20ms  worst       median    target
 ==================  =========  ==========  ========  =======
-float32 (default)   24          1.4e-6      5.9e-8    1e-4
-float64 (precise)   96          1.9e-8      5.0e-10   1e-7
+float32 (default)   24          1.4e-6      1.0e-7    1e-4
+float64 (precise)   96          1.9e-8      5.4e-10   1e-7
 ==================  =========  ==========  ========  =======
 
 Same study, float64, other step counts (worst / median): 48 steps 1.7e-7 / 2.0e-9, 64 steps
@@ -54,7 +56,7 @@ from __future__ import annotations
 import math
 import os
 from concurrent.futures import ThreadPoolExecutor
-from functools import lru_cache, partial
+from functools import lru_cache
 from typing import NamedTuple
 
 import jax
@@ -69,7 +71,7 @@ from .params import BodyConstants, MothParams
 DEFAULT_STEPS = {"float32": 24, "float64": 96}
 #: (worst, median) range-scaled error of the final state at DEFAULT_STEPS over 2 000 S3 samples
 #: (module docstring): the figures a dataset header quotes.
-MEASURED_ACCURACY = {"float32": (1.4e-6, 5.9e-8), "float64": (1.9e-8, 5.0e-10)}
+MEASURED_ACCURACY = {"float32": (1.4e-6, 1.0e-7), "float64": (1.9e-8, 5.4e-10)}
 REFERENCE_SPAN = 0.02  # s
 
 STATE_NAMES = ("x", "xd", "y", "yd", "theta", "thetad", "phi", "phid")
@@ -265,8 +267,132 @@ def _phis(z):
     return jax.lax.cond(jnp.all(jnp.abs(z) >= 2.0), upward, lambda z: phi_functions(z, 5), z)
 
 
+class _StackedEntry(NamedTuple):
+    """One stage input (or the final increment) of :func:`_step`, host-side: ``y + (Δq, Δv)`` with
+    ``Δq = h (c v + h Σ_k aq_k N_k) + σq u``, ``Δv = h Σ_k av_k N_k + σv u`` over the earlier
+    stages' nonlinear terms N_k (their q-part is zero), and the per-flight scalars
+    ``σ = κ_E(c) s_y + Σ_g κ_g (Σ_{k∈g} w s_k)`` over the (j, c) groups of φ_j(c hℒ) terms, where
+    s = v₃ − v₂ of y and of each N_k and the κ are φ-functions of c h λ times powers of h."""
+
+    c: float
+    aq: tuple  # (k, weight) pairs
+    av: tuple
+    groups: tuple  # ((j, c), ((k, w), ...)) pairs
+
+
+@lru_cache(maxsize=4)
+def _stacked_tableau(tableau_key) -> tuple:
+    c_all, a_all, b = tableau_key
+    f = math.factorial
+    out = []
+    stages = [(c, a) for c, a in zip(c_all, a_all) if c != 0.0]
+    for c_i, terms_by_k in [*stages, (1.0, b)]:
+        aq, av, groups = [], [], {}
+        for k, terms in enumerate(terms_by_k):
+            if not terms:
+                continue
+            aq.append((k, sum(w * c / f(j + 1) for w, j, c in terms)))
+            av.append((k, sum(w / f(j) for w, j, c in terms)))
+            for w, j, c in terms:
+                groups.setdefault((j, c), []).append((k, w))
+        out.append(
+            _StackedEntry(
+                c_i, tuple(aq), tuple(av), tuple((g, tuple(m)) for g, m in groups.items())
+            )
+        )
+    return tuple(out)
+
+
+def _tableau_key(tableau):
+    return (tuple(tableau["c"]), tuple(tableau["a"]), tuple(tableau["b"]))
+
+
+def _rows(x):
+    return x[0], x[1], x[2], x[3]
+
+
+def _lincomb(pairs, arrays):
+    """Σ w·arrays[k] over (k, w) pairs, elementwise in a fixed order: the same bits for any batch
+    size (an XLA dot would not promise that)."""
+    out = None
+    for k, w in pairs:
+        term = arrays[k] if w == 1.0 else w * arrays[k]
+        out = term if out is None else out + term
+    return out
+
+
 def _step(q, v, ctl, d: _Derived, h, tableau=HOCHBRUCK_OSTERMANN, branchless=False):
-    """Increment of (q, v) over one step h (scalar or per flight) of the exponential RK scheme.
+    """Increment (dq, dv) of the stacked state ``q, v`` (4, ...) over one step h (a scalar) of the
+    exponential Runge–Kutta scheme.
+
+    Written for few, whole-array operations (the CPU kernel runs unfused, one loop per operation:
+    see :data:`UNFUSED_OPTIONS`): each stage input is one linear combination of the stacked
+    (4, ...) terms N_k plus one per-flight multiple of u (see :class:`_StackedEntry`), where
+    :func:`_step_tuples` spelled out every component of every φ_j(c hℒ) application. The two
+    agree to 2.3e-16 (range-scaled, float64, 64 S3 flights). Unfused step body: ~1,000 operations
+    (684 on (N,) arrays, 133 on (4, N)) against ~1,330 before; A/B in one process, 1 thread,
+    float32, 2026-12-02 03:26 UTC, load 5.0-5.6: chunk 256 42,295 against 31,348 flights/s (best
+    of 3; medians 34,875 / 26,593), chunk 4,096 53,268 against 55,913 (medians 42,285 / 47,121:
+    the same within the noise), one 41-frame flight 4.6 against 4.9 ms.
+
+    ``branchless``: evaluate the φ-functions without :func:`_phis`' branch (the same bits: the
+    branch only skips work that the selection discards). For a few flights the branch's control
+    flow costs more than the work it skips (one flight: 1.3 ms against 3.0 ms per 41-frame call,
+    measured 2026-12-02 under load 3-5)."""
+    entries = _stacked_tableau(_tableau_key(tableau))
+    trig0 = _trig(q)
+    u_rows, lam = _damper(trig0, d)
+    u = jnp.stack(u_rows)
+    phis_of = (lambda z: phi_functions(z, 5)) if branchless else _phis
+    phis = {c: phis_of(c * h * lam) for c in (0.5, 1.0)}
+    kappa = {}
+
+    def coefficient(key):
+        """(κq, κv) of a (j, c) group — h (c h)² φ_{j+2} and h (c h) φ_{j+1} — or, for j = None,
+        of e^{c hℒ} y: (c h)² φ_2 and c h φ_1; computed once per step."""
+        if key not in kappa:
+            j, c = key
+            ch = c * h
+            if j is None:
+                kappa[key] = ((ch * ch) * phis[c][2], ch * phis[c][1])
+            else:
+                kappa[key] = ((h * ch * ch) * phis[c][j + 2], (h * ch) * phis[c][j + 1])
+        return kappa[key]
+
+    def nonlinear(qq, vv, trig=None):
+        vr = _rows(vv)
+        acc = _accelerations(_trig(qq) if trig is None else trig, _rows(qq), vr, ctl, d)
+        return jnp.stack(acc) - u * (vr[3] - vr[2])[None]  # q-part of N is exactly zero
+
+    ns = [nonlinear(q, v, trig0)]
+    s = [ns[0][3] - ns[0][2]]  # s of each N_k
+    s_y = v[3] - v[2]
+
+    def increment(e: _StackedEntry):
+        kq, kv = coefficient((None, e.c))
+        sig_q, sig_v = kq * s_y, kv * s_y
+        for key, members in e.groups:
+            sg = _lincomb(members, s)
+            kq, kv = coefficient(key)
+            sig_q, sig_v = sig_q + kq * sg, sig_v + kv * sg
+        cv = v if e.c == 1.0 else e.c * v
+        dq = h * (cv + h * _lincomb(e.aq, ns)) + sig_q[None] * u
+        dv = h * _lincomb(e.av, ns) + sig_v[None] * u
+        return dq, dv
+
+    for e in entries[:-1]:
+        dq, dv = increment(e)
+        n_new = nonlinear(q + dq, v + dv)
+        ns.append(n_new)
+        s.append(n_new[3] - n_new[2])
+    # increment y_{n+1} − y_n = (e^{hℒ} − I) y_n + h Σ b_j N_j, returned as such so that the caller
+    # can add it with compensated summation
+    return increment(entries[-1])
+
+
+def _step_tuples(q, v, ctl, d: _Derived, h, tableau=HOCHBRUCK_OSTERMANN, branchless=False):
+    """The step of :func:`_step` written out per component (4-tuples q, v): the former kernel,
+    kept as an independent formulation that tests compare the stacked one with.
 
     ``branchless``: evaluate the φ-functions without :func:`_phis`' branch (the same bits: the
     branch only skips work that the selection discards). For a few flights the branch's control
@@ -322,15 +448,15 @@ def _step(q, v, ctl, d: _Derived, h, tableau=HOCHBRUCK_OSTERMANN, branchless=Fal
 def exprk_step(q, v, controls, k: BodyConstants, h, tableau=HOCHBRUCK_OSTERMANN):
     """Increment of (q, v) over one step h. ``q = (x, y, θ, φ)``, ``v = (ẋ, ẏ, θ̇, φ̇)``: 4-tuples."""
     d = _derived(k)
-    return _step(q, v, _control_terms(controls, d), d, h, tableau)
+    dq, dv = _step(jnp.stack(q), jnp.stack(v), _control_terms(controls, d), d, h, tableau)
+    return _rows(dq), _rows(dv)
 
 
 def _kahan_add(y, comp, inc):
     """Compensated y + inc: float32 states would otherwise random-walk by ~1 ulp per step."""
-    yk = tuple(a - b for a, b in zip(inc, comp))
-    t = tuple(a + b for a, b in zip(y, yk))
-    comp = tuple((a - b) - c for a, b, c in zip(t, y, yk))
-    return t, comp
+    yk = inc - comp
+    t = y + yk
+    return t, (t - y) - yk
 
 
 # --- the graded start ---------------------------------------------------------------------------
@@ -340,8 +466,14 @@ def _kahan_add(y, comp, inc):
 #: damper's slow manifold. Measured (40 S3 flights with the largest |φ̇₀ − θ̇₀|, float64, 96 steps):
 #: ratio 1.3 gives a worst error of 9.8e-9, 1.6 gives 2.1e-8, 2.0 gives 7.8e-8; the previous
 #: grading (four sub-steps, fixed fractions of the first step) 1.3e-7 at 96 and 6e-8 at 384 steps.
-GRADE_RATIO = {"float32": 2.0, "float64": 1.3}
-GRADE_FIRST = 0.1
+#: float32, whose round-off floor is ~1e-6, needs fewer: over 4,000 S3 flights (seed 1, against
+#: float64 at 5,120 steps; 2026-12-02 03:25 UTC) the worst / median error was 1.85e-6 / 6.5e-8 with
+#: 10 graded steps (first 0.1/|λ|, ratio 2), 1.80e-6 / 9.5e-8 with 5 (first 0.3/|λ|, ratio 3),
+#: 1.88e-6 / 1.0e-7 with 4 (1.0, 3) and 2.44e-6 / 1.4e-7 with 5 (0.1, 4): five fewer of 34 steps
+#: at the same worst error.
+GRADE_RATIO = {"float32": 3.0, "float64": 1.3}
+#: The first graded step, times |λ|_max (see :data:`GRADE_RATIO`).
+GRADE_FIRST = {"float32": 0.3, "float64": 0.1}
 
 
 def stiff_rate_bound(k: BodyConstants, xp=np):
@@ -358,13 +490,14 @@ def stiff_rate_bound(k: BodyConstants, xp=np):
     return xp.maximum(xp.abs(out[0]), xp.abs(out[1]))
 
 
-def graded_start(dt1, h, lam_max, ratio, xp=np):
+def graded_start(dt1, h, lam_max, ratio, xp=np, first=GRADE_FIRST["float64"]):
     """The graded first steps inside the first output interval of length ``dt1`` (regular step h).
 
     Returns ``(h0, n_graded, covered)``: sub-steps ``h0·ratio^j`` for ``j < n_graded`` covering
-    ``covered`` s, all shorter than h and together at most half the interval.
+    ``covered`` s, all shorter than h and together at most half the interval; the first is
+    ``first / lam_max`` (or h, if shorter).
     """
-    h0 = xp.minimum(GRADE_FIRST / xp.maximum(lam_max, 1e-30), h)
+    h0 = xp.minimum(first / xp.maximum(lam_max, 1e-30), h)
     # largest G with h0 r^(G−1) < h and h0 (r^G − 1)/(r − 1) <= dt1 / 2
     g_step = xp.floor(xp.log(h / h0) / math.log(ratio) + 1.0 - 1e-9)
     g_half = xp.floor(xp.log1p(0.5 * dt1 * (ratio - 1.0) / h0) / math.log(ratio) + 1e-9)
@@ -374,7 +507,7 @@ def graded_start(dt1, h, lam_max, ratio, xp=np):
 
 
 def _run(carry, ctl, d: _Derived, hs, ns, grade, branchless=False):
-    """Integrate the component carry (q, v, cq, cv) over segments of ``ns[i]`` steps of ``hs[i]``,
+    """Integrate the stacked carry (q, v, cq, cv), each (4, ...), over segments of ``ns[i]`` steps of ``hs[i]``,
     the first segment preceded by ``grade = (h0, ratio, n)`` geometric sub-steps h0·ratioʲ (n may
     be 0); returns the carry and the (8, ...) state after every segment, stacked (M, 8, ...).
     One traced step serves graded and regular steps (the compiled program stays small)."""
@@ -397,33 +530,71 @@ def _run(carry, ctl, d: _Derived, hs, ns, grade, branchless=False):
 
         c = jax.lax.fori_loop(0, n + g, body, c)
         q, v = c[0], c[1]
-        return c, jnp.stack([q[0], v[0], q[1], v[1], q[2], v[2], q[3], v[3]])
+        return c, jnp.stack([q, v], axis=1).reshape((8, *q.shape[1:]))
 
     first = jnp.arange(hs.shape[0]) == 0
     return jax.lax.scan(segment, carry, (hs, ns, first))
 
 
 def _carry(y0):
-    q0 = (y0[0], y0[2], y0[4], y0[6])
-    v0 = (y0[1], y0[3], y0[5], y0[7])
-    zeros = tuple(jnp.zeros_like(a) for a in q0)
-    return q0, v0, zeros, zeros
+    """(q, v, compensation of q, of v): stacked (4, ...) arrays from the (8, ...) state."""
+    y0 = jnp.asarray(y0)
+    q0 = y0.reshape((4, 2, *y0.shape[1:]))[:, 0]
+    v0 = y0.reshape((4, 2, *y0.shape[1:]))[:, 1]
+    return q0, v0, jnp.zeros_like(q0), jnp.zeros_like(v0)
 
 
-@partial(jax.jit, static_argnames=("branchless",))
-def _integrate_chunk(carry, controls, k: BodyConstants, hs, ns, grade, branchless=False):
-    """Compiled kernel of :func:`simulate`: carry of (4,)-tuples of (N,) arrays — or the (8, N)
+def _chunk_kernel(carry, controls, k: BodyConstants, hs, ns, grade, branchless=False):
+    """Compiled kernel of :func:`simulate`: carry of four (4, N) arrays — or the (8, N)
     initial states, made into the carry inside the compiled call (no eager JAX op per call) —,
     controls (3, N), hs (M,) step lengths, ns (M,) int32 step counts, grade (h0, ratio, n graded
     sub-steps before the first segment). Returns (carry, (M, 8, N))."""
     if not isinstance(carry, tuple):
         carry = _carry(carry)
-    dtype = carry[0][0].dtype
+    dtype = carry[0].dtype
     k = BodyConstants(*(jnp.asarray(c, dtype) for c in k))
     d = _derived(k)
     ctl = _control_terms(tuple(controls), d)
     grade = (jnp.asarray(grade[0], dtype), jnp.asarray(grade[1], dtype), grade[2])
     return _run(carry, ctl, d, hs.astype(dtype), ns, grade, branchless)
+
+
+#: XLA's compile options of :func:`simulate`'s kernel on the CPU: no ``fusion`` pass. The step is
+#: one long elementwise graph whose values have many consumers, and XLA's CPU fusion copies each
+#: shared value into every consumer's loop: the fused step body held 119 fusions with 9,780
+#: arithmetic operations per flight (264 sines and cosines where the algorithm has 20), about ten
+#: times the unfused graph's ~1,000 operations. Unfused, every operation is one vectorised loop
+#: over the chunk, computed once. Measured A/B in one process, 1 thread, float32 S3 flights
+#: (2026-12-02 03:00-03:10 UTC, load 3.6-5.7 from other sessions): chunk 2048: 22,837 against
+#: 5,470 flights/s; chunk 256: 23,105 against 12,499; chunk 64: 16,973 against 13,183; chunk 16:
+#: 6,360 against 5,414. Compiling is ~3x faster too (6 s against 20 s). One 41-frame flight is
+#: slower unfused (3.8 ms against 2.3 ms, dispatch of ~1,300 operations per step), but fused and
+#: unfused results differ in the last bit (the fused loops contract and reorder differently), and a
+#: flight's result must not depend on the batch it is simulated in, so every size runs unfused:
+#: results are bit-identical for 1, 16 and 64 flights and for any chunking (tests/test_moth.py).
+#: Only on the CPU: other backends compile with their defaults.
+#:
+#: Tried and not kept (2026-12-02 03:45-03:52 UTC): fusion on, with every shared value (sines and
+#: cosines, u, λ, φ-functions, each stage's N, σ and increment) materialized through a reduction
+#: (XLA never fuses a reduction into its readers): 116,032 flights/s at 256 flights per call
+#: against 64,175 for this kernel at 4,096 (1 thread, load 1.5-2.5, best of 3), one 41-frame flight
+#: 1.3-1.6 ms against 2.3-3.0 ms; but its results depend on the call's lane count (a flight in
+#: 8 and in 256 lanes ended 2.7e-6 apart, relative, after 45 steps; 3 to 300 lanes agreed in one
+#: run, 2,048 and 4,096 did not), so a flight would not get the same answer alone and in a
+#: dataset. Whoever finds how to pin XLA's CPU loop emission (the
+#: likely cause: multiply-add contraction and vector/scalar tails that differ with the size)
+#: gets ~1.8x here.
+UNFUSED_OPTIONS = {"xla_disable_hlo_passes": "fusion"}
+
+_integrate_chunk = jax.jit(_chunk_kernel, static_argnames=("branchless",))
+_integrate_chunk_unfused = jax.jit(
+    _chunk_kernel, static_argnames=("branchless",), compiler_options=UNFUSED_OPTIONS
+)
+
+
+def _kernel_for(on_cpu: bool):
+    """The compiled kernel of :func:`simulate` (see :data:`UNFUSED_OPTIONS`)."""
+    return _integrate_chunk_unfused if on_cpu else _integrate_chunk
 
 
 # --- public API ------------------------------------------------------------------------------
@@ -500,7 +671,10 @@ CALL_LANE_STEPS = 1 << 21
 
 
 def _default_chunk() -> int:
-    return 1 << 22 if jax.default_backend() != "cpu" else 1 << 11
+    # CPU: 4,096 flights per call (unfused kernel, 1 thread, 16,384 flights, 03:12 UTC, load 2.4-3.8:
+    # best of 3 chunk 2,048 24,132/s, 4,096 28,403/s, 8,192 41,654/s, 16,384 29,265/s; medians
+    # 22-25 k/s for all four: flat from 4,096 on, and smaller chunks give progress events sooner)
+    return 1 << 22 if jax.default_backend() != "cpu" else 1 << 12
 
 
 def _check_int(name, value, lo, hi, what):
@@ -556,13 +730,15 @@ def _bucket(n: int, fine: bool) -> int:
 def plan_chunks(n_total: int, chunk: int | None, workers: int) -> tuple[int, int]:
     """(chunk size, number of chunks) for n_total flights: chunks of equal size, their number a
     multiple of the worker count (no core idles on a last, lone chunk), padded by at most a
-    sixteenth. Small batches (< 256 per worker) run as one call."""
+    sixteenth. Small batches (< 64 per worker) run as one call: below that, a thread's dispatch
+    costs more than the unfused kernel's work (1 thread, 03:09 UTC: 17,000 flights/s at chunk 64
+    against 23,000 at 256 and 6,400 at 16)."""
     if n_total == 0:
         return 1, 0
     if chunk is not None:
         return chunk, -(-n_total // chunk)
     c_max = _default_chunk()
-    if n_total < 256 * workers:
+    if n_total < 64 * workers:
         size = _bucket(n_total, fine=n_total > 256)
         return size, 1
     n_chunks = -(-n_total // c_max)
@@ -571,12 +747,14 @@ def plan_chunks(n_total: int, chunk: int | None, workers: int) -> tuple[int, int
     return size, -(-n_total // size)
 
 
-def _schedule(t, per_span: int, k: BodyConstants, ratio: float):
+def _schedule(t, per_span: int, k: BodyConstants, ratio: float, first: float):
     """Host-side step plan: graded start (h0, n) and segments (h, n, is-an-output-time)."""
     dts = np.diff(t)
     n = np.maximum(1, np.ceil(dts / REFERENCE_SPAN * per_span - 1e-9)).astype(np.int64)
     hs = dts / n
-    h0, n_graded, covered = graded_start(dts[0], hs[0], float(stiff_rate_bound(k)), ratio)
+    h0, n_graded, covered = graded_start(
+        dts[0], hs[0], float(stiff_rate_bound(k)), ratio, first=first
+    )
     rest = dts[0] - covered
     n[0] = max(1, math.ceil(rest / hs[0] - 1e-9))
     hs[0] = rest / n[0]
@@ -624,11 +802,13 @@ def _default_body():
 
 
 @lru_cache(maxsize=64)
-def _plan(t_bytes: bytes, per_span: int, k: BodyConstants, ratio: float, block_steps: int):
+def _plan(
+    t_bytes: bytes, per_span: int, k: BodyConstants, ratio: float, first: float, block_steps: int
+):
     """Step plan of :func:`simulate` for one time grid (cached: the app asks for the same grid
     again and again): grade, hs, n, blocks of segments, and the mask of recorded segments."""
     t = np.frombuffer(t_bytes, dtype=np.float64)
-    grade, hs, n = _schedule(t, per_span, k, ratio)
+    grade, hs, n = _schedule(t, per_span, k, ratio, first)
     blocks = _segments(hs, n, block_steps)
     for a in (hs, n, *(a for b in blocks for a in b)):
         a.setflags(write=False)
@@ -754,8 +934,11 @@ def simulate(
         return out.reshape(*lead, len(t), 8)
 
     size, n_chunks = plan_chunks(n_total, chunk, workers)
+    kernel = _kernel_for(on_cpu)
     block_steps = int(np.clip(CALL_LANE_STEPS // size, 64, 1 << 16))
-    grade, hs, n, blocks, record = _plan(t.tobytes(), per_span, k, GRADE_RATIO[mode], block_steps)
+    grade, hs, n, blocks, record = _plan(
+        t.tobytes(), per_span, k, GRADE_RATIO[mode], GRADE_FIRST[mode], block_steps
+    )
     lane_steps = float(np.sum(n) + grade[1])
     done_steps = [0.0]
     import threading
@@ -783,7 +966,7 @@ def simulate(
             for i, (bh, bn, _) in enumerate(blocks):
                 check_cancel(cancel, "simulate was cancelled; nothing was returned")
                 g = grade_arr if i == 0 else (grade_arr[0], grade_arr[1], np.asarray(0, np.int32))
-                carry, y = _integrate_chunk(
+                carry, y = kernel(
                     carry, ctl, k, bh, np.asarray(bn, np.int32), g, branchless=size <= SMALL_BATCH
                 )
                 res.append(np.asarray(y))
@@ -873,7 +1056,9 @@ def step_span(
     h = span / n
     ratio = GRADE_RATIO[mode]
     kk = BodyConstants(*(jnp.asarray(c, dtype) for c in k))
-    h0, n_graded, covered = graded_start(span, h, jnp.max(stiff_rate_bound(kk, jnp)), ratio, xp=jnp)
+    h0, n_graded, covered = graded_start(
+        span, h, jnp.max(stiff_rate_bound(kk, jnp)), ratio, xp=jnp, first=GRADE_FIRST[mode]
+    )
     rest = span - covered
     m = jnp.maximum(1, jnp.ceil(rest / h - 1e-9)).astype(jnp.int32)
     d = _derived(kk)

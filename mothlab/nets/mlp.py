@@ -102,9 +102,11 @@ def forward(params, masks, x, activation: str = "arctan"):
 
     Weights and biases are multiplied by their masks inside the forward pass, so the gradient of
     a pruned weight is exactly 0 and a pruned weight has no effect even if its raw value drifts.
+    ``masks=None`` uses ``params`` as they are (for a caller that keeps pruned entries at exactly
+    0 itself, as the trainer does: the same outputs without the mask multiply).
     """
     act = ACTIVATIONS[activation]
-    p = apply_masks(params, masks)
+    p = params if masks is None else apply_masks(params, masks)
     h = x
     n = len(p["w"])
     for i, (w, b) in enumerate(zip(p["w"], p["b"])):
@@ -115,7 +117,8 @@ def forward(params, masks, x, activation: str = "arctan"):
 
 
 def mse(params, masks, x, y, activation: str = "arctan"):
-    """Mean squared error over the batch and all outputs (the paper's loss)."""
+    """Mean squared error over the batch and all outputs (the paper's loss); ``masks`` as in
+    :func:`forward` (None: ``params`` as they are)."""
     return jnp.mean((forward(params, masks, x, activation) - y) ** 2)
 
 

@@ -18,36 +18,18 @@ import panel as pn
 import param
 
 from mothlab import store
+from mothlab.palette import COLORS
 
 #: the shipped assets folder (the embedded default experiment lives there; read-only): found by
 #: mothlab.store from a checkout, an installed wheel or $MOTHLAB_ASSETS
 ASSETS = store.assets_path()
 DEFAULT_EXPERIMENT = ASSETS / "default_experiment.zarr"
 
-#: colours used across tabs (module attributes BLUE, ORANGE, GREEN, RED, PURPLE, GREY): the one
-#: palette of mothlab.plots (Okabe–Ito, colour-blind safe), read on first use, because
-#: mothlab.plots imports HoloViews (0.6 s), and once HoloViews is imported ``pn.extension()``
-#: imports its Bokeh backend and matplotlib too (1.6 s more; measured with cProfile in
-#: ``panel serve app``, 2026-12-02 02:56 UTC, load 5): the Flight tab, the first page, needs
-#: neither
-_COLOR_KEYS = {
-    "BLUE": "blue",
-    "ORANGE": "orange",
-    "GREEN": "green",
-    "RED": "vermillion",
-    "PURPLE": "purple",
-    "GREY": "grey",
-}
-
-
-def __getattr__(name: str):
-    if name in _COLOR_KEYS:
-        from mothlab.plots import COLORS
-
-        globals().update({k: COLORS[v] for k, v in _COLOR_KEYS.items()})
-        return globals()[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
+#: colours used across tabs: the one palette of mothlab (Okabe–Ito, colour-blind safe), from
+#: mothlab.palette, which imports nothing (mothlab.plots would import HoloViews)
+BLUE, ORANGE, GREEN, RED, PURPLE, GREY = (
+    COLORS[k] for k in ("blue", "orange", "green", "vermillion", "purple", "grey")
+)
 
 _CONFIGURED = False
 

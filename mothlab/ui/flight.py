@@ -18,12 +18,24 @@ from bokeh.models import ColumnDataSource, Legend, Range1d, Span
 from bokeh.plotting import figure
 
 from mothlab import moth
+from mothlab.data import SamplingRanges
 from mothlab.moth import STATE_LABELS, STATE_UNITS, MothParams
 from mothlab.moth.geometry import body_shapes
 from mothlab.runtime import enable_compile_cache
 
-from . import common
-from .common import Notice, add_periodic, served, set_columns, show
+from .common import (
+    BLUE,
+    GREEN,
+    GREY,
+    ORANGE,
+    PURPLE,
+    RED,
+    Notice,
+    add_periodic,
+    served,
+    set_columns,
+    show,
+)
 
 SLIDER_WIDTH = 260  # px: the controls column is 290 px wide
 N_FRAMES = 41  # frames of the animation; fixed so the simulator compiles once
@@ -31,19 +43,10 @@ N_FRAMES = 41  # frames of the animation; fixed so the simulator compiles once
 #: rad/s): a hovering moth's 3e-6 cm of round-off is drawn flat, not as a trend
 MIN_SPANS = (0.05, 0.005, 0.5, 0.05)
 
-#: the S3 sampling ranges of :class:`mothlab.data.SamplingRanges` (the sliders' bounds), as
-#: numbers: importing mothlab.data imports JAX (its dataset module), which the first page must not
-#: wait for; tests/test_ui.py checks that they equal SamplingRanges()
+#: the sliders' bounds: the S3 sampling ranges of the data layer (lazy: imports no JAX)
 S3_RANGES = {
-    "xd": (-1500.0, 1500.0),
-    "yd": (-1500.0, 1500.0),
-    "theta": (0.0, 2 * math.pi),
-    "phi": (0.0, 2 * math.pi),
-    "thetad": (-25.0, 25.0),
-    "phid": (-25.0, 25.0),
-    "F": (0.0, 44300.0),
-    "alpha": (0.0, 2 * math.pi),
-    "tau": (-1e5, 1e5),
+    k: tuple(float(v) for v in getattr(SamplingRanges(), k))
+    for k in ("xd", "yd", "theta", "phi", "thetad", "phid", "F", "alpha", "tau")
 }
 
 # -- the simulator compiles once per process, in a worker thread --------------------------------
@@ -339,7 +342,7 @@ class FlightView(pn.viewable.Viewer):
             "ys",
             source=self.src_ghost,
             fill_alpha=0.0,
-            line_color=common.GREY,
+            line_color=GREY,
             line_alpha=0.35,
             line_dash="dashed",
         )
@@ -356,7 +359,7 @@ class FlightView(pn.viewable.Viewer):
             "xs",
             "ys",
             source=self.src_head,
-            fill_color=common.ORANGE,
+            fill_color=ORANGE,
             fill_alpha=0.6,
             line_color="black",
         )
@@ -364,14 +367,12 @@ class FlightView(pn.viewable.Viewer):
             "xs",
             "ys",
             source=self.src_abd,
-            fill_color=common.BLUE,
+            fill_color=BLUE,
             fill_alpha=0.5,
             line_color="black",
         )
-        p.segment(
-            "x0", "y0", "x1", "y1", source=self.src_thrust, line_color=common.RED, line_width=4
-        )
-        p.scatter("x1", "y1", source=self.src_thrust, marker="triangle", size=12, color=common.RED)
+        p.segment("x0", "y0", "x1", "y1", source=self.src_thrust, line_color=RED, line_width=4)
+        p.scatter("x1", "y1", source=self.src_thrust, marker="triangle", size=12, color=RED)
         p.arc(
             "x",
             "y",
@@ -422,7 +423,7 @@ class FlightView(pn.viewable.Viewer):
                 "t",
                 "a",
                 source=src,
-                color=common.ORANGE,
+                color=ORANGE,
                 line_width=2,
                 legend_label=f"{STATE_LABELS[i]} ({STATE_UNITS[i]})",
             )
@@ -430,11 +431,11 @@ class FlightView(pn.viewable.Viewer):
                 "t",
                 "b",
                 source=src,
-                color=common.BLUE,
+                color=BLUE,
                 line_width=2,
                 legend_label=f"{STATE_LABELS[j]} ({STATE_UNITS[j]})",
             )
-            span = Span(location=0, dimension="height", line_color=common.GREY, line_dash="dashed")
+            span = Span(location=0, dimension="height", line_color=GREY, line_dash="dashed")
             f.add_layout(span)
             self.state_sources.append((src, i, j))
             self.state_figs.append(_lean(f))
@@ -447,7 +448,7 @@ class FlightView(pn.viewable.Viewer):
             dict(
                 xs=[s.com_head[:, 0], s.com_abdomen[:, 0], s.com[:, 0]],
                 ys=[s.com_head[:, 1], s.com_abdomen[:, 1], s.com[:, 1]],
-                color=[common.ORANGE, common.BLUE, "black"],
+                color=[ORANGE, BLUE, "black"],
                 label=["head-thorax centre", "abdomen centre", "centre of mass"],
             ),
         )
@@ -485,7 +486,7 @@ class FlightView(pn.viewable.Viewer):
             dict(
                 x=pts[:, 0],
                 y=pts[:, 1],
-                color=["white", common.ORANGE, common.BLUE, "black"],
+                color=["white", ORANGE, BLUE, "black"],
                 label=["joint", "head CoM", "abdomen CoM", "CoM"],
             ),
         )
@@ -507,7 +508,7 @@ class FlightView(pn.viewable.Viewer):
                 y=[s.joint[k, 1]],
                 start=[start],
                 end=[end],
-                color=[common.GREEN if tau >= 0 else common.PURPLE],
+                color=[GREEN if tau >= 0 else PURPLE],
             ),
         )
         for span in self.time_spans:
