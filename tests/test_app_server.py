@@ -146,3 +146,28 @@ def test_bench_readme_renders_the_app_record_with_its_goals(tmp_path):
     assert "flight force slider | 140 ms (p95 210 ms) | met |" in text
     assert "server ≤ 50 ms: explorer step | 20.0 ms | met |" in text
     assert "listening 2.0 s; HTML received 2.9 s" in text and "> summary: app ok" in text
+
+
+def test_served_app_uses_one_device_per_core_like_mothlab_train():
+    """``panel serve app`` runs its hooks before JAX is imported: the Train tab then sees one CPU
+    device per core, as ``mothlab train`` does, so either resumes the other's runs."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    hooks = Path(__file__).resolve().parents[1] / "app" / "app_hooks.py"
+    code = (
+        "import runpy, sys; hooks = runpy.run_path(sys.argv[1]); "
+        "hooks['on_server_loaded'](None); import jax; print(jax.local_device_count())"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(hooks)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        timeout=300,
+    ).stdout.split()
+    assert int(out[-1]) == max(os.cpu_count() or 1, 1)

@@ -308,6 +308,15 @@ def served() -> bool:
     return bool(doc is not None and doc.session_context is not None)
 
 
+def held():
+    """A context in which every change to the page is sent as one message when it ends (the
+    browser then redraws once), under ``panel serve``; in a notebook, where Panel already
+    collects the changes and pushes them itself, a no-op."""
+    import contextlib
+
+    return pn.io.hold() if served() else contextlib.nullcontext()
+
+
 def push_to_notebook() -> None:
     """Send changes made outside a browser event to the notebook's page.
 

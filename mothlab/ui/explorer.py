@@ -35,7 +35,7 @@ import mothlab.analysis as A
 from mothlab import plots
 from mothlab.data import INPUT_LABELS, OUTPUT_LABELS
 
-from .common import add_periodic, catalog, escape, set_columns, show
+from .common import add_periodic, catalog, escape, held, set_columns, show
 
 MAX_EDGES_PER_LAYER = 6000  # drawn per layer; denser layers show their strongest edges
 ALL = "all networks"
@@ -306,10 +306,10 @@ class GraphView(pn.viewable.Viewer):
         self.fig = g
         self.note = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["graph-note"])
         self.legend = pn.pane.HTML(
-            f"<span style='color:{C['blue']}'>■</span> positive weight "
-            f"<span style='color:{C['vermillion']}'>■</span> negative weight "
-            f"<span style='color:{C['grey']}'>■</span> edge of a removed node "
-            f"<span style='color:{C['grey']}'>┈</span> connection of a cut input, pruned away; "
+            "".join(
+                f"<span style='color:{c}'>■</span> {k} " for k, c in zip(EDGE_KINDS, EDGE_COLORS)
+            )
+            + f"<span style='color:{C['grey']}'>┈</span> connection of a cut input, pruned away; "
             f"nodes: <span style='color:{NODE_COLORS['ghost']}'>●</span> ghost (no input) "
             f"<span style='color:{NODE_COLORS['dead']}'>●</span> dead (no output) "
             f"<span style='color:{NODE_COLORS['removed']}'>●</span> removed with them. "
@@ -834,7 +834,7 @@ class ExplorerView(pn.viewable.Viewer):
         """Hand one frame to every view (each reads only from it), then caption it."""
         self.shown = shown
         # one message to the browser for the whole frame (it redraws once), not one per change
-        with pn.io.hold():
+        with held():
             for view in (self.graph, self.inputs, self.losses):
                 view.shown = shown
             self.caption.object = (

@@ -32,6 +32,7 @@ from .common import (
     RED,
     Notice,
     add_periodic,
+    held,
     served,
     set_columns,
     show,
@@ -303,7 +304,7 @@ class FlightView(pn.viewable.Viewer):
         self.times = t * 1000.0
         self.shapes = body_shapes(traj, self.setup.controls(), body)
         self.n_draws += 1
-        with pn.io.hold():  # one message to the browser for the whole redraw
+        with held():  # one message to the browser for the whole redraw
             self._update_sources()
         return True
 
@@ -470,7 +471,7 @@ class FlightView(pn.viewable.Viewer):
         self._draw_frame()
 
     def _frame_moved(self, event) -> None:
-        with pn.io.hold():  # one message to the browser per frame
+        with held():  # one message to the browser per frame
             self._draw_frame()
 
     def _draw_frame(self):
