@@ -292,7 +292,7 @@ def _time_serve(root: Path, steps: int = 30) -> tuple[float, str, list[float]]:
         trips.update(_browser_sliders(page, steps))
         return (
             first,
-            "rendered page (chromium)",
+            "rendered page, chromium",
             {"listen_s": listen, "drawn_s": drawn, **marks, **trips},
         )
     finally:
