@@ -10,6 +10,7 @@ import pytest
 from mothlab.nets import mlp
 from mothlab.nets.training import (
     TrainSettings,
+    _adam_update,
     _stop_rule,
     evaluate,
     init_state,
@@ -169,6 +170,27 @@ def test_train_chunk_matches_a_masked_forward_reference_step():
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
         for w, mw in zip(got["params"]["w"], got["masks"]["w"]):
             assert (np.asarray(w)[~np.asarray(mw)] == 0).all()
+
+
+@pytest.mark.parametrize("schedule", ["constant", "warmup_cosine"])
+def test_adam_update_is_optax_adam_and_freezes_a_stopped_network(schedule):
+    import optax
+
+    s = TrainSettings(lr_schedule=schedule, lr_warmup_steps=3, lr_decay_steps=20)
+    rng = np.random.default_rng(1)
+    params = {"w": [jnp.asarray(rng.standard_normal((4, 3)), jnp.float32)]}
+    state = s.opt.init(params)
+    for _ in range(6):
+        g = {"w": [jnp.asarray(rng.standard_normal((4, 3)), jnp.float32)]}
+        u, ref_state = s.opt.update(g, state, params)
+        ref = optax.apply_updates(params, u)
+        got, got_state = _adam_update(g, state, params, jnp.bool_(True), s)
+        for a, b in zip(jax.tree.leaves((got, got_state)), jax.tree.leaves((ref, ref_state))):
+            np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-6, atol=1e-9)
+        same, same_state = _adam_update(g, state, params, jnp.bool_(False), s)
+        for a, b in zip(jax.tree.leaves((same, same_state)), jax.tree.leaves((params, state))):
+            np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+        params, state = ref, ref_state
 
 
 def test_stopped_network_is_frozen():

@@ -13,6 +13,8 @@ reported apart.
   validation batch (the early-stopping signal of SCIENCE.md §3: every batch's validation loss
   enters the means it compares), and the stop rule's bookkeeping. Activation: mothlab's arctan
   (``mlp.fast_arctan``, a vectorised polynomial, within 2 ulp of arctan).
+- **mothlab, one device**: the same on the default device only (what the sharding is worth
+  to mothlab's step).
 - **plain JAX**: what an ML user would write for the same job: stacked ensemble weights
   ``(n, in, out)``, a batched ``einsum`` forward with the mask multiplied in, ``jax.grad``, optax
   adam, ``lax.scan`` over steps inside one ``jit``, per-network batches drawn on device, the
@@ -66,9 +68,10 @@ def _mesh():
     return shard, repl
 
 
-def mothlab_step(sizes, n, batch, steps, data):
-    """A function running ``steps`` batches of mothlab's train_chunk (compiled, the network axis
-    sharded over all devices as ``mothlab train`` runs it), and the compile time."""
+def mothlab_step(sizes, n, batch, steps, data, sharded=True):
+    """A function running ``steps`` batches of mothlab's train_chunk (compiled; the network axis
+    sharded over all devices as ``mothlab train`` runs it, or on the default device), and the
+    compile time."""
     import jax
 
     from mothlab.nets.training import (
@@ -79,11 +82,12 @@ def mothlab_step(sizes, n, batch, steps, data):
         train_chunk,
     )
 
-    shard, repl = _mesh()
     s = TrainSettings(batch_size=batch, val_batch_size=batch, max_steps=10**9, es_window=1000)
     keys = network_keys(0, range(n))
-    st = jax.device_put(level_state(init_state(keys, sizes, s), keys, 0, s), shard)
-    d = jax.device_put(data, repl)
+    st, d = level_state(init_state(keys, sizes, s), keys, 0, s), data
+    if sharded:
+        shard, repl = _mesh()
+        st, d = jax.device_put(st, shard), jax.device_put(data, repl)
     t0 = time.perf_counter()
     st, out = train_chunk(st, d, steps, s)
     jax.block_until_ready(out)
@@ -238,17 +242,21 @@ def run(args) -> int:
             at = 0.05 + 0.9 * i / len(cases)
             report(progress, at, f"{case}: compile mothlab")
             go_ours, c_ours = mothlab_step(sizes, n, args.batch, steps, data)
+            go_ours_1, c_ours_1 = mothlab_step(sizes, n, args.batch, steps, data, sharded=False)
             report(progress, at + 0.2 / len(cases), f"{case}: compile plain JAX")
             go_plain, c_plain = plain_step(sizes, n, args.batch, steps, data)
             go_plain_sh, c_plain_sh = plain_step(sizes, n, args.batch, steps, data, sharded=True)
             report(progress, at + 0.5 / len(cases), f"{case}: timing, interleaved")
             times = interleaved_best(
-                [go_ours, go_plain, go_plain_sh, *peak_fns.values()], max(3, args.repeats)
+                [go_ours, go_ours_1, go_plain, go_plain_sh, *peak_fns.values()],
+                max(3, args.repeats),
             )
-            t_ours, t_plain, t_plain_sh = times[:3]
-            peaks = {k: 2.0 * args.peak_size**3 / t / 1e9 for k, t in zip(peak_fns, times[3:])}
+            t_ours, t_ours_1, t_plain, t_plain_sh = times[:4]
+            peaks = {k: 2.0 * args.peak_size**3 / t / 1e9 for k, t in zip(peak_fns, times[4:])}
             peak = max(peaks.values())
-            ours, plain, plain_sh = (n * steps / t for t in (t_ours, t_plain, t_plain_sh))
+            ours, ours_1, plain, plain_sh = (
+                n * steps / t for t in (t_ours, t_ours_1, t_plain, t_plain_sh)
+            )
             f_ours = flops_per_step(sizes, args.batch, args.batch)
             f_plain = flops_per_step(sizes, args.batch, 0)
             rows.append(
@@ -259,6 +267,7 @@ def run(args) -> int:
                     weights=sum(n_weights(sizes)),
                     mothlab_net_steps_per_s=ours,
                     mothlab_gflops=ours * f_ours / 1e9,
+                    mothlab_one_device_net_steps_per_s=ours_1,
                     plain_net_steps_per_s=plain,
                     plain_gflops=plain * f_plain / 1e9,
                     plain_sharded_net_steps_per_s=plain_sh,
@@ -272,6 +281,7 @@ def run(args) -> int:
                     flops_per_net_step_mothlab=f_ours,
                     flops_per_net_step_plain=f_plain,
                     compile_s_mothlab=c_ours,
+                    compile_s_mothlab_one_device=c_ours_1,
                     compile_s_plain=c_plain,
                     compile_s_plain_sharded=c_plain_sh,
                 )
@@ -291,7 +301,7 @@ def run(args) -> int:
     print(
         f"{'case':<27} {'nets':>4} {'mothlab n-steps/s':>17} {'GFLOP/s':>7} "
         f"{'plain n-steps/s':>15} {'GFLOP/s':>7} {'ratio':>6} {'plain sharded':>13} "
-        f"{'ratio':>6} {'of peak':>7}"
+        f"{'ratio':>6} {'of peak':>7} {'mothlab 1 device':>16}"
     )
     for r in rows:
         print(
@@ -299,7 +309,8 @@ def run(args) -> int:
             f"{r['mothlab_gflops']:>7.1f} {r['plain_net_steps_per_s']:>15,.0f} "
             f"{r['plain_gflops']:>7.1f} {r['ratio_to_plain']:>5.2f}× "
             f"{r['plain_sharded_net_steps_per_s']:>13,.0f} {r['ratio_to_plain_sharded']:>5.2f}× "
-            f"{r['mothlab_fraction_of_peak']:>7.0%}"
+            f"{r['mothlab_fraction_of_peak']:>7.0%} "
+            f"{r['mothlab_one_device_net_steps_per_s']:>16,.0f}"
         )
     print(
         "FLOPs per network-step: 6·weights·batch (+ 2·weights·val batch for mothlab's validation "

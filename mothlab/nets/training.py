@@ -245,8 +245,9 @@ def level_state(state, keys, level: int, settings: TrainSettings):
     )
 
 
-def _net_step(params, opt_state, masks, lkey, step, data, settings: TrainSettings):
-    """One batch of one network: update, then validation loss of the updated network."""
+def _net_step(params, opt_state, masks, lkey, step, active, data, settings: TrainSettings):
+    """One batch of one network: update, then validation loss of the updated network. A
+    network that is not ``active`` (stopped) keeps its parameters and optimizer state."""
     xtr, ytr, xva, yva = data
     kt, kv = jax.random.split(jax.random.fold_in(lkey, step))
     it = jax.random.randint(kt, (settings.batch_size,), 0, xtr.shape[0])
@@ -254,18 +255,23 @@ def _net_step(params, opt_state, masks, lkey, step, data, settings: TrainSetting
     # networks once per chunk) and after every update (re-masked below), so the forward passes
     # need no mask multiply: the same outputs, and the masked gradient below is the gradient of
     # the masked forward. As published, raw pruned weights may drift (defects 2-3): the forward
-    # masks them. Measured against the masked forward in one process, timed in turns, best of
-    # 7-9 (2026-12-02 03:05-03:35 UTC, load 3.6-6.1 on the shared 2-core CPU, one device):
-    # paper width, 4 networks: 1.04x, 1.21x, 1.40x in three runs; 10-50-50-50-8-7, 16 networks:
-    # 0.76x, 1.15x (the machine's noise is that large; no run at paper width was slower).
+    # masks them. Measured against the masked forward (paper width, 4 networks, one device, in
+    # one process, timed in turns, best of 9; 2026-12-02 03:40 UTC, load 2.7-4.3): 1.12x wall,
+    # 1.09x CPU time per batch (earlier runs at load 3.6-6.1 gave 1.04-1.40x wall).
     fwd_masks = masks if settings.as_published else None
     loss, grads = jax.value_and_grad(mlp.mse)(
         params, fwd_masks, xtr[it], ytr[it], settings.activation
     )
     if not settings.as_published:
         grads = mlp.apply_masks(grads, masks)
-    updates, new_opt = settings.opt.update(grads, opt_state, params)
-    new_params = optax.apply_updates(params, updates)
+    if settings.optimizer == "adam":
+        new_params, new_opt = _adam_update(grads, opt_state, params, active, settings)
+    else:
+        updates, new_opt = settings.opt.update(grads, opt_state, params)
+        new_params = jax.tree.map(
+            lambda a, b: jnp.where(active, a, b), optax.apply_updates(params, updates), params
+        )
+        new_opt = jax.tree.map(lambda a, b: jnp.where(active, a, b), new_opt, opt_state)
     if not settings.as_published:
         # re-masking keeps pruned weights exactly 0 whatever the optimizer does (e.g. weight
         # decay)
@@ -273,6 +279,53 @@ def _net_step(params, opt_state, masks, lkey, step, data, settings: TrainSetting
     iv = jax.random.randint(kv, (settings.val_batch_size,), 0, xva.shape[0])
     vloss = mlp.mse(new_params, fwd_masks, xva[iv], yva[iv], settings.activation)
     return new_params, new_opt, loss, vloss
+
+
+def _adam_update(grads, opt_state, params, active, settings: TrainSettings):
+    """``settings.opt`` (``optax.adam`` on the learning-rate schedule, optax's defaults) applied
+    to one network, with the stopped-network select (``active`` False: nothing changes), from
+    optax's own formulas and state: ``(ScaleByAdamState, ScaleByScheduleState)``.
+
+    Why not ``settings.opt.update`` and a select afterwards: XLA computes the new moments twice
+    (for the state and inside the update) and must keep the old ones alive for the select, so it
+    copies both moments and the weights of every layer in every batch. Here the selected moments
+    are materialised first (``optimization_barrier``) and the update is computed from them.
+    Measured (paper width, 4 networks, one device, in one process, timed in turns, best of 9;
+    2026-12-02 03:47 UTC, load 1.7-2.5): 1.14x wall, 1.15x CPU time per batch against the optax
+    update with the select after it, as fast as no select at all (1.13x); weight-sized copies per
+    batch 6 -> 2; at 10-50-50-50-8-7 (16 networks) 1.04x. Tested equal to ``optax.adam`` to
+    float32 round-off, and a stopped network unchanged bit for bit.
+    """
+    b1, b2, eps = 0.9, 0.999, 1e-8  # optax.adam's defaults (make_optimizer passes none)
+    adam, sched = opt_state
+
+    def keep(new, old):
+        return jnp.where(active, new, old)
+
+    mu = jax.tree.map(keep, optax.tree.update_moment(grads, adam.mu, b1, 1), adam.mu)
+    nu = jax.tree.map(keep, optax.tree.update_moment_per_elem_norm(grads, adam.nu, b2, 2), adam.nu)
+    mu, nu = jax.lax.optimization_barrier((mu, nu))
+    count = optax.safe_increment(adam.count)
+    mu_hat = optax.tree.bias_correction(mu, b1, count)
+    nu_hat = optax.tree.bias_correction(nu, b2, count)
+    step_size = -1 * settings.schedule(sched.count)
+    zero = jnp.zeros((), jnp.float32)
+    new_params = jax.tree.map(
+        lambda p, m, v: (
+            p
+            + jnp.where(
+                active, jnp.array(step_size, p.dtype) * (m / (jnp.sqrt(v + 0.0) + eps)), zero
+            )
+        ),
+        params,
+        mu_hat,
+        nu_hat,
+    )
+    new_opt = (
+        adam._replace(count=keep(count, adam.count), mu=mu, nu=nu),
+        sched._replace(count=keep(optax.safe_increment(sched.count), sched.count)),
+    )
+    return new_params, new_opt
 
 
 def _early_stop(hist, step, settings: TrainSettings):
@@ -309,7 +362,7 @@ def _stop_rule(hist, step, settings: TrainSettings):
 def train_chunk(state, data, n_steps: int, settings: TrainSettings):
     """Run ``n_steps`` batches (one ``lax.scan``). Returns ``(state, losses)`` with
     ``losses = (train, val)`` each ``(n_steps, n)``, NaN where a network was already stopped."""
-    vstep = jax.vmap(partial(_net_step, settings=settings), in_axes=(0, 0, 0, 0, 0, None))
+    vstep = jax.vmap(partial(_net_step, settings=settings), in_axes=(0, 0, 0, 0, 0, 0, None))
     if not settings.as_published:
         # the invariant _net_step relies on (pruned weights exactly 0), for any caller's state;
         # a no-op for the runner's (pruning and every update already zero them). Stopped networks
@@ -329,15 +382,8 @@ def train_chunk(state, data, n_steps: int, settings: TrainSettings):
     def body(st, _):
         active = ~st["stopped"]
         params, opt_state, loss, vloss = vstep(
-            st["params"], st["opt"], st["masks"], st["lkey"], st["step"], data
+            st["params"], st["opt"], st["masks"], st["lkey"], st["step"], active, data
         )
-
-        def keep(new, old):
-            a = active.reshape(active.shape + (1,) * (new.ndim - 1))
-            return jnp.where(a, new, old)
-
-        params = jax.tree.map(keep, params, st["params"])
-        opt_state = jax.tree.map(keep, opt_state, st["opt"])
         pos = st["step"] % settings.es_window
         n = active.shape[0]
         hist = (
