@@ -34,6 +34,14 @@ NUMBA_MISSING = (
 )
 
 
+#: Default sample sizes: the quiet default run of 2026-12-02 03:51 UTC (original 600, diffrax 256,
+#: mothlab 65,536, errors 256, Radau 4) took 49 s on the 2-core CPU, its original and mothlab rows
+#: timed for under half a second; the larger original, mothlab and Radau sizes time them for a
+#: second or more. diffrax stays at 256 (and so do the error samples, which diffrax also runs):
+#: at 1,024 (512 per thread) its Kvaerno5 row stalled with the CPU idle (03:55 UTC, killed
+#: after 7 minutes), a hang of two concurrent XLA executions that 128 per thread never showed.
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "simulate", help="simulator vs the original generator and diffrax", description=__doc__
@@ -41,8 +49,8 @@ def register(sub) -> None:
     p.add_argument(
         "--n-original",
         type=int,
-        default=600,
-        help="S3 samples timed for numba + odeint (default 600)",
+        default=2000,
+        help="S3 samples timed for numba + odeint (default 2,000)",
     )
     p.add_argument(
         "--n-diffrax",
@@ -53,8 +61,8 @@ def register(sub) -> None:
     p.add_argument(
         "--n-mothlab",
         type=int,
-        default=65_536,
-        help="flights timed for mothlab float32 (float64: a quarter; default 65,536)",
+        default=262_144,
+        help="flights timed for mothlab float32 (float64: a quarter; default 262,144)",
     )
     p.add_argument(
         "--n-error",
@@ -65,12 +73,12 @@ def register(sub) -> None:
     p.add_argument(
         "--n-radau",
         type=int,
-        default=4,
-        help="samples on which the reference is checked against Radau (default 4)",
+        default=8,
+        help="samples on which the reference is checked against Radau (default 8)",
     )
     p.add_argument(
         "--curve",
-        default="1,64,1000,4096,40000,65536",
+        default="1,64,1000,4096,40000,65536,262144",
         help="batch sizes of the float32 curve (comma-separated; '' to skip)",
     )
     p.add_argument("--skip-diffrax", action="store_true", help="leave out the diffrax rows")

@@ -336,9 +336,11 @@ def _step(q, v, ctl, d: _Derived, h, tableau=HOCHBRUCK_OSTERMANN, branchless=Fal
     the same within the noise), one 41-frame flight 4.6 against 4.9 ms.
 
     ``branchless``: evaluate the φ-functions without :func:`_phis`' branch (the same bits: the
-    branch only skips work that the selection discards). For a few flights the branch's control
-    flow costs more than the work it skips (one flight: 1.3 ms against 3.0 ms per 41-frame call,
-    measured 2026-12-02 under load 3-5)."""
+    branch only skips work that the selection discards). With the fused kernel the branch's
+    control flow cost more than it skipped for a few flights (one flight: 1.3 ms against 3.0 ms per
+    41-frame call, 2026-12-02 under load 3-5); with the unfused CPU kernel the two are even (A/B,
+    04:09 UTC, load 2.5, best of 10: 2.13 / 2.08 ms per 41-frame flight, 1.66 / 1.49 ms per
+    16 flights, branchless / branch), and small batches stay branchless."""
     entries = _stacked_tableau(_tableau_key(tableau))
     trig0 = _trig(q)
     u_rows, lam = _damper(trig0, d)
