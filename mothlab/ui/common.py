@@ -48,6 +48,10 @@ def configure_panel() -> None:
     served = bool(pn.state.curdoc is not None and pn.state.curdoc.session_context is not None)
     if served:
         os.environ.setdefault("BOKEH_RESOURCES", "server")
+        # the IDE signatures of Panel's classes are of no use to a server, and applying them
+        # costs the first page 34 ms (pn.extension._apply_signatures timed alone, 2026-12-02
+        # 04:27 UTC, load 1.2)
+        pn.config.apply_signatures = False
         pn.extension(design="native", notifications=False)
     else:
         pn.config.inline = True
@@ -102,15 +106,20 @@ def pin_notebook_dist(view) -> None:
             patch_model_css(root, dist_url=dist)
 
 
+#: arrays up to this many numbers are sent as JSON by :func:`inline`; longer ones stay binary (a
+#: node column of a paper-width network, 1,233 numbers, took the server ~5 ms more as JSON)
+INLINE_MAX = 512
+
+
 def inline(data: dict) -> dict:
-    """``data`` with its numpy arrays (also inside lists) as plain lists: Bokeh sends a numpy
+    """``data`` with its small numpy arrays (also inside lists) as plain lists: Bokeh sends a numpy
     column as a binary buffer, i.e. two more WebSocket frames each, and every frame is one
     ``send`` through the loopback, which cost ~1.5 ms each on this 2-core CPU (cProfile of
     ``panel serve app`` during flight-slider steps, 2026-12-02 04:12 UTC, load 3: 2,035 sends,
     3.0 s). For a few hundred numbers JSON is the cheaper way."""
 
     def plain(v):
-        if hasattr(v, "tolist"):
+        if hasattr(v, "tolist") and getattr(v, "size", 0) <= INLINE_MAX:
             return v.tolist()
         if isinstance(v, (list, tuple)):
             return [plain(x) for x in v]
