@@ -209,7 +209,7 @@ def _browser_sliders(page, steps) -> dict[str, list[float]]:
         steps,
         lambda k: {
             "prefix": None,  # a DiscreteSlider: its label is beside the slider
-            "cols": ["x0", "y0", "x1", "y1", "kind", "alpha", "width"],
+            "cols": ["x0", "y0", "y1", "kind", "alpha", "width"],
             "key": arrows(k),
         },
     )

@@ -30,12 +30,13 @@ import panel as pn
 import param
 from bokeh.models import ColumnDataSource, LabelSet, LinearColorMapper, Span
 from bokeh.plotting import figure
+from bokeh.transform import dodge
 
 import mothlab.analysis as A
 from mothlab import plots
 from mothlab.data import INPUT_LABELS, OUTPUT_LABELS
 
-from .common import add_periodic, catalog, escape, held, set_columns, show
+from .common import add_periodic, catalog, escape, held, inline, set_columns, show
 
 MAX_EDGES_PER_LAYER = 6000  # drawn per layer; denser layers show their strongest edges
 ALL = "all networks"
@@ -228,10 +229,8 @@ class GraphView(pn.viewable.Viewer):
         super().__init__(**params)
         self._cache = _Memo(64)
         self.n_updates = 0
-        self.src_edges = ColumnDataSource(
-            dict(x0=[], y0=[], x1=[], y1=[], kind=[], alpha=[], width=[])
-        )
-        self.src_vanished = ColumnDataSource(dict(x0=[], y0=[], x1=[], y1=[]))
+        self.src_edges = ColumnDataSource(dict(x0=[], y0=[], y1=[], kind=[], alpha=[], width=[]))
+        self.src_vanished = ColumnDataSource(dict(x0=[], y0=[], y1=[]))
         self.src_nodes = ColumnDataSource(dict(x=[], y=[], code=[]))
         self.src_in = ColumnDataSource(dict(x=[], y=[], text=[]))
         self.src_out = ColumnDataSource(dict(x=[], y=[], text=[]))
@@ -247,10 +246,12 @@ class GraphView(pn.viewable.Viewer):
             toolbar_location="above",
             css_classes=["mothlab-graph"],
         )
+        # x1 = x0 + 1 (every edge joins a layer to the next), made in the browser: one buffer
+        # fewer to send per step
         g.segment(
             "x0",
             "y0",
-            "x1",
+            dodge("x0", 1.0),
             "y1",
             source=self.src_vanished,
             line_color=C["grey"],
@@ -261,7 +262,7 @@ class GraphView(pn.viewable.Viewer):
         g.segment(
             "x0",
             "y0",
-            "x1",
+            dodge("x0", 1.0),
             "y1",
             source=self.src_edges,
             # colours mapped in the browser from small integer codes (see graph_data)
@@ -369,10 +370,11 @@ class GraphView(pn.viewable.Viewer):
         cut = set(int(c) for c in g["cut"])
         # only what changed goes to the browser: a step sends the new edges and the node states
         # (the positions, labels and the cut inputs' dotted edges stay, mostly)
-        self.src_edges.data = g["edges"]
+        # the edges as binary float32/uint8 buffers (thousands of numbers); the rest inline
+        self.src_edges.data = {k: v for k, v in g["edges"].items() if k != "x1"}
         nodes = g["nodes"]
-        set_columns(self.src_nodes, {k: nodes[k] for k in ("x", "y", "code")})
-        set_columns(self.src_vanished, g["vanished"])
+        set_columns(self.src_nodes, inline({k: nodes[k] for k in ("x", "y", "code")}))
+        set_columns(self.src_vanished, inline({k: g["vanished"][k] for k in ("x0", "y0", "y1")}))
         set_columns(
             self.src_in,
             dict(
@@ -493,9 +495,10 @@ class InputsView(pn.viewable.Viewer):
             return
         heat, cut = self._sources
         set_columns(
-            heat, dict(heat.data, zvalues=conn.ravel(), connections=conn.ravel().astype(str))
+            heat,
+            inline(dict(heat.data, zvalues=conn.ravel(), connections=conn.ravel().astype(str))),
         )
-        set_columns(cut, dict(cut.data, cut=heat_cut_values(conn)))
+        set_columns(cut, inline(dict(cut.data, cut=heat_cut_values(conn))))
         self.heat.object.title.text = plots.heatmap_title(r, s.level)
         self.cut.object.title.text = plots.cut_title(r, s.level)
 

@@ -33,6 +33,7 @@ from .common import (
     Notice,
     add_periodic,
     held,
+    inline,
     served,
     set_columns,
     show,
@@ -444,20 +445,29 @@ class FlightView(pn.viewable.Viewer):
 
     def _update_sources(self):
         s, traj = self.shapes, self.trajectory
+        # small data: sent inline as JSON, only the columns that changed (see common.inline)
         set_columns(
             self.src_trails,
-            dict(
-                xs=[s.com_head[:, 0], s.com_abdomen[:, 0], s.com[:, 0]],
-                ys=[s.com_head[:, 1], s.com_abdomen[:, 1], s.com[:, 1]],
-                color=[ORANGE, BLUE, "black"],
-                label=["head-thorax centre", "abdomen centre", "centre of mass"],
+            inline(
+                dict(
+                    xs=[s.com_head[:, 0], s.com_abdomen[:, 0], s.com[:, 0]],
+                    ys=[s.com_head[:, 1], s.com_abdomen[:, 1], s.com[:, 1]],
+                    color=[ORANGE, BLUE, "black"],
+                    label=["head-thorax centre", "abdomen centre", "centre of mass"],
+                )
             ),
         )
-        self.src_ghost.data = dict(
-            xs=[s.head[0, :, 0], s.abdomen[0, :, 0]], ys=[s.head[0, :, 1], s.abdomen[0, :, 1]]
+        set_columns(
+            self.src_ghost,
+            inline(
+                dict(
+                    xs=[s.head[0, :, 0], s.abdomen[0, :, 0]],
+                    ys=[s.head[0, :, 1], s.abdomen[0, :, 1]],
+                )
+            ),
         )
         for (src, i, j), fig, min_span in zip(self.state_sources, self.state_figs, MIN_SPANS):
-            src.data = dict(t=self.times, a=traj[:, i], b=traj[:, j])
+            set_columns(src, inline(dict(t=self.times, a=traj[:, i], b=traj[:, j])))
             vals = np.concatenate([traj[:, i], traj[:, j]])
             lo, hi = float(vals.min()), float(vals.max())
             pad = max((hi - lo) * 0.08, (min_span - (hi - lo)) / 2, 0.0)
@@ -479,23 +489,30 @@ class FlightView(pn.viewable.Viewer):
             return
         k = int(self.frame)
         s = self.shapes
-        self.src_head.data = dict(xs=[s.head[k, :, 0]], ys=[s.head[k, :, 1]])
-        self.src_abd.data = dict(xs=[s.abdomen[k, :, 0]], ys=[s.abdomen[k, :, 1]])
+        set_columns(self.src_head, inline(dict(xs=[s.head[k, :, 0]], ys=[s.head[k, :, 1]])))
+        set_columns(self.src_abd, inline(dict(xs=[s.abdomen[k, :, 0]], ys=[s.abdomen[k, :, 1]])))
         pts = np.stack([s.joint[k], s.com_head[k], s.com_abdomen[k], s.com[k]])
         set_columns(
             self.src_points,
-            dict(
-                x=pts[:, 0],
-                y=pts[:, 1],
-                color=["white", ORANGE, BLUE, "black"],
-                label=["joint", "head CoM", "abdomen CoM", "CoM"],
+            inline(
+                dict(
+                    x=pts[:, 0],
+                    y=pts[:, 1],
+                    color=["white", ORANGE, BLUE, "black"],
+                    label=["joint", "head CoM", "abdomen CoM", "CoM"],
+                )
             ),
         )
-        self.src_thrust.data = dict(
-            x0=[s.thrust_start[k, 0]],
-            y0=[s.thrust_start[k, 1]],
-            x1=[s.thrust_end[k, 0]],
-            y1=[s.thrust_end[k, 1]],
+        set_columns(
+            self.src_thrust,
+            inline(
+                dict(
+                    x0=[s.thrust_start[k, 0]],
+                    y0=[s.thrust_start[k, 1]],
+                    x1=[s.thrust_end[k, 0]],
+                    y1=[s.thrust_end[k, 1]],
+                )
+            ),
         )
         tau = float(s.torque[k])
         # torque marker: an arc at the joint, sweep ∝ |τ| (full circle at the S3 maximum)
@@ -504,12 +521,14 @@ class FlightView(pn.viewable.Viewer):
         start, end = (th, th + sweep) if tau >= 0 else (th - sweep, th)
         set_columns(
             self.src_torque,
-            dict(
-                x=[s.joint[k, 0]],
-                y=[s.joint[k, 1]],
-                start=[start],
-                end=[end],
-                color=[GREEN if tau >= 0 else PURPLE],
+            inline(
+                dict(
+                    x=[s.joint[k, 0]],
+                    y=[s.joint[k, 1]],
+                    start=[start],
+                    end=[end],
+                    color=[GREEN if tau >= 0 else PURPLE],
+                )
             ),
         )
         for span in self.time_spans:
