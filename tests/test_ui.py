@@ -65,9 +65,9 @@ def test_moth_is_lazy_and_every_public_name_still_works():
     from mothlab.moth import simulate
 
     assert simulate is integrate.simulate and moth.integrate is integrate
-    # one list of names (until integrate.py imports them from names.py, they must agree)
+    # one list of names: integrate re-exports the tuples of names.py (the same objects)
     for k in ("STATE_NAMES", "STATE_LABELS", "STATE_UNITS", "CONTROL_NAMES", "CONTROL_LABELS"):
-        assert getattr(integrate, k) == getattr(names, k) == getattr(moth, k)
+        assert getattr(integrate, k) is getattr(names, k) is getattr(moth, k)
     assert integrate.CONTROL_UNITS == names.CONTROL_UNITS
     with pytest.raises(AttributeError):
         moth.no_such_name  # noqa: B018
