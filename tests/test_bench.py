@@ -10,12 +10,23 @@ import pytest
 from mothlab.analysis.motifs import count_motifs
 from mothlab.bench.motifs import IGRAPH_SHAPES, igraph_counts, igraph_graph, pruned_network
 
+#: the machine header of a bench record, for the records these tests make up
+MACHINE = {
+    "device": "cpu (cpu)",
+    "cpu": "x",
+    "cores": 2,
+    "memory_gib": 24,
+    "load_start": [1.0],
+    "load_end": [2.0],
+    "versions": {"jax": "0"},
+    "gpu": "not measured",
+}
+
 
 @pytest.mark.parametrize(
     "widths, sparsity, seed", [((10, 40, 40, 40, 8, 7), 0.8, 0), ((6, 12, 12, 5), 0.5, 1)]
 )
 def test_igraph_census_equals_raw_counts(widths, sparsity, seed):
-    pytest.importorskip("igraph")
     masks = pruned_network(widths, sparsity, seed)
     raw = count_motifs(masks, None, remove_ghost_dead=False)
     g = igraph_graph(masks)
@@ -31,15 +42,8 @@ def test_readme_section_rebuilt_from_records(tmp_path):
     rec = {
         "bench": "motifs",
         "command": "mothlab bench motifs",
+        **MACHINE,
         "date": "2026-12-01 22:00 UTC",
-        "device": "cpu (cpu)",
-        "cpu": "x",
-        "cores": 2,
-        "memory_gib": 24,
-        "load_start": [1.0],
-        "load_end": [2.0],
-        "versions": {"jax": "0"},
-        "gpu": "not measured",
         "table": [
             dict(
                 task="exact counts",
@@ -115,15 +119,8 @@ def test_simulate_section_states_each_goal(tmp_path):
     rec = {
         "bench": "simulate",
         "command": "mothlab bench simulate",
+        **MACHINE,
         "date": "2026-12-02 04:00 UTC",
-        "device": "cpu (cpu)",
-        "cpu": "x",
-        "cores": 2,
-        "memory_gib": 24,
-        "load_start": [1.0],
-        "load_end": [2.0],
-        "versions": {"jax": "0"},
-        "gpu": "not measured",
         "table": [dict(row, method="diffrax Kvaerno5")],
         "summary": "summary: ok",
         "figures": figures,

@@ -8,9 +8,6 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-pn = pytest.importorskip("panel")
-hv = pytest.importorskip("holoviews")
-
 import mothlab.analysis as A  # noqa: E402
 from mothlab import plots  # noqa: E402
 from mothlab.ui import common  # noqa: E402

@@ -6,10 +6,8 @@ import re
 import shutil
 from pathlib import Path
 
-import pytest
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
+import nbclient  # the test extra: a missing one fails, never skips
+import nbformat
 
 NOTEBOOK = Path(__file__).resolve().parents[1] / "app" / "mothlab.ipynb"
 

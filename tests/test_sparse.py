@@ -402,7 +402,6 @@ def test_level_labels_name_sparsity_for_pruning_and_updates_for_sparse_runs(
 def test_explorer_and_motifs_tab_scrub_a_sparse_run_by_its_updates(
     tmp_path, monkeypatch, sparse_run, tiny_experiment
 ):
-    pytest.importorskip("panel")
     import shutil
 
     import mothlab.analysis as A
@@ -514,7 +513,6 @@ def _study_csv(path):
 
 
 def test_report_of_a_comparison_study_draws_what_the_csv_holds(tmp_path, monkeypatch):
-    pytest.importorskip("holoviews")
     from scipy.stats import wilcoxon
 
     from mothlab import plots, report

@@ -27,7 +27,8 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api  # the test extra: a missing one fails, never skips
+
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
         yield b
@@ -50,7 +51,6 @@ def jupyter_lab(tmp_path_factory, tiny_experiment):
     configuration (no news, no extension manager calling PyPI) and a root folder holding a copy
     of app/mothlab.ipynb and an experiments folder with the tiny experiment.
     Yields ``(base_url, token, root)``."""
-    pytest.importorskip("jupyterlab")
     root = tmp_path_factory.mktemp("lab")
     shutil.copy(ROOT / "app" / "mothlab.ipynb", root / "mothlab.ipynb")
     exp_dir = root / "experiments"
