@@ -1187,8 +1187,8 @@ def _check_result(out, t, hs, s0, u0, lead):
             f"{np.array2string(u0[i], precision=4)})"
         )
 
-    finite = np.isfinite(out).all(axis=(1, 2))
-    if not finite.all():
+    finite = np.isfinite(out).all(axis=(1, 2)) if not np.isfinite(out).all() else None
+    if finite is not None:
         i = int(np.argmin(finite))
         j = int(np.argmin(np.isfinite(out[i]).all(axis=1)))
         raise ValueError(
@@ -1196,7 +1196,7 @@ def _check_result(out, t, hs, s0, u0, lead):
             f"{t[j]:g} s ({int((~finite).sum())} flights in all); its inputs are "
             "beyond what the model can integrate."
         )
-    h = np.r_[hs[:1], hs]  # step in force before each output time
+    h = np.concatenate([hs[:1], hs])  # step in force before each output time
     rate = np.maximum(np.abs(out[:, :, 5]), np.abs(out[:, :, 7])) * h[None, :]
     fast = rate.max(axis=1) > MAX_ROTATION_PER_STEP
     if fast.any():
