@@ -488,14 +488,17 @@ def lane_module(dtype_name: str, setup, step, block: int = BLOCK):
     src = module_source(dtype_name, setup, step, block)
     digest = hashlib.sha256(src.encode()).hexdigest()[:16]
     name = f"mothlab_lanes_{dtype_name}_{block}_{digest}"
-    for base in (_cache_dir(), Path(tempfile.gettempdir()) / "mothlab-lanes"):
+    bases = (_cache_dir(), Path(tempfile.gettempdir()) / "mothlab-lanes", None)
+    for base in bases:
+        if base is None:  # nowhere to keep it: a fresh directory, compiled in this process only
+            base = Path(tempfile.mkdtemp(prefix="mothlab-lanes-"))
         path = base / f"{name}.py"
         try:
             base.mkdir(parents=True, exist_ok=True)
             if not path.exists() or path.read_text() != src:
                 tmp = path.with_suffix(f".{os.getpid()}.tmp")
                 tmp.write_text(src)
-                os.replace(tmp, path)
+                os.replace(tmp, path)  # atomic: a concurrent process reads old or new, whole
             break
         except OSError:
             continue
