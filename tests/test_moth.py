@@ -234,15 +234,19 @@ def test_broadcasting_and_chunking_do_not_change_results():
     assert seen[-1].payload == {"done": 10, "total": 10} and len(seen) == 5  # start, 3 chunks, end
 
 
-def test_a_flight_does_not_depend_on_its_batch():
-    """The same bits whether a flight is simulated alone (the app), in a small batch (branchless
-    φ-functions) or in chunks of a large one (the dataset), with the output grid of the app too."""
+@pytest.mark.parametrize("precise", [False, True])
+def test_a_flight_does_not_depend_on_its_batch(precise):
+    """The same bits whether a flight is simulated alone (the app), in a small batch or in
+    chunks of a large one (the dataset; lanes in vector and in padded positions), with the
+    output grid of the app too."""
     s, u = s3_samples(70, seed=2)
     t41 = np.linspace(0, 0.02, 41)
-    alone = np.stack([simulate(s[i], u[i], t=t41) for i in (0, 1, 69)])
-    np.testing.assert_array_equal(simulate(s[:2], u[:2], t=t41), alone[:2])
-    np.testing.assert_array_equal(simulate(s, u, t=t41, chunk=32, workers=2)[[0, 1, 69]], alone)
-    np.testing.assert_array_equal(simulate(s, u, t=t41)[[0, 1, 69]], alone)
+    kw = dict(t=t41, precise=precise)
+    alone = np.stack([simulate(s[i], u[i], **kw) for i in (0, 1, 69)])
+    np.testing.assert_array_equal(simulate(s[:2], u[:2], **kw), alone[:2])
+    np.testing.assert_array_equal(simulate(s, u, chunk=32, workers=2, **kw)[[0, 1, 69]], alone)
+    np.testing.assert_array_equal(simulate(s, u, chunk=13, **kw)[[0, 1, 69]], alone)
+    np.testing.assert_array_equal(simulate(s, u, **kw)[[0, 1, 69]], alone)
 
 
 def test_stacked_step_equals_the_per_component_step():
