@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from functools import lru_cache
 
 import numpy as np
@@ -475,11 +476,20 @@ def _cache_dir():
     return compile_cache_dir().parent / "lanes"
 
 
-@lru_cache(maxsize=4)
+_BUILD_LOCK = threading.Lock()
+
+
 def lane_module(dtype_name: str, setup, step, block: int = BLOCK):
     """The compiled lane kernel module for a dtype: its source is written to a file under the
     compile cache (named by the source's hash), so that numba keeps the machine code on disk
-    and a second process loads it instead of compiling again."""
+    and a second process loads it instead of compiling again. Threads asking at once (the app's
+    sessions and jobs) wait for one build instead of each writing and compiling it."""
+    with _BUILD_LOCK:
+        return _lane_module(dtype_name, setup, step, block)
+
+
+@lru_cache(maxsize=4)
+def _lane_module(dtype_name, setup, step, block):
     import hashlib
     import importlib.util
     import tempfile
