@@ -130,14 +130,17 @@ def test_training_keeps_pruned_weights_zero_stops_per_network_and_is_batch_invar
     assert int(among["step"][3]) == int(alone["step"][0])
 
 
-def test_train_chunk_matches_a_masked_forward_reference_step():
-    """train_chunk's forward skips the mask multiply (pruned weights are kept at 0); a direct
-    reference with the masked forward of every pass (mlp.mse with masks), the documented batch
-    keys and the same optax optimizer must give the same losses and weights, also from a state
-    whose pruned raw weights are not 0."""
+@pytest.mark.parametrize("as_published", [False, True])
+def test_train_chunk_matches_a_masked_forward_reference_step(as_published):
+    """train_chunk's forward skips the mask multiply (pruned weights are kept at 0) and folds
+    each validation pass into the next batch's forward pass; a direct reference with the masked
+    forward of every pass (mlp.mse with masks), the documented batch keys, the validation loss
+    of each updated network computed on its own, and the same optax optimizer must give the
+    same losses and weights, also from a state whose pruned raw weights are not 0 (as
+    published: raw pruned weights drift, the forward masks them)."""
     import optax
 
-    s = dataclasses.replace(S, max_steps=10**6, es_window=1000)
+    s = dataclasses.replace(S, max_steps=10**6, es_window=1000, as_published=as_published)
     keys = network_keys(7, [0, 1])
     state = prune_state(init_state(keys, SIZES, s), 0.5, "layerwise", "magnitude", s)
     # garbage at the pruned entries: the masked forward ignores it, so must train_chunk
@@ -158,7 +161,9 @@ def test_train_chunk_matches_a_masked_forward_reference_step():
             it = jax.random.randint(kt, (s.batch_size,), 0, xtr.shape[0])
             loss, g = jax.value_and_grad(mlp.mse)(p, m, xtr[it], ytr[it], s.activation)
             u, o = s.opt.update(g, o, p)
-            p = mlp.apply_masks(optax.apply_updates(p, u), m)
+            p = optax.apply_updates(p, u)
+            if not as_published:
+                p = mlp.apply_masks(p, m)
             iv = jax.random.randint(kv, (s.val_batch_size,), 0, xva.shape[0])
             rows.append((float(loss), float(mlp.mse(p, m, xva[iv], yva[iv], s.activation))))
         ref_losses.append(rows)
@@ -169,7 +174,59 @@ def test_train_chunk_matches_a_masked_forward_reference_step():
         for a, b in zip(jax.tree.leaves(_take(got["params"], i)), jax.tree.leaves(ref_p)):
             np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
         for w, mw in zip(got["params"]["w"], got["masks"]["w"]):
-            assert (np.asarray(w)[~np.asarray(mw)] == 0).all()
+            assert as_published or (np.asarray(w)[~np.asarray(mw)] == 0).all()
+        # the validation losses entered the stop rule's ring buffer, in order
+        h = np.asarray(got["hist"])[i, :25]
+        np.testing.assert_allclose(h, [r[1] for r in rows], rtol=2e-5)
+
+
+@pytest.mark.parametrize("activation", ["arctan", "tanh"])
+def test_fused_forward_backward_is_autodiff_of_mse(activation):
+    # the trainer's hand-written pass: one forward of training + evaluation rows, backward over
+    # the training rows; must equal jax.value_and_grad(mse) and mse on the rows apart
+    sizes = [10, 20, 20, 5, 7]
+    p = mlp.init_network(jax.random.PRNGKey(3), sizes)
+    p["b"] = [jnp.full(b.shape, 0.1 * (i + 1), jnp.float32) for i, b in enumerate(p["b"])]
+    rng = np.random.default_rng(2)
+    x, xe = rng.standard_normal((16, 10)), rng.standard_normal((24, 10))  # unequal row counts
+    y, ye = rng.standard_normal((16, 7)), rng.standard_normal((24, 7))
+    x, y, xe, ye = (jnp.asarray(a, jnp.float32) for a in (x, y, xe, ye))
+    loss, g, eval_loss = jax.jit(mlp.mse_grads_and_eval, static_argnames="activation")(
+        p, x, y, xe, ye, activation
+    )
+    ref_loss, ref_g = jax.jit(jax.value_and_grad(mlp.mse), static_argnums=4)(
+        p, None, x, y, activation
+    )
+    ref_eval = jax.jit(mlp.mse, static_argnums=4)(p, None, xe, ye, activation)
+    np.testing.assert_allclose(float(loss), float(ref_loss), rtol=1e-6)
+    np.testing.assert_allclose(float(eval_loss), float(ref_eval), rtol=1e-6)
+    for a, b in zip(jax.tree.leaves(g), jax.tree.leaves(ref_g)):
+        scale = float(np.max(np.abs(np.asarray(b))))
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6 * scale)
+
+
+def test_chunk_size_changes_nothing():
+    # the folded validation pass: a chunk ends with a closing pass and the next one starts with
+    # no pending step; so 120 batches in chunks of 40 or 24 give the same stops, ring buffers,
+    # losses and weights (to round-off: the closing pass is a separate forward)
+    def run(chunk):
+        keys = network_keys(7, range(4))
+        st = level_state(init_state(keys, SIZES, S), keys, 0, S)
+        out = []
+        for _ in range(120 // chunk):
+            st, losses = train_chunk(st, _train_data(), chunk, S)
+            out.append(np.stack([np.asarray(a) for a in losses]))
+        return st, np.concatenate(out, axis=1)
+
+    a, la = run(40)
+    b, lb = run(24)
+    for k in ("step", "stopped", "capped"):
+        np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]))
+    assert len(set(np.asarray(a["step"]).tolist())) > 1  # stops fell inside chunks
+    np.testing.assert_allclose(np.asarray(a["hist"]), np.asarray(b["hist"]), rtol=1e-6)
+    np.testing.assert_allclose(la, lb, rtol=1e-6)  # NaN where stopped, in both
+    for x, y in zip(jax.tree.leaves(a["params"]), jax.tree.leaves(b["params"])):
+        np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("schedule", ["constant", "warmup_cosine"])
@@ -315,6 +372,22 @@ def test_fast_arctan_is_arctan_to_float32_round_off():
     g = np.asarray(jax.jit(jax.vmap(jax.grad(mlp.fast_arctan)))(x[:5000]), np.float64)
     np.testing.assert_allclose(g, 1 / (1 + x[:5000].astype(np.float64) ** 2), rtol=1e-6)
     assert mlp.ACTIVATIONS["arctan"] is mlp.fast_arctan
+
+    # its one division gives the bits of the former formula with two (the three reductions
+    # computed apart)
+    def two_divisions(x):
+        a = jnp.abs(x)
+        big = a > 2.414213562373095
+        mid = (a > 0.4142135623730951) & ~big
+        one = jnp.ones((), x.dtype)
+        r = jnp.where(big, -one / jnp.where(big, a, one), jnp.where(mid, (a - one) / (a + one), a))
+        y0 = jnp.where(big, jnp.pi / 2, jnp.where(mid, jnp.pi / 4, 0.0)).astype(x.dtype)
+        z = r * r
+        p = ((8.05374449538e-2 * z - 1.38776856032e-1) * z + 1.99777106478e-1) * z
+        p = p - 3.33329491539e-1
+        return jnp.sign(x) * (y0 + p * z * r + r)
+
+    np.testing.assert_array_equal(got.astype(np.float32), np.asarray(jax.jit(two_divisions)(x)))
 
 
 def test_init_draws_each_layer_as_jax_random_normal_of_its_shape():

@@ -111,11 +111,16 @@ def restart_schedule(opt_state):
     )
 
 
+#: Adam's constants (optax's defaults), read by :func:`make_optimizer` and the trainer's own
+#: update (``_adam_update``), so the two cannot drift apart.
+ADAM = {"b1": 0.9, "b2": 0.999, "eps": 1e-8}
+
+
 def make_optimizer(name: str, learning_rate) -> optax.GradientTransformation:
-    """``adam`` (paper's JAX setting), ``rmsprop`` (TensorFlow setting) or ``sgd``;
-    ``learning_rate`` is a number or an optax schedule."""
+    """``adam`` (paper's JAX setting, :data:`ADAM`), ``rmsprop`` (TensorFlow setting) or
+    ``sgd``; ``learning_rate`` is a number or an optax schedule."""
     if name == "adam":
-        return optax.adam(learning_rate)
+        return optax.adam(learning_rate, **ADAM)
     if name == "rmsprop":
         return optax.rmsprop(learning_rate)
     if name == "sgd":
@@ -245,25 +250,34 @@ def level_state(state, keys, level: int, settings: TrainSettings):
     )
 
 
-def _net_step(params, opt_state, masks, lkey, step, active, data, settings: TrainSettings):
-    """One batch of one network: update, then validation loss of the updated network. A
-    network that is not ``active`` (stopped) keeps its parameters and optimizer state."""
+def _net_pass(params, masks, lkey, step, iv_prev, data, settings: TrainSettings):
+    """Forward and backward pass of one network at its step ``step``: the training loss and
+    (masked) gradient on the step's training batch, and in the same forward pass the validation
+    loss of these weights on the validation batch ``iv_prev`` of the step before (the weights
+    after update ``step - 1`` are the ones step ``step`` trains). Also returns this step's
+    validation indices, which the next pass (or the chunk's closing pass) evaluates."""
     xtr, ytr, xva, yva = data
     kt, kv = jax.random.split(jax.random.fold_in(lkey, step))
     it = jax.random.randint(kt, (settings.batch_size,), 0, xtr.shape[0])
+    iv = jax.random.randint(kv, (settings.val_batch_size,), 0, xva.shape[0])
     # Not as published, a pruned weight is exactly 0 on entry (train_chunk masks the active
-    # networks once per chunk) and after every update (re-masked below), so the forward passes
-    # need no mask multiply: the same outputs, and the masked gradient below is the gradient of
+    # networks once per chunk) and after every update (re-masked in _net_update), so the forward
+    # pass needs no mask multiply: the same outputs, and the masked gradient is the gradient of
     # the masked forward. As published, raw pruned weights may drift (defects 2-3): the forward
-    # masks them. Measured against the masked forward (paper width, 4 networks, one device, in
-    # one process, timed in turns, best of 9; 2026-12-02 03:40 UTC, load 2.7-4.3): 1.12x wall,
-    # 1.09x CPU time per batch (earlier runs at load 3.6-6.1 gave 1.04-1.40x wall).
-    fwd_masks = masks if settings.as_published else None
-    loss, grads = jax.value_and_grad(mlp.mse)(
-        params, fwd_masks, xtr[it], ytr[it], settings.activation
+    # uses the masked weights (the gradient of ``where(m, p, 0)`` is ``where(m, g, 0)``, so
+    # masking the gradient below is the chain rule). Measured against the masked forward (paper
+    # width, 4 networks, one device, in one process, timed in turns, best of 9; 2026-12-02 03:40
+    # UTC, load 2.7-4.3): 1.12x wall, 1.09x CPU time per batch.
+    eff = mlp.apply_masks(params, masks) if settings.as_published else params
+    loss, grads, vloss_prev = mlp.mse_grads_and_eval(
+        eff, xtr[it], ytr[it], xva[iv_prev], yva[iv_prev], settings.activation
     )
-    if not settings.as_published:
-        grads = mlp.apply_masks(grads, masks)
+    return loss, mlp.apply_masks(grads, masks), vloss_prev, iv
+
+
+def _net_update(grads, params, opt_state, masks, active, settings: TrainSettings):
+    """The optimizer's update of one network; a network that is not ``active`` (stopped) keeps
+    its parameters and optimizer state."""
     if settings.optimizer == "adam":
         new_params, new_opt = _adam_update(grads, opt_state, params, active, settings)
     else:
@@ -276,15 +290,20 @@ def _net_step(params, opt_state, masks, lkey, step, active, data, settings: Trai
         # re-masking keeps pruned weights exactly 0 whatever the optimizer does (e.g. weight
         # decay)
         new_params = mlp.apply_masks(new_params, masks)
-    iv = jax.random.randint(kv, (settings.val_batch_size,), 0, xva.shape[0])
-    vloss = mlp.mse(new_params, fwd_masks, xva[iv], yva[iv], settings.activation)
-    return new_params, new_opt, loss, vloss
+    return new_params, new_opt
+
+
+def _val_loss(params, masks, iv, data, settings: TrainSettings):
+    """Validation loss of one network on the validation rows ``iv`` (the chunk's closing pass)."""
+    fwd_masks = masks if settings.as_published else None
+    return mlp.mse(params, fwd_masks, data[2][iv], data[3][iv], settings.activation)
 
 
 def _adam_update(grads, opt_state, params, active, settings: TrainSettings):
-    """``settings.opt`` (``optax.adam`` on the learning-rate schedule, optax's defaults) applied
-    to one network, with the stopped-network select (``active`` False: nothing changes), from
-    optax's own formulas and state: ``(ScaleByAdamState, ScaleByScheduleState)``.
+    """``settings.opt`` (``optax.adam`` on the learning-rate schedule with :data:`ADAM`'s
+    constants) applied to one network, with the stopped-network select (``active`` False:
+    nothing changes), from optax's own formulas and state: ``(ScaleByAdamState,
+    ScaleByScheduleState)``.
 
     Why not ``settings.opt.update`` and a select afterwards: XLA computes the new moments twice
     (for the state and inside the update) and must keep the old ones alive for the select, so it
@@ -293,10 +312,12 @@ def _adam_update(grads, opt_state, params, active, settings: TrainSettings):
     Measured (paper width, 4 networks, one device, in one process, timed in turns, best of 9;
     2026-12-02 03:47 UTC, load 1.7-2.5): 1.14x wall, 1.15x CPU time per batch against the optax
     update with the select after it, as fast as no select at all (1.13x); weight-sized copies per
-    batch 6 -> 2; at 10-50-50-50-8-7 (16 networks) 1.04x. Tested equal to ``optax.adam`` to
-    float32 round-off, and a stopped network unchanged bit for bit.
+    batch 6 -> 2; at 10-50-50-50-8-7 (16 networks) 1.04x. The bias corrections are multiplied
+    by their scalar reciprocals (optax divides every element by them; the same numbers to one
+    float32 rounding per element, two divisions fewer per weight). Tested equal to
+    ``optax.adam`` to float32 round-off, and a stopped network unchanged bit for bit.
     """
-    b1, b2, eps = 0.9, 0.999, 1e-8  # optax.adam's defaults (make_optimizer passes none)
+    b1, b2, eps = ADAM["b1"], ADAM["b2"], ADAM["eps"]
     adam, sched = opt_state
 
     def keep(new, old):
@@ -306,20 +327,21 @@ def _adam_update(grads, opt_state, params, active, settings: TrainSettings):
     nu = jax.tree.map(keep, optax.tree.update_moment_per_elem_norm(grads, adam.nu, b2, 2), adam.nu)
     mu, nu = jax.lax.optimization_barrier((mu, nu))
     count = optax.safe_increment(adam.count)
-    mu_hat = optax.tree.bias_correction(mu, b1, count)
-    nu_hat = optax.tree.bias_correction(nu, b2, count)
-    step_size = -1 * settings.schedule(sched.count)
+    # optax.tree.bias_correction's denominators 1 - b**count, as reciprocals
+    r1 = 1 / (1 - b1**count)
+    r2 = 1 / (1 - b2**count)
+    lr = settings.schedule(sched.count)
     zero = jnp.zeros((), jnp.float32)
     new_params = jax.tree.map(
         lambda p, m, v: (
             p
             + jnp.where(
-                active, jnp.array(step_size, p.dtype) * (m / (jnp.sqrt(v + 0.0) + eps)), zero
+                active, jnp.asarray(-lr, p.dtype) * ((m * r1) / (jnp.sqrt(v * r2) + eps)), zero
             )
         ),
         params,
-        mu_hat,
-        nu_hat,
+        mu,
+        nu,
     )
     new_opt = (
         adam._replace(count=keep(count, adam.count), mu=mu, nu=nu),
@@ -358,13 +380,48 @@ def _stop_rule(hist, step, settings: TrainSettings):
     return _early_stop(hist, step, settings) | (step >= settings.max_steps)
 
 
+def _record(st, pend, vloss, settings: TrainSettings):
+    """Enter the validation losses ``vloss`` of the networks with a pending step (``pend``: one
+    update done since the last record, ``st["step"]`` already counts it) into their ring buffers,
+    then apply the stop rule to them."""
+    pos = (st["step"] - 1) % settings.es_window
+    # an elementwise select, not a scatter at (arange(n), pos): with the network axis sharded, a
+    # scatter or gather over it made XLA gather and reduce across devices in every batch
+    slot = (jnp.arange(settings.es_window)[None, :] == pos[:, None]) & pend[:, None]
+    hist = jnp.where(slot, vloss[:, None], st["hist"])
+    es = _early_stop(hist, st["step"], settings)
+    cap = st["step"] >= settings.max_steps
+    return dict(
+        st,
+        hist=hist,
+        stopped=st["stopped"] | (pend & (es | cap)),
+        capped=st["capped"] | (pend & cap & ~es),
+    )
+
+
 @partial(jax.jit, static_argnames=("n_steps", "settings"), donate_argnames=("state",))
 def train_chunk(state, data, n_steps: int, settings: TrainSettings):
     """Run ``n_steps`` batches (one ``lax.scan``). Returns ``(state, losses)`` with
-    ``losses = (train, val)`` each ``(n_steps, n)``, NaN where a network was already stopped."""
-    vstep = jax.vmap(partial(_net_step, settings=settings), in_axes=(0, 0, 0, 0, 0, 0, None))
+    ``losses = (train, val)`` each ``(n_steps, n)``, NaN where a network was already stopped.
+
+    Each batch of a network: training batch, update, validation loss of the updated network,
+    stop rule (module docstring). How it is computed: the validation forward pass of step ``k``
+    is folded into step ``k+1``'s forward pass (the same weights; the two batches go through
+    each layer as one matrix product), and step ``k``'s stop decision is taken there, before
+    update ``k+1`` (a network stopped at ``k`` makes no update ``k+1``); a closing pass after
+    the scan evaluates the chunk's last step. So the same validation losses enter the same ring
+    buffer, and a chunk ends in the same state as batch-by-batch (tested against a reference
+    step and across chunk sizes). The first pass's validation rows have no pending step and
+    are thrown away (one validation batch per chunk).
+    """
+    n = state["step"].shape[0]
+    if n_steps <= 0:
+        empty = jnp.zeros((0, n), jnp.float32)
+        return state, (empty, empty)
+    vpass = jax.vmap(partial(_net_pass, settings=settings), in_axes=(0, 0, 0, 0, 0, None))
+    vupdate = jax.vmap(partial(_net_update, settings=settings))
     if not settings.as_published:
-        # the invariant _net_step relies on (pruned weights exactly 0), for any caller's state;
+        # the invariant _net_pass relies on (pruned weights exactly 0), for any caller's state;
         # a no-op for the runner's (pruning and every update already zero them). Stopped networks
         # are left as they are (frozen).
         act = ~state["stopped"]
@@ -378,31 +435,29 @@ def train_chunk(state, data, n_steps: int, settings: TrainSettings):
                 state["masks"],
             ),
         )
+    nan = jnp.float32(jnp.nan)
 
-    def body(st, _):
+    def body(carry, _):
+        st, pend, iv_prev = carry
+        loss, grads, vprev, iv = vpass(
+            st["params"], st["masks"], st["lkey"], st["step"], iv_prev, data
+        )
+        st = _record(st, pend, vprev, settings)  # the previous step's loss and stop decision
         active = ~st["stopped"]
-        params, opt_state, loss, vloss = vstep(
-            st["params"], st["opt"], st["masks"], st["lkey"], st["step"], active, data
-        )
-        pos = st["step"] % settings.es_window
-        n = active.shape[0]
-        hist = (
-            st["hist"]
-            .at[jnp.arange(n), pos]
-            .set(jnp.where(active, vloss, st["hist"][jnp.arange(n), pos]))
-        )
-        step = st["step"] + active.astype(jnp.int32)
-        es = _early_stop(hist, step, settings)
-        cap = step >= settings.max_steps
-        stopped = st["stopped"] | (active & (es | cap))
-        capped = st["capped"] | (active & cap & ~es)
-        nan = jnp.float32(jnp.nan)
-        out = (jnp.where(active, loss, nan), jnp.where(active, vloss, nan))
-        return dict(
-            st, params=params, opt=opt_state, hist=hist, step=step, stopped=stopped, capped=capped
-        ), out
+        params, opt_state = vupdate(grads, st["params"], st["opt"], st["masks"], active)
+        st = dict(st, params=params, opt=opt_state, step=st["step"] + active.astype(jnp.int32))
+        out = (jnp.where(active, loss, nan), jnp.where(pend, vprev, nan))
+        return (st, active, iv), out
 
-    return jax.lax.scan(body, state, None, length=n_steps)
+    pend0 = jnp.zeros((n,), bool)
+    iv0 = jnp.zeros((n, settings.val_batch_size), jnp.int32)
+    (st, pend, iv), (tl, vl) = jax.lax.scan(body, (state, pend0, iv0), None, length=n_steps)
+    vlast = jax.vmap(partial(_val_loss, settings=settings), in_axes=(0, 0, 0, None))(
+        st["params"], st["masks"], iv, data
+    )
+    st = _record(st, pend, vlast, settings)
+    vl = jnp.concatenate([vl[1:], jnp.where(pend, vlast, nan)[None]])
+    return st, (tl, vl)
 
 
 @partial(jax.jit, static_argnames=("settings",))
