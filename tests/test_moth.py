@@ -268,20 +268,64 @@ def test_stacked_step_equals_the_per_component_step():
                 assert float(jnp.max(jnp.abs(dv))) > 1.0  # a real step, not zeros
 
 
-def test_fused_kernel_matches_the_cpu_kernel(monkeypatch):
-    """The kernel other backends compile with XLA's defaults (fusion on) computes what the CPU's
-    unfused kernel computes, to float32 round-off, and both match the stiff reference."""
+def test_jax_kernels_match_the_lane_kernel(monkeypatch):
+    """The JAX kernels — unfused (the CPU's, with ``CPU_KERNEL = "jax"``) and with XLA's defaults
+    (fusion on: what other backends compile) — compute what the CPU's lane kernel computes, to
+    float32 round-off, and all three match the stiff reference."""
     import mothlab.moth.integrate as integrate
 
     s, u = s3_samples(4, seed=11)
     ref = np.array([solve_reference(s[i], u[i], rtol=1e-11, atol=1e-9)[-1] for i in range(4)])
-    cpu = simulate(s, u)[:, -1]
+    lanes = simulate(s, u)[:, -1]
+    monkeypatch.setattr(integrate, "CPU_KERNEL", "jax")
+    unfused = simulate(s, u)[:, -1]
     monkeypatch.setattr(integrate, "_kernel_for", lambda on_cpu: integrate._integrate_chunk)
     fused = simulate(s, u)[:, -1]
     fused64 = simulate(s, u, precise=True)[:, -1]
-    assert _rel_err(cpu, ref) < 1e-4 and _rel_err(fused, ref) < 1e-4
+    for got in (lanes, unfused, fused):
+        assert _rel_err(got, ref) < 1e-4
     assert _rel_err(fused64, ref) < 1e-7
-    assert _rel_err(fused, cpu) < 1e-6
+    assert _rel_err(fused, lanes) < 1e-6 and _rel_err(unfused, lanes) < 1e-6
+
+
+def test_lane_kernel_is_the_jax_step(monkeypatch):
+    """The lane kernel is generated from the JAX step's jaxpr: along a 41-frame flight it agrees
+    with the JAX kernel to 1e-13 in float64 (measured 2e-16: only sin, cos and exp differ) and to
+    float32 round-off. A mistranslated operation or constant would be off by orders of magnitude
+    more (a wrong tableau entry reaches both kernels: the reference tests above catch that)."""
+    import mothlab.moth.integrate as integrate
+
+    s, u = s3_samples(40, seed=17)
+    t41 = np.linspace(0, 0.02, 41)
+    lanes32, lanes64 = simulate(s, u, t=t41), simulate(s, u, t=t41, precise=True)
+    monkeypatch.setattr(integrate, "CPU_KERNEL", "jax")
+    jax32, jax64 = simulate(s, u, t=t41), simulate(s, u, t=t41, precise=True)
+    assert lanes64.dtype == np.float64 and lanes32.dtype == np.float32
+    assert 0 < _rel_err(lanes64, jax64) < 1e-13
+    assert _rel_err(lanes32, jax32) < 1e-6
+
+
+@pytest.mark.parametrize("mode", ["float32", "float64"])
+def test_lane_kernel_elementary_functions(mode):
+    """The lane kernel's own sin, cos and exp (arithmetic only, so that the lane loop vectorizes)
+    against NumPy's in float64: within 2 float32 ulp, or 4 float64 ulp, of values of size 1
+    (angles up to the input limit of 1e3 rad; exp over the φ-functions' arguments z ≤ 0)."""
+    from mothlab.moth.integrate import lane_setup, lane_step
+    from mothlab.moth.lanes import lane_module
+
+    mod = lane_module(mode, lane_setup, lane_step)
+    dt = np.dtype(mode)
+    rng = np.random.default_rng(0)
+    x = np.r_[rng.uniform(-4, 4, 200), rng.uniform(-1100, 1100, 200), 0.0, np.pi / 4]
+    z = np.r_[-rng.exponential(20, 200), -rng.uniform(0, 2, 100), 0.0, -700.0, -1e4]
+    tol = 2 * np.finfo(np.float32).eps if mode == "float32" else 4 * np.finfo(np.float64).eps
+    for f, ref, args in ((mod._sin, np.sin, x), (mod._cos, np.cos, x), (mod._exp, np.exp, z)):
+        got = np.array([f(dt.type(a)) for a in args])  # numba hands back Python floats
+        assert np.all(got.astype(dt) == got)  # float32 values in float32 mode
+        want = ref(args.astype(dt).astype(np.float64))
+        assert np.all(
+            np.abs(got - want) <= tol * np.maximum(np.abs(want), 1e-30 if f is mod._exp else 1.0)
+        )
 
 
 @pytest.mark.parametrize(
