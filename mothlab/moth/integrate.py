@@ -43,13 +43,15 @@ graded ones) where fixed fractions needed 640 for a larger worst error.
 
 Measured accuracy, the final state's error divided by each variable's range over the sample, over
 2 000 S3 samples (seed 1) against the same scheme in float64 at 5 120 steps (itself within ~1e-11
-of scipy's Radau at rtol 1e-12 on the hardest samples); 2026-12-02 03:35 UTC (the stacked step,
-float32 with its 5 graded steps; 2026-12-01, with 10: 1.4e-6 / 5.9e-8):
+of scipy's Radau at rtol 1e-12 on the hardest samples); 2026-12-02 06:22 UTC, through
+``simulate`` with the CPU's lane kernel (the JAX kernel in the same run: float32 1.43e-6 /
+1.00e-7, float64 the same as here; 03:35 UTC, JAX kernel: 1.4e-6 / 1.0e-7; 2026-12-01, 10 graded
+steps: 1.4e-6 / 5.9e-8):
 
 ==================  =========  ==========  ========  =======
 mode                steps/20ms  worst       median    target
 ==================  =========  ==========  ========  =======
-float32 (default)   24          1.4e-6      1.0e-7    1e-4
+float32 (default)   24          1.5e-6      9.8e-8    1e-4
 float64 (precise)   96          1.9e-8      5.4e-10   1e-7
 ==================  =========  ==========  ========  =======
 
@@ -83,11 +85,11 @@ from .params import BodyConstants, MothParams
 
 #: Steps per 20 ms for float32 and float64 (``precise=True``); the step length is scaled
 #: for other time spans. Chosen from the measured worst errors in the module docstring
-#: (71× and 5× below the targets 1e-4 and 1e-7).
+#: (67× and 5× below the targets 1e-4 and 1e-7).
 DEFAULT_STEPS = {"float32": 24, "float64": 96}
 #: (worst, median) range-scaled error of the final state at DEFAULT_STEPS over 2 000 S3 samples
 #: (module docstring): the figures a dataset header quotes.
-MEASURED_ACCURACY = {"float32": (1.4e-6, 1.0e-7), "float64": (1.9e-8, 5.4e-10)}
+MEASURED_ACCURACY = {"float32": (1.5e-6, 9.8e-8), "float64": (1.9e-8, 5.4e-10)}
 REFERENCE_SPAN = 0.02  # s
 
 
@@ -927,10 +929,48 @@ def _lane_plan(t_bytes: bytes, per_span: int, k: BodyConstants, mode: str, call_
     return windows, (seg_h, seg_n, seg_rec), hs, kd, float(seg_n.sum())
 
 
+def _progress_counter(progress, n_total: int, lane_steps: float):
+    """``add(steps, m)``: count ``steps`` more steps of ``m`` flights done (thread-safe) and
+    report the fraction of all ``lane_steps × n_total`` to ``progress``."""
+    import threading
+
+    from mothlab.progress import report
+
+    lock, done = threading.Lock(), [0.0]
+
+    def add(steps, m):
+        if progress is None:
+            return
+        with lock:
+            done[0] += float(steps) * m
+            frac = done[0] / (lane_steps * n_total)
+        report(
+            progress,
+            frac,
+            f"simulating {n_total:,} flights",
+            done=int(frac * n_total),
+            total=n_total,
+        )
+
+    return add
+
+
+def _in_threads(run, size: int, n_chunks: int, workers: int) -> None:
+    """``run(start)`` for every chunk: in threads, one per core (both kernels release the GIL
+    while they run, and each call runs on one core)."""
+    starts = [i * size for i in range(n_chunks)]
+    if workers > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(min(workers, len(starts))) as pool:
+            list(pool.map(run, starts))
+    else:
+        for start in starts:
+            run(start)
+
+
 def _simulate_lanes(s0, u0, k, t, mode, per_span, size, n_chunks, workers, out, progress, cancel):
     """The CPU path of :func:`simulate`: chunks of ``size`` flights through the lane kernel, in
     threads; fills ``out`` and returns the interval steps (for the result checks)."""
-    from mothlab.progress import check_cancel, report
+    from mothlab.progress import check_cancel
 
     from .lanes import BLOCK, LANE_VALUES, lane_module
 
@@ -943,10 +983,7 @@ def _simulate_lanes(s0, u0, k, t, mode, per_span, size, n_chunks, workers, out, 
     call_steps = min(max(CALL_LANE_STEPS // lanes, 64), 1 << 16)
     windows, segs, hs, kd, total_steps = _lane_plan(t.tobytes(), per_span, k, mode, call_steps)
     out[:, 0] = y0
-    done = [0.0]
-    import threading
-
-    lock = threading.Lock()
+    count = _progress_counter(progress, n_total, total_steps)
 
     def run(start):
         m = min(start + size, n_total) - start
@@ -957,26 +994,9 @@ def _simulate_lanes(s0, u0, k, t, mode, per_span, size, n_chunks, workers, out, 
             check_cancel(cancel, "simulate was cancelled; nothing was returned")
             mod.advance(st, h, rec, out, start, m, row)
             row += n_rec
-            if progress is not None:
-                with lock:
-                    done[0] += len(h) * m
-                    frac = done[0] / (total_steps * n_total)
-                report(
-                    progress,
-                    frac,
-                    f"simulating {n_total:,} flights",
-                    done=int(frac * n_total),
-                    total=n_total,
-                )
+            count(len(h), m)
 
-    starts = [i * size for i in range(n_chunks)]
-    if workers > 1 and len(starts) > 1:
-        # the kernel releases the GIL: one thread per core
-        with ThreadPoolExecutor(min(workers, len(starts))) as pool:
-            list(pool.map(run, starts))
-    else:
-        for start in starts:
-            run(start)
+    _in_threads(run, size, n_chunks, workers)
     return hs
 
 
@@ -1108,10 +1128,7 @@ def simulate(
             t.tobytes(), per_span, k, GRADE_RATIO[mode], GRADE_FIRST[mode], block_steps
         )
         lane_steps = float(np.sum(n) + grade[1])
-        done_steps = [0.0]
-        import threading
-
-        lock = threading.Lock()
+        count = _progress_counter(progress, n_total, lane_steps)
 
         def run(start):
             stop = min(start + size, n_total)
@@ -1148,30 +1165,13 @@ def simulate(
                         branchless=size <= SMALL_BATCH,
                     )
                     res.append(np.asarray(y))
-                    with lock:
-                        done_steps[0] += float(np.sum(bn) + (grade[1] if i == 0 else 0)) * m
-                        frac = done_steps[0] / (lane_steps * n_total)
-                    report(
-                        progress,
-                        frac,
-                        f"simulating {n_total:,} flights",
-                        done=int(frac * n_total),
-                        total=n_total,
-                    )
+                    count(np.sum(bn) + (grade[1] if i == 0 else 0), m)
             traj = np.concatenate(res, axis=0)[record]
             out[start:stop, 0] = s0[start:stop]
             out[start:stop, 1:] = np.moveaxis(traj[:, :, :m], 2, 0)
             return m
 
-        starts = [i * size for i in range(n_chunks)]
-        if workers > 1 and len(starts) > 1:
-            # XLA runs one fused loop per call on one core; threads (the GIL is released while XLA
-            # runs) keep every core busy.
-            with ThreadPoolExecutor(min(workers, len(starts))) as pool:
-                list(pool.map(run, starts))
-        else:
-            for start in starts:
-                run(start)
+        _in_threads(run, size, n_chunks, workers)
     _check_result(out, t, hs, s0, u0, lead)
     report(progress, 1.0, f"simulated {n_total:,} flights", done=n_total, total=n_total)
     return out.reshape(*lead, len(t), 8)
@@ -1187,8 +1187,8 @@ def _check_result(out, t, hs, s0, u0, lead):
             f"{np.array2string(u0[i], precision=4)})"
         )
 
-    finite = np.isfinite(out).all(axis=(1, 2))
-    if not finite.all():
+    finite = np.isfinite(out).all(axis=(1, 2)) if not np.isfinite(out).all() else None
+    if finite is not None:
         i = int(np.argmin(finite))
         j = int(np.argmin(np.isfinite(out[i]).all(axis=1)))
         raise ValueError(
@@ -1196,7 +1196,7 @@ def _check_result(out, t, hs, s0, u0, lead):
             f"{t[j]:g} s ({int((~finite).sum())} flights in all); its inputs are "
             "beyond what the model can integrate."
         )
-    h = np.r_[hs[:1], hs]  # step in force before each output time
+    h = np.concatenate([hs[:1], hs])  # step in force before each output time
     rate = np.maximum(np.abs(out[:, :, 5]), np.abs(out[:, :, 7])) * h[None, :]
     fast = rate.max(axis=1) > MAX_ROTATION_PER_STEP
     if fast.any():

@@ -149,6 +149,88 @@ def set_columns(src, data: dict) -> None:
         src.data.update(changed)
 
 
+# -- widgets the server answers at once --------------------------------------------------------
+#: Panel holds every property change that comes from the browser for 50 ms
+#: (``Syncable._debounce``) before it handles it; a change named in ``_priority_changes`` (Panel's
+#: own way, used by its Tabulator for edits) is handled on the next tick instead. A force step's
+#: redrawn data then left the server ~35 ms sooner (WebSocket frames timed in chromium, 12 steps,
+#: 2026-12-02 05:30 UTC, load 1.5-2: data 78 ms after the key press, 40-46 ms with this).
+#: Dragging cannot queue up work: Bokeh's document lock handles one change at a time, and
+#: changes that arrive meanwhile are merged into one.
+PROMPT_CHANGES = ["value", "value_throttled"]
+
+
+class PromptFloatSlider(pn.widgets.FloatSlider):
+    """A FloatSlider whose moves the server handles at once (see :data:`PROMPT_CHANGES`)."""
+
+    _priority_changes = PROMPT_CHANGES
+
+
+class PromptPlayer(pn.widgets.Player):
+    """A Player whose frames the server handles at once (see :data:`PROMPT_CHANGES`)."""
+
+    _priority_changes = PROMPT_CHANGES
+
+
+class LevelSlider(pn.widgets.IntSlider):
+    """A slider over named stops ``0 … n-1`` (``options``: label → index, as
+    :class:`pn.widgets.DiscreteSlider` takes them) that shows the stop's label in its own title,
+    e.g. "sparsity: 85 %", and that the server answers at once (:data:`PROMPT_CHANGES`).
+
+    Why not DiscreteSlider: it draws its label as a separate Bokeh ``Div`` that both the browser
+    (a jslink) and the server rewrite on every step, and each rewrite makes BokehJS lay out the
+    page again (``MarkupView.rerender`` → ``compute_layout``: the largest item in a CPU profile of
+    explorer steps in chromium, 2026-12-02 05:45 UTC); it also sends one more message per step.
+    Here the label is formatted in the browser from the slider's value.
+    """
+
+    options = param.Dict(default={}, doc="Label → index (0 … n-1, in order) of each stop.")
+
+    _priority_changes = PROMPT_CHANGES
+    _rename = {**pn.widgets.IntSlider._rename, "options": None}
+
+    def __init__(self, **params):
+        super().__init__(**params)
+        self._apply_options()
+        self.param.watch(lambda event: self._apply_options(), "options")
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.options)
+
+    def _apply_options(self) -> None:
+        from bokeh.models import CustomJSTickFormatter
+
+        labels, values = list(self.options), list(self.options.values())
+        if values != list(range(len(values))):
+            raise ValueError(
+                f"LevelSlider options must map labels to 0 … n-1 in order, got {values}; "
+                "give each stop its index."
+            )
+        n = len(labels)
+        self.param.update(
+            start=0,
+            end=max(n - 1, 1),  # Bokeh needs start < end: a single stop is shown disabled
+            disabled=n < 2,
+            format=CustomJSTickFormatter(
+                args=dict(labels=labels), code="return labels[Math.round(tick)] ?? '';"
+            ),
+        )
+
+
+def on_canvas(fig):
+    """``fig`` (a Bokeh plot or a layout of plots) drawn on a 2D canvas rather than WebGL, which
+    HoloViews turns on for every plot it renders (``BokehRenderer.webgl``). For plots of a few
+    hundred glyphs WebGL buys nothing, and each repaint then copies the WebGL canvas into the
+    page (``blit_webgl`` → ``drawImage``): the largest item of a CPU profile of explorer steps
+    in chromium (2026-12-02 05:50 UTC). Returns ``fig``."""
+    from bokeh.models import Plot
+
+    for plot in {fig, *fig.select(Plot)} if isinstance(fig, Plot) else fig.select(Plot):
+        plot.output_backend = "canvas"
+    return fig
+
+
 #: background, text and border colours of a :class:`Notice` (Bootstrap's alert colours, which
 #: Panel's Alert uses too)
 _NOTICE_COLORS = {

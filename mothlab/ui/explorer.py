@@ -36,7 +36,17 @@ import mothlab.analysis as A
 from mothlab import plots
 from mothlab.data import INPUT_LABELS, OUTPUT_LABELS
 
-from .common import add_periodic, catalog, escape, held, inline, set_columns, show
+from .common import (
+    LevelSlider,
+    add_periodic,
+    catalog,
+    escape,
+    held,
+    inline,
+    on_canvas,
+    set_columns,
+    show,
+)
 
 MAX_EDGES_PER_LAYER = 6000  # drawn per layer; denser layers show their strongest edges
 ALL = "all networks"
@@ -489,7 +499,8 @@ class InputsView(pn.viewable.Viewer):
         r, conn = s.opened.result, self.connectivity(s)
         if self._drawn != s.opened.key:
             heat, cut = self.elements(s)
-            self.heat.object, self.cut.object = plots.render(heat), plots.render(cut)
+            self.heat.object = on_canvas(plots.render(heat))
+            self.cut.object = on_canvas(plots.render(cut))
             self._sources = (glyph_source(self.heat.object), glyph_source(self.cut.object))
             self._drawn = s.opened.key
             return
@@ -539,8 +550,14 @@ class LossesView(pn.viewable.Viewer):
         self.hist = pn.pane.Bokeh(None, sizing_mode="stretch_width", min_height=260)
         self.table = pn.pane.DataFrame(None, sizing_mode="stretch_width", index=False)
         self.summary = pn.pane.HTML("", sizing_mode="stretch_width")
+        # on the overlay layer: moving it repaints only that layer, not the plot under it
         self.marker = Span(
-            location=0, dimension="height", line_color=C["grey"], line_dash="dotted", line_width=2
+            location=0,
+            dimension="height",
+            line_color=C["grey"],
+            line_dash="dotted",
+            line_width=2,
+            level="overlay",
         )
 
     @param.depends("shown", watch=True)
@@ -554,11 +571,11 @@ class LossesView(pn.viewable.Viewer):
             return
         r = s.opened.result
         if self._drawn != (s.opened.key, s.rule):
-            fig = plots.render(plots.loss_vs_sparsity(r))
+            fig = on_canvas(plots.render(plots.loss_vs_sparsity(r)))
             fig.add_layout(self.marker)
             self.marker.location = plots.level_x(r, s.level)
             self.loss.object = fig
-            self.hist.object = plots.render(plots.optimal_histogram(r, s.rule))
+            self.hist.object = on_canvas(plots.render(plots.optimal_histogram(r, s.rule)))
             self._table(s)
             self._drawn = (s.opened.key, s.rule)
         self.marker.location = plots.level_x(r, s.level)  # x: sparsity, or a sparse run's step
@@ -645,7 +662,7 @@ class ExplorerView(pn.viewable.Viewer):
             "", sizing_mode="stretch_width", css_classes=["explorer-caption"]
         )
         self.why = pn.pane.HTML("", sizing_mode="stretch_width")
-        self.level_slider = pn.widgets.DiscreteSlider(
+        self.level_slider = LevelSlider(
             label="sparsity", options={"0%": 0}, value=0, sizing_mode="stretch_width", min_width=200
         )
         self.level_slider.param.watch(self._slider_moved, "value")
@@ -796,7 +813,7 @@ class ExplorerView(pn.viewable.Viewer):
                 network=ALL if network is None else f"network {int(network)}",
             )
             self.level_slider.param.update(
-                options=opts, value=int(level), name="sparsity" if r.method == "prune" else "level"
+                options=opts, value=int(level), label="sparsity" if r.method == "prune" else "level"
             )
         finally:
             self._busy = False

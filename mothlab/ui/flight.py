@@ -14,7 +14,7 @@ import threading
 import numpy as np
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, Legend, Range1d, Span
+from bokeh.models import ColumnDataSource, Range1d, Span
 from bokeh.plotting import figure
 
 from mothlab import moth
@@ -31,7 +31,10 @@ from .common import (
     PURPLE,
     RED,
     Notice,
+    PromptFloatSlider,
+    PromptPlayer,
     add_periodic,
+    escape,
     held,
     inline,
     served,
@@ -78,6 +81,39 @@ def warm_up(block: bool = False) -> bool:
     if block:
         _ready.wait()
     return _ready.is_set()
+
+
+#: a plot keeps its range while the new data fit inside it and the range it would get instead
+#: is at least this share of it: a slider step that moves the curves a little then redraws them
+#: without new axes. New ranges make chromium lay out the plots again, which was most of a force
+#: step's redraw (4 state plots: 66 ms against 33 ms for new data alone, 2026-12-02 06:20 UTC,
+#: load 2.0, median of 10 in chromium)
+KEEP_RANGE = 0.6
+
+
+def _follow(rng, data: tuple[float, float], want: tuple[float, float]) -> None:
+    """Set the Range1d ``rng`` to ``want`` unless it already holds ``data`` and ``want`` spans at
+    least :data:`KEEP_RANGE` of it."""
+    (lo, hi), (a, b) = data, want
+    if rng.start <= lo and hi <= rng.end and b - a >= KEEP_RANGE * (rng.end - rng.start):
+        return
+    rng.start, rng.end = a, b
+
+
+#: the paths drawn in the flight plot (colour, what)
+TRAILS = ((ORANGE, "head-thorax centre"), (BLUE, "abdomen centre"), ("black", "centre of mass"))
+
+
+def legend_html(items, block: bool = True) -> str:
+    """A legend as HTML: ``items`` are (colour, label) of lines. The plots' legends are drawn in
+    the page, not by Bokeh: BokehJS measures and redraws a legend on every data change, which cost
+    a third of a force step's redraw (5 plots: 101 ms against 158 ms with their legends, 2026-12-02
+    06:35 UTC, load 4.7, median of 10 data changes in chromium)."""
+    keys = " ".join(
+        f"<span style='white-space:nowrap'><span style='color:{c}'>━━</span> {escape(t)}</span>"
+        for c, t in items
+    )
+    return f"<div style='font-size:8pt'>{keys}</div>" if block else keys
 
 
 def _lean(fig):
@@ -225,7 +261,7 @@ class FlightView(pn.viewable.Viewer):
         self._make_figures()
         self.body.param.watch(self._changed, list(BODY_PARAMS))
         self.setup.param.watch(self._changed, list(FlightSetup.param)[1:])
-        self.player = pn.widgets.Player(
+        self.player = PromptPlayer(
             start=0,
             end=N_FRAMES - 1,
             value=0,
@@ -333,12 +369,6 @@ class FlightView(pn.viewable.Viewer):
             y_axis_label="y (cm)",
             css_classes=["mothlab-moth"],
         )
-        p.add_layout(
-            Legend(
-                orientation="horizontal", label_text_font_size="8pt", spacing=6, padding=2, margin=2
-            ),
-            "below",
-        )
         p.patches(
             "xs",
             "ys",
@@ -355,7 +385,6 @@ class FlightView(pn.viewable.Viewer):
             line_color="color",
             line_width=2,
             line_alpha=0.8,
-            legend_field="label",
         )
         p.patches(
             "xs",
@@ -390,6 +419,7 @@ class FlightView(pn.viewable.Viewer):
 
         self.state_sources = []
         self.state_figs = []
+        self.state_legends = []
         self.time_spans = []
         pairs = [
             ((0, 2), "position (cm)"),
@@ -410,34 +440,25 @@ class FlightView(pn.viewable.Viewer):
                 tools="reset,save",
                 toolbar_location=None,
             )
-            # legends above the plot, never over the curves
-            f.add_layout(
-                Legend(
-                    orientation="horizontal",
-                    label_text_font_size="8pt",
-                    padding=0,
-                    margin=0,
-                    spacing=8,
-                ),
-                "above",
+            f.line("t", "a", source=src, color=ORANGE, line_width=2)
+            f.line("t", "b", source=src, color=BLUE, line_width=2)
+            # the legend above the plot, never over the curves: HTML, see legend_html
+            self.state_legends.append(
+                legend_html(
+                    [
+                        (ORANGE, f"{STATE_LABELS[i]} ({STATE_UNITS[i]})"),
+                        (BLUE, f"{STATE_LABELS[j]} ({STATE_UNITS[j]})"),
+                    ]
+                )
             )
-            f.line(
-                "t",
-                "a",
-                source=src,
-                color=ORANGE,
-                line_width=2,
-                legend_label=f"{STATE_LABELS[i]} ({STATE_UNITS[i]})",
+            # on the overlay layer: a frame step repaints only that layer, not the curves
+            span = Span(
+                location=0,
+                dimension="height",
+                line_color=GREY,
+                line_dash="dashed",
+                level="overlay",
             )
-            f.line(
-                "t",
-                "b",
-                source=src,
-                color=BLUE,
-                line_width=2,
-                legend_label=f"{STATE_LABELS[j]} ({STATE_UNITS[j]})",
-            )
-            span = Span(location=0, dimension="height", line_color=GREY, line_dash="dashed")
             f.add_layout(span)
             self.state_sources.append((src, i, j))
             self.state_figs.append(_lean(f))
@@ -453,7 +474,6 @@ class FlightView(pn.viewable.Viewer):
                     xs=[s.com_head[:, 0], s.com_abdomen[:, 0], s.com[:, 0]],
                     ys=[s.com_head[:, 1], s.com_abdomen[:, 1], s.com[:, 1]],
                     color=[ORANGE, BLUE, "black"],
-                    label=["head-thorax centre", "abdomen centre", "centre of mass"],
                 )
             ),
         )
@@ -471,13 +491,19 @@ class FlightView(pn.viewable.Viewer):
             vals = np.concatenate([traj[:, i], traj[:, j]])
             lo, hi = float(vals.min()), float(vals.max())
             pad = max((hi - lo) * 0.08, (min_span - (hi - lo)) / 2, 0.0)
-            fig.y_range.start, fig.y_range.end = lo - pad, hi + pad
+            _follow(fig.y_range, (lo, hi), (lo - pad, hi + pad))
         # frame the whole flight (bodies + arrow) so the animation stays in view
         pts = np.concatenate([s.head.reshape(-1, 2), s.abdomen.reshape(-1, 2), s.thrust_end])
         lo, hi = pts.min(0), pts.max(0)
         mid, half = (lo + hi) / 2, max((hi - lo).max() / 2 * 1.1, 3.0)
-        self.fig_moth.x_range.start, self.fig_moth.x_range.end = mid[0] - half, mid[0] + half
-        self.fig_moth.y_range.start, self.fig_moth.y_range.end = mid[1] - half, mid[1] + half
+        xr, yr = self.fig_moth.x_range, self.fig_moth.y_range
+        inside = all(
+            r.start <= a and b <= r.end for r, a, b in ((xr, lo[0], hi[0]), (yr, lo[1], hi[1]))
+        )
+        # one decision for both axes: the spans stay equal (a fixed aspect)
+        if not (inside and 2 * half >= KEEP_RANGE * (xr.end - xr.start)):
+            xr.start, xr.end = mid[0] - half, mid[0] + half
+            yr.start, yr.end = mid[1] - half, mid[1] + half
         self._draw_frame()
 
     def _frame_moved(self, event) -> None:
@@ -542,15 +568,15 @@ class FlightView(pn.viewable.Viewer):
             parameters=list(BODY_PARAMS),
             show_name=False,
             widgets={
-                **{k: {"width": SLIDER_WIDTH} for k in BODY_PARAMS},
+                **{k: {"type": PromptFloatSlider, "width": SLIDER_WIDTH} for k in BODY_PARAMS},
                 "rhoA": {
-                    "type": pn.widgets.FloatSlider,
+                    "type": PromptFloatSlider,
                     "step": 1e-5,
                     "format": "0.00000",
                     "width": SLIDER_WIDTH,
                 },
                 "muA": {
-                    "type": pn.widgets.FloatSlider,
+                    "type": PromptFloatSlider,
                     "step": 1e-6,
                     "format": "0.000000",
                     "width": SLIDER_WIDTH,
@@ -563,7 +589,10 @@ class FlightView(pn.viewable.Viewer):
         setup_widgets = pn.Param(
             self.setup,
             show_name=False,
-            widgets={k: {"width": SLIDER_WIDTH} for k in list(FlightSetup.param)[1:]},
+            widgets={
+                k: {"type": PromptFloatSlider, "width": SLIDER_WIDTH}
+                for k in list(FlightSetup.param)[1:]
+            },
         )
         # the body's 16 sliders are built when their tab is first shown (a lighter first page)
         body_slot = pn.Column(sizing_mode="stretch_width")
@@ -587,7 +616,8 @@ class FlightView(pn.viewable.Viewer):
         )
         # HTML panes, not Markdown: the first page then does not import markdown_it (0.5 s)
         legend = pn.pane.HTML(
-            "Orange: head-thorax; blue: abdomen; red arrow: wing force (length ∝ F, a hover "
+            legend_html(TRAILS, block=False)
+            + "<br>Orange: head-thorax; blue: abdomen; red arrow: wing force (length ∝ F, a hover "
             "force is as long as the head-thorax); green/purple arc at the joint: abdominal torque "
             "τ (counter-clockwise / clockwise, sweep ∝ |τ|); dashed: the start.",
             sizing_mode="stretch_width",
@@ -601,7 +631,14 @@ class FlightView(pn.viewable.Viewer):
             styles={"flex-shrink": "0"},
         )
         states = pn.GridBox(
-            *[pn.pane.Bokeh(f, sizing_mode="stretch_width") for f in self.state_figs],
+            *[
+                pn.Column(
+                    pn.pane.HTML(key, margin=(0, 10), sizing_mode="stretch_width"),
+                    pn.pane.Bokeh(f, sizing_mode="stretch_width"),
+                    sizing_mode="stretch_width",
+                )
+                for key, f in zip(self.state_legends, self.state_figs)
+            ],
             ncols=2,
             sizing_mode="stretch_width",
         )
