@@ -207,19 +207,21 @@ def test_fused_forward_backward_is_autodiff_of_mse(activation):
 
 def test_chunk_size_changes_nothing():
     # the folded validation pass: a chunk ends with a closing pass and the next one starts with
-    # no pending step; so 120 batches in chunks of 40 or 24 give the same stops, ring buffers,
-    # losses and weights (to round-off: the closing pass is a separate forward)
-    def run(chunk):
+    # no pending step; so 120 batches in chunks of 40 or 15 give the same stops, ring buffers,
+    # losses and weights (to round-off: the closing pass is a separate forward); also with two
+    # batches per loop iteration (paper width's automatic setting) and an odd chunk
+    def run(chunk, unroll=1):
+        s = dataclasses.replace(S, unroll=unroll)
         keys = network_keys(7, range(4))
-        st = level_state(init_state(keys, SIZES, S), keys, 0, S)
+        st = level_state(init_state(keys, SIZES, s), keys, 0, s)
         out = []
         for _ in range(120 // chunk):
-            st, losses = train_chunk(st, _train_data(), chunk, S)
+            st, losses = train_chunk(st, _train_data(), chunk, s)
             out.append(np.stack([np.asarray(a) for a in losses]))
         return st, np.concatenate(out, axis=1)
 
     a, la = run(40)
-    b, lb = run(24)
+    b, lb = run(15, unroll=2)
     for k in ("step", "stopped", "capped"):
         np.testing.assert_array_equal(np.asarray(a[k]), np.asarray(b[k]))
     assert len(set(np.asarray(a["step"]).tolist())) > 1  # stops fell inside chunks

@@ -11,8 +11,9 @@ reported apart.
   batch: per-network training batch drawn on device, forward/backward, optax adam, masks kept
   (pruned weights stay 0), then the validation loss of the updated network on its own
   validation batch (the early-stopping signal of SCIENCE.md §3: every batch's validation loss
-  enters the means it compares), and the stop rule's bookkeeping. Activation: mothlab's arctan
-  (``mlp.fast_arctan``, a vectorised polynomial, within 2 ulp of arctan).
+  enters the means it compares), and the stop rule's bookkeeping. (How: the validation pass of
+  batch ``k`` is folded into batch ``k+1``'s forward pass, see ``train_chunk``.) Activation:
+  mothlab's arctan (``mlp.fast_arctan``, a vectorised polynomial, within 2 ulp of arctan).
 - **mothlab, one device**: the same on the default device only (what the sharding is worth
   to mothlab's step).
 - **plain JAX**: what an ML user would write for the same job: stacked ensemble weights
@@ -23,6 +24,10 @@ reported apart.
 - **plain JAX, sharded**: the same function with its inputs sharded over the devices like
   mothlab's (jit partitions it): what the sharding alone is worth, so the ratio is not read as
   the step's alone.
+- **plain JAX + validation** (information, equal work): the plain step with the validation
+  pass the early stopping needs added as a user would write it (after each update, every
+  network's loss on its own validation batch, returned per batch), on the default device. The
+  headline ratio stays against the plain step without it.
 - **peak**: a ``--peak-size``³ float32 matmul, jitted, the practical limit of this machine: the
   faster of one matmul on one device and the same matmul with its rows sharded over all devices.
 
@@ -101,15 +106,17 @@ def mothlab_step(sizes, n, batch, steps, data, sharded=True):
     return go, compile_s
 
 
-def plain_step(sizes, n, batch, steps, data, sharded=False):
+def plain_step(sizes, n, batch, steps, data, sharded=False, validate=False):
     """A function running ``steps`` batches of the plain-JAX ensemble step an ML user would write
     (compiled; on the default device, or with its inputs sharded over all devices like
-    mothlab's), and the compile time."""
+    mothlab's), and the compile time. ``validate``: each batch also computes every updated
+    network's loss on its own validation batch (the work of SCIENCE.md §3's early stopping, as
+    the user would add it: one more forward pass), returned per batch."""
     import jax
     import jax.numpy as jnp
     import optax
 
-    xtr, ytr = data[0], data[1]
+    xtr, ytr, xva, yva = data
     key = jax.random.PRNGKey(0)
     ks = jax.random.split(key, len(sizes) - 1)
     params = {
@@ -121,28 +128,38 @@ def plain_step(sizes, n, batch, steps, data, sharded=False):
     if sharded:
         shard, repl = _mesh()
         params, masks = jax.device_put((params, masks), shard)
-        xtr, ytr = jax.device_put((xtr, ytr), repl)
+        xtr, ytr, xva, yva = jax.device_put((xtr, ytr, xva, yva), repl)
     opt_state = opt.init(params)
 
-    def loss_fn(p, x, y):
+    def forward(p, x):
         h = x
         for i, (w, b) in enumerate(zip(p["w"], p["b"])):
             h = jnp.einsum("nbi,nio->nbo", h, w * masks["w"][i]) + (b * masks["b"][i])[:, None]
             if i < len(p["w"]) - 1:
                 h = jnp.arctan(h)
-        return jnp.mean((h - y) ** 2) * n  # sum over networks of each network's mean loss
+        return h
+
+    def loss_fn(p, x, y):
+        return jnp.mean((forward(p, x) - y) ** 2) * n  # sum over networks of their mean losses
 
     @jax.jit
     def train(params, opt_state, key):
         def body(carry, k):
             p, o = carry
+            if validate:
+                k, kv = jax.random.split(k)
             idx = jax.random.randint(k, (n, batch), 0, xtr.shape[0])
             g = jax.grad(loss_fn)(p, xtr[idx], ytr[idx])
             upd, o = opt.update(g, o, p)
-            return (optax.apply_updates(p, upd), o), None
+            p = optax.apply_updates(p, upd)
+            val = None
+            if validate:
+                iv = jax.random.randint(kv, (n, batch), 0, xva.shape[0])
+                val = jnp.mean((forward(p, xva[iv]) - yva[iv]) ** 2, axis=(1, 2))
+            return (p, o), val
 
-        (p, o), _ = jax.lax.scan(body, (params, opt_state), jax.random.split(key, steps))
-        return p, o
+        (p, o), val = jax.lax.scan(body, (params, opt_state), jax.random.split(key, steps))
+        return p, o, val
 
     t0 = time.perf_counter()
     jax.block_until_ready(train(params, opt_state, key))
@@ -150,8 +167,8 @@ def plain_step(sizes, n, batch, steps, data, sharded=False):
     box = [params, opt_state]
 
     def go():
-        box[0], box[1] = train(box[0], box[1], key)
-        jax.block_until_ready(box[0])
+        box[0], box[1], val = train(box[0], box[1], key)
+        jax.block_until_ready((box[0], val))
 
     return go, compile_s
 
@@ -246,16 +263,17 @@ def run(args) -> int:
             report(progress, at + 0.2 / len(cases), f"{case}: compile plain JAX")
             go_plain, c_plain = plain_step(sizes, n, args.batch, steps, data)
             go_plain_sh, c_plain_sh = plain_step(sizes, n, args.batch, steps, data, sharded=True)
+            go_plain_v, c_plain_v = plain_step(sizes, n, args.batch, steps, data, validate=True)
             report(progress, at + 0.5 / len(cases), f"{case}: timing, interleaved")
             times = interleaved_best(
-                [go_ours, go_ours_1, go_plain, go_plain_sh, *peak_fns.values()],
+                [go_ours, go_ours_1, go_plain, go_plain_sh, go_plain_v, *peak_fns.values()],
                 max(3, args.repeats),
             )
-            t_ours, t_ours_1, t_plain, t_plain_sh = times[:4]
-            peaks = {k: 2.0 * args.peak_size**3 / t / 1e9 for k, t in zip(peak_fns, times[4:])}
+            t_ours, t_ours_1, t_plain, t_plain_sh, t_plain_v = times[:5]
+            peaks = {k: 2.0 * args.peak_size**3 / t / 1e9 for k, t in zip(peak_fns, times[5:])}
             peak = max(peaks.values())
-            ours, ours_1, plain, plain_sh = (
-                n * steps / t for t in (t_ours, t_ours_1, t_plain, t_plain_sh)
+            ours, ours_1, plain, plain_sh, plain_v = (
+                n * steps / t for t in (t_ours, t_ours_1, t_plain, t_plain_sh, t_plain_v)
             )
             f_ours = flops_per_step(sizes, args.batch, args.batch)
             f_plain = flops_per_step(sizes, args.batch, 0)
@@ -272,8 +290,11 @@ def run(args) -> int:
                     plain_gflops=plain * f_plain / 1e9,
                     plain_sharded_net_steps_per_s=plain_sh,
                     plain_sharded_gflops=plain_sh * f_plain / 1e9,
+                    plain_with_validation_net_steps_per_s=plain_v,
+                    plain_with_validation_gflops=plain_v * f_ours / 1e9,
                     ratio_to_plain=ours / plain,
                     ratio_to_plain_sharded=ours / plain_sh,
+                    ratio_to_plain_with_validation=ours / plain_v,
                     mothlab_fraction_of_peak=ours * f_ours / 1e9 / peak,
                     plain_fraction_of_peak=plain * f_plain / 1e9 / peak,
                     peak_gflops=peak,
@@ -284,6 +305,7 @@ def run(args) -> int:
                     compile_s_mothlab_one_device=c_ours_1,
                     compile_s_plain=c_plain,
                     compile_s_plain_sharded=c_plain_sh,
+                    compile_s_plain_with_validation=c_plain_v,
                 )
             )
         report(progress, 1.0, "done")
@@ -301,7 +323,7 @@ def run(args) -> int:
     print(
         f"{'case':<27} {'nets':>4} {'mothlab n-steps/s':>17} {'GFLOP/s':>7} "
         f"{'plain n-steps/s':>15} {'GFLOP/s':>7} {'ratio':>6} {'plain sharded':>13} "
-        f"{'ratio':>6} {'of peak':>7} {'mothlab 1 device':>16}"
+        f"{'ratio':>6} {'of peak':>7} {'mothlab 1 device':>16} {'plain + val':>12} {'ratio':>6}"
     )
     for r in rows:
         print(
@@ -310,7 +332,9 @@ def run(args) -> int:
             f"{r['plain_gflops']:>7.1f} {r['ratio_to_plain']:>5.2f}× "
             f"{r['plain_sharded_net_steps_per_s']:>13,.0f} {r['ratio_to_plain_sharded']:>5.2f}× "
             f"{r['mothlab_fraction_of_peak']:>7.0%} "
-            f"{r['mothlab_one_device_net_steps_per_s']:>16,.0f}"
+            f"{r['mothlab_one_device_net_steps_per_s']:>16,.0f} "
+            f"{r['plain_with_validation_net_steps_per_s']:>12,.0f} "
+            f"{r['ratio_to_plain_with_validation']:>5.2f}×"
         )
     print(
         "FLOPs per network-step: 6·weights·batch (+ 2·weights·val batch for mothlab's validation "
@@ -322,7 +346,8 @@ def run(args) -> int:
     summary = (
         f"summary: bench train — {last['case']}: mothlab {last['mothlab_net_steps_per_s']:,.0f} "
         f"network-steps/s = {last['ratio_to_plain']:.2f}× the plain-JAX step "
-        f"({last['ratio_to_plain_sharded']:.2f}× plain given the same sharding), "
+        f"({last['ratio_to_plain_sharded']:.2f}× plain given the same sharding, "
+        f"{last['ratio_to_plain_with_validation']:.2f}× plain with the validation pass), "
         f"{last['mothlab_gflops']:.1f} GFLOP/s = {last['mothlab_fraction_of_peak']:.0%} of "
         f"the {last['peak_gflops']:.0f} GFLOP/s matmul peak timed beside it (plain: "
         f"{last['plain_fraction_of_peak']:.0%}); small width {rows[0]['ratio_to_plain']:.2f}× "
