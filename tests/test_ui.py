@@ -4,6 +4,7 @@ the view, cancel works, bad input becomes a message in the page."""
 import math
 import shutil
 import time
+from pathlib import Path
 
 import numpy as np
 import panel as pn  # a dependency of mothlab: a missing one fails, never skips
@@ -452,7 +453,11 @@ def test_mothlab_composes_tabs_and_builds_the_others_when_shown(catalog_dir):
     lab.active = 2
     assert isinstance(lab._views.get("Sparsity explorer"), ExplorerView)
     assert not isinstance(lab._tabs[2].objects[0], pn.pane.HTML)  # the placeholder is gone
-    assert str(common.experiments_dir()) in layout[0].object  # the folder is shown in the page
+    # the folder is shown in the page (under the home folder as ~/…, in full as a tooltip)
+    shown = common.shown_path(common.experiments_dir())
+    assert shown in layout[0].object and str(common.experiments_dir()) in layout[0].object
+    assert common.shown_path(Path.home() / "mothlab-experiments") == "~/mothlab-experiments"
+    assert common.shown_path("/srv/class/experiments") == "/srv/class/experiments"
 
 
 def test_flight_view_frames_whole_flight_and_reads_time(flight):

@@ -17,6 +17,7 @@ from .common import (
     is_teacher,
     pin_local_dist,
     pin_notebook_dist,
+    shown_path,
 )
 
 #: tabs built when first shown: title -> (module of mothlab.ui, Viewer class)
@@ -96,7 +97,9 @@ class MothLab(pn.viewable.Viewer):
     def _view(self, title: str) -> pn.viewable.Viewer:
         if title not in self._views:
             module, cls = LAZY[title]
-            view = getattr(import_module(f"{__package__}.{module}"), cls)()
+            # the Fly tab opens on a flight of the selected network (flown in a worker thread)
+            kw = {"fly_on_open": True} if title == "Fly" else {}
+            view = getattr(import_module(f"{__package__}.{module}"), cls)(**kw)
             self._views[title] = view
             self._slots[title].objects = [view]
         return self._views[title]
@@ -126,11 +129,13 @@ class MothLab(pn.viewable.Viewer):
 
     def __panel__(self):
         teacher = " · <b>teacher mode</b>" if is_teacher() else ""
+        folder = experiments_dir()
         header = pn.pane.HTML(
             "<h1 style='margin:4px 0'>MothLab</h1><div>A hawkmoth's flight controller, learned by "
             "neural networks, pruned until sparse, and read for its wiring motifs. "
-            f"<span style='color:#555'>Experiments folder: <code>{escape(experiments_dir())}"
-            f"</code> (set MOTHLAB_EXPERIMENTS to change it){teacher}</span></div>",
+            f"<span style='color:#555'>Experiments folder: <code title='{escape(folder)}'>"
+            f"{escape(shown_path(folder))}</code> (set MOTHLAB_EXPERIMENTS to change it)"
+            f"{teacher}</span></div>",
             sizing_mode="stretch_width",
         )
         return pn.Column(header, self._tabs, sizing_mode="stretch_width")

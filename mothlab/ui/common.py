@@ -302,6 +302,16 @@ def experiments_dir() -> Path:
     )
 
 
+def shown_path(path) -> str:
+    """``path`` as the page shows it: under the user's home as ``~/…`` (what they would type),
+    anywhere else in full."""
+    path = Path(path)
+    try:
+        return "~/" + path.relative_to(Path.home().resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
 def device_description() -> str:
     """The JAX device(s) in use, in words (shown in the Train tab)."""
     try:

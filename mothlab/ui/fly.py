@@ -85,6 +85,11 @@ class FlyView(pn.viewable.Viewer):
         doc="; ".join(f"{k}: {v}" for k, v in STUDIES.items()),
     )
     frame = param.Integer(default=0, bounds=(0, None))
+    fly_on_open = param.Boolean(
+        False,
+        doc="Fly the selected network once as soon as the view is built (the app's Fly tab "
+        "does: the tab then opens on a flight, not on empty plots).",
+    )
 
     def __init__(self, runner: jobs.JobRunner | None = None, owner: str | None = None, **params):
         super().__init__(**params)
@@ -126,9 +131,21 @@ class FlyView(pn.viewable.Viewer):
         self.player.link(self, value="frame")
         self.param.watch(lambda e: self._draw_frame(), "frame")
         self._make_figures()
+        # until the first flight: a line saying what will be shown, not empty plots with legends
+        self._placeholder = pn.pane.HTML(
+            "<i>The network's flight and the MPC's appear here once flown; press <b>Fly</b> "
+            "to fly the flight chosen on the left.</i>",
+            sizing_mode="stretch_width",
+        )
+        self._flown = [self.player, pn.pane.Bokeh(self.fig_moth)]
+        self._series = [pn.pane.Bokeh(f) for f in (self.fig_err, self.fig_F, self.fig_tau)]
+        for pane in (*self._flown, *self._series):
+            pane.visible = False
         self.refresh_entries()
         self._bounds()
         self._poll = add_periodic(self, self.refresh, 500)
+        if self.fly_on_open and self.path() is not None:
+            self.start_flight()
 
     # -- experiments -----------------------------------------------------------------------
     def refresh_entries(self) -> None:
@@ -241,6 +258,9 @@ class FlyView(pn.viewable.Viewer):
         self._summary.object = "\n".join(lines)
         self._update_sources()
         self._show(None)
+        self._placeholder.visible = False
+        for pane in (*self._flown, *self._series):
+            pane.visible = True
 
     # -- studies ---------------------------------------------------------------------------
     def start_study(self):
@@ -527,12 +547,8 @@ class FlyView(pn.viewable.Viewer):
             "approach to the target (star); controls are clipped to the S3 ranges (dotted).",
             sizing_mode="stretch_width",
         )
-        plots = pn.Column(
-            self._status, self.player, pn.pane.Bokeh(self.fig_moth), legend, self._summary
-        )
-        series = pn.Column(
-            pn.pane.Bokeh(self.fig_err), pn.pane.Bokeh(self.fig_F), pn.pane.Bokeh(self.fig_tau)
-        )
+        plots = pn.Column(self._status, self._placeholder, *self._flown, legend, self._summary)
+        series = pn.Column(*self._series)
         return pn.Column(
             pn.Row(controls, plots, series), self.study_figure, sizing_mode="stretch_width"
         )

@@ -42,6 +42,7 @@ from .common import (
     is_teacher,
     owner_label,
     show,
+    shown_path,
 )
 from .estimate import estimate_run, warm_rates
 
@@ -601,7 +602,7 @@ class TrainView(pn.viewable.Viewer):
         )
         device = pn.pane.HTML(
             f"<b>Device:</b> {escape(device_description())}<br>"
-            f"<b>Saved in:</b> {escape(experiments_dir())}",
+            f"<b>Saved in:</b> {escape(shown_path(experiments_dir()))}",
             sizing_mode="stretch_width",
         )
         left = pn.Column(

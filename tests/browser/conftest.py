@@ -53,8 +53,10 @@ def jupyter_lab(tmp_path_factory, tiny_experiment):
     Yields ``(base_url, token, root)``."""
     root = tmp_path_factory.mktemp("lab")
     shutil.copy(ROOT / "app" / "mothlab.ipynb", root / "mothlab.ipynb")
-    exp_dir = root / "experiments"
-    exp_dir.mkdir()
+    # a home-like folder: the page header shows ~/mothlab-experiments, as a user's default does
+    home = root / "home"
+    exp_dir = home / "mothlab-experiments"
+    exp_dir.mkdir(parents=True)
     shutil.copytree(tiny_experiment, exp_dir / "tiny.zarr")
     settings = root / ".settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
@@ -62,8 +64,12 @@ def jupyter_lab(tmp_path_factory, tiny_experiment):
         '{"fetchNews": "false", "checkForUpdates": false}'
     )
     token, port = "mothlab-test", free_port()
+    from mothlab.runtime import compile_cache_dir
+
     env = dict(
         os.environ,
+        HOME=str(home),
+        MOTHLAB_JAX_CACHE=str(compile_cache_dir()),  # the real compile cache, not the new home's
         MOTHLAB_EXPERIMENTS=str(exp_dir),
         PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
         JUPYTER_CONFIG_DIR=str(root / ".jupyter"),
