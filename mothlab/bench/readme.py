@@ -145,7 +145,7 @@ def _train(rec) -> list[str]:
     rows = rec["table"]
     if rows and rows[0].get("peak_gflops") is not None:
         peak = "the faster layout in each case's turns: " + "; ".join(
-            f"{r['case'].split()[0]} {r['peak_gflops']:.1f} GFLOP/s"
+            f"{r['case'].split()[0]} {r.get('case_peak_gflops', r['peak_gflops']):.1f} GFLOP/s"
             + (
                 " ("
                 + ", ".join(f"{k} {v:.0f}" for k, v in r["peak_gflops_by_layout"].items())
@@ -155,6 +155,8 @@ def _train(rec) -> list[str]:
             )
             for r in rows
         )
+        if rows[0].get("case_peak_gflops") is not None:
+            peak += f"; the fractions are of the run's highest, {f['peak_gflops']:.1f} GFLOP/s"
     else:
         peak = f"{f['peak_gflops']:.1f} GFLOP/s"
     out = [
