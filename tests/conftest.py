@@ -45,10 +45,22 @@ def served_app(tmp_path_factory, tiny_experiment):
     import urllib.request
 
     root = Path(__file__).resolve().parents[1]
-    exp_dir = tmp_path_factory.mktemp("served-experiments")
+    from mothlab.runtime import compile_cache_dir
+
+    # a home of its own, so the page (and the README's screenshots) show the folder a user's
+    # default is, ~/mothlab-experiments; the server keeps the real compile caches
+    home = tmp_path_factory.mktemp("home")
+    exp_dir = home / "mothlab-experiments"
+    exp_dir.mkdir()
     shutil.copytree(tiny_experiment, exp_dir / "tiny.zarr")
     port = _free_port()
-    env = dict(os.environ, MOTHLAB_EXPERIMENTS=str(exp_dir), BOKEH_RESOURCES="server")
+    env = dict(
+        os.environ,
+        HOME=str(home),
+        MOTHLAB_JAX_CACHE=str(compile_cache_dir()),
+        MOTHLAB_EXPERIMENTS=str(exp_dir),
+        BOKEH_RESOURCES="server",
+    )
     log = open(exp_dir / "server.log", "w")
     proc = subprocess.Popen(
         [

@@ -429,7 +429,7 @@ def test_explorer_and_motifs_tab_scrub_a_sparse_run_by_its_updates(
     for level in range(truth.levels_done):
         view.level_slider.value = level
         net = int(view.network.split()[-1])
-        assert labels[level] in view.graph.fig.title.text
+        assert labels[level] in view.caption.object
         assert truth.caption(level, net, view.rule) in view.caption.object.replace("&#x27;", "'")
         assert view.losses.marker.location == steps[level]  # the loss plot's x: training step
         assert len(view.src_edges.data["x0"]) == sum(

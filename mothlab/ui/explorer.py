@@ -244,8 +244,12 @@ class GraphView(pn.viewable.Viewer):
         self.src_nodes = ColumnDataSource(dict(x=[], y=[], code=[]))
         self.src_in = ColumnDataSource(dict(x=[], y=[], text=[]))
         self.src_out = ColumnDataSource(dict(x=[], y=[], text=[]))
+        # no title: the caption above the graph says which network, level and how many weights
+        # are left, and rewriting a title made chromium lay out the figure again on every step
+        # (in-page timing, 10 changes each, 2026-12-02 06:10 UTC, load 3.5: a new title 82 ms,
+        # a new caption or heatmap title 33 ms, i.e. within the two frames waited)
         g = figure(
-            title="pruned network",
+            title=None,
             height=480,
             sizing_mode="stretch_width",
             min_width=360,
@@ -313,7 +317,6 @@ class GraphView(pn.viewable.Viewer):
         )
         g.axis.visible = False
         g.grid.visible = False
-        g.title.text_font_size = "11pt"
         self.fig = g
         self.note = pn.pane.HTML("", sizing_mode="stretch_width", css_classes=["graph-note"])
         self.legend = pn.pane.HTML(
@@ -404,13 +407,6 @@ class GraphView(pn.viewable.Viewer):
             ),
         )
         self.fig.x_range.end = len(sizes) - 1 + 0.9
-        who = ALL if s.network is None else f"network {s.network}"
-        what = "edges kept by at least one network" if s.network is None else "weights remain"
-        self.fig.title.text = (
-            f"{who} at {s.opened.result.level_label(s.level)}"
-            f"{' sparsity' if s.opened.result.method == 'prune' else ''}: "
-            f"{sum(g['n_edges']):,} {what}"
-        )
         notes = []
         if any(n > k for n, k in zip(g["n_edges"], g["n_shown"])):
             notes.append(

@@ -334,7 +334,7 @@ class FlyView(pn.viewable.Viewer):
         p = figure(
             title="Closed-loop flight to scale (cm)",
             match_aspect=True,
-            width=480,
+            width=440,
             height=480,
             tools="pan,wheel_zoom,reset,save",
             toolbar_location="above",
@@ -386,22 +386,24 @@ class FlyView(pn.viewable.Viewer):
             color="black",
             legend_label="target",
         )
-        p.legend.location = "top_left"
         p.legend.label_text_font_size = "8pt"
+        p.legend.orientation = "horizontal"
+        p.add_layout(p.legend[0], "below")  # outside the data: a flight can go anywhere
         self.fig_moth = p
         self.src_err = ColumnDataSource(dict(t=[], net=[], mpc=[]))
         self.src_u = ColumnDataSource(dict(t=[], F=[], tau=[], F_mpc=[], tau_mpc=[]))
         fe = figure(
-            width=420,
-            height=170,
+            width=380,
+            height=195,
             x_axis_label="t (s)",
             y_axis_label="error (cm)",
             toolbar_location=None,
         )
         fe.line("t", "net", source=self.src_err, color=BLUE, line_width=2, legend_label="network")
         fe.line("t", "mpc", source=self.src_err, color=ORANGE, line_width=2, legend_label="MPC")
-        fe.legend.location = "top_left"
         fe.legend.label_text_font_size = "8pt"
+        fe.legend.orientation = "horizontal"
+        fe.add_layout(fe.legend[0], "above")  # outside the data
         from mothlab.control.loop import F_MAX, TAU_MAX
 
         figs = [fe]
@@ -410,10 +412,11 @@ class FlyView(pn.viewable.Viewer):
             ("tau", "τ (dyn·cm)", -TAU_MAX, TAU_MAX),
         ):
             f = figure(
-                width=420,
+                width=380,
                 height=150,
                 x_axis_label="t (s)",
-                y_axis_label=f"{label} [{lo:g}, {hi:g}]",
+                y_axis_label=label,
+                title=f"{label}, clipped to [{lo:g}, {hi:g}] (dotted)",
                 toolbar_location=None,
             )
             f.step("t", key, source=self.src_u, color=BLUE, line_width=2, mode="after")
@@ -539,7 +542,7 @@ class FlyView(pn.viewable.Viewer):
             self.fly_button,
             pn.pane.Markdown("### Studies over the experiment's networks"),
             studies,
-            width=340,
+            width=320,
         )
         legend = pn.pane.Markdown(
             "Filled: the network's moth; dashed orange: the MPC's (random shooting on the true "

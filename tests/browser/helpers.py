@@ -24,6 +24,7 @@ TABS = {
     "Train & prune": "train",
     "Sparsity explorer": "explorer",
     "Motifs": "motifs",
+    "Fly": "fly",
 }
 
 

@@ -20,7 +20,7 @@ from helpers import SIZES, TABS, Watched, click_tab, free_port, wait_until
 
 #: tabs whose layout this test holds to the screen width (the others are checked in their own
 #: helpers' tests; their screenshots are taken all the same)
-FIT = ("Flight", "Train & prune")
+FIT = ("Flight", "Train & prune", "Fly")
 
 
 def overflow(page) -> int:
