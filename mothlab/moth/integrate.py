@@ -1000,6 +1000,66 @@ def _simulate_lanes(s0, u0, k, t, mode, per_span, size, n_chunks, workers, out, 
     return hs
 
 
+def _simulate_jax(
+    s0, u0, k, t, mode, per_span, size, n_chunks, workers, out, progress, cancel, on_cpu
+):
+    """The path of :func:`simulate` on other backends (and on the CPU with ``CPU_KERNEL = "jax"``):
+    chunks of ``size`` flights through the JAX kernel, in threads; fills ``out`` and returns the
+    interval steps (for the result checks)."""
+    from mothlab.progress import check_cancel
+
+    precise = mode == "float64"
+    dtype = np.dtype(mode)
+    n_total = s0.shape[0]
+    kernel = _kernel_for(on_cpu)
+    block_steps = int(np.clip(CALL_LANE_STEPS // size, 64, 1 << 16))
+    grade, hs, n, blocks, record = _plan(
+        t.tobytes(), per_span, k, GRADE_RATIO[mode], GRADE_FIRST[mode], block_steps
+    )
+    lane_steps = float(np.sum(n) + grade[1])
+    count = _progress_counter(progress, n_total, lane_steps)
+
+    def run(start):
+        stop = min(start + size, n_total)
+        m = stop - start
+        ys = np.zeros((8, size), dtype)
+        us = np.zeros((3, size), dtype)
+        ys[:, :m] = s0[start:stop].T
+        us[:, :m] = u0[start:stop].T
+        # padding lanes hold a valid resting body (φ = θ + π), not zeros: nothing non-finite
+        ys[6, m:] = np.pi
+        res = []
+        with jax.enable_x64(precise):
+            carry = ys  # made into the carry inside the first compiled call
+            ctl = us
+            grade_arr = (
+                np.asarray(grade[0]),
+                np.asarray(GRADE_RATIO[mode]),
+                np.asarray(grade[1], np.int32),
+            )
+            for i, (bh, bn, _) in enumerate(blocks):
+                check_cancel(cancel, "simulate was cancelled; nothing was returned")
+                g = grade_arr if i == 0 else (grade_arr[0], grade_arr[1], np.asarray(0, np.int32))
+                carry, y = kernel(
+                    carry,
+                    ctl,
+                    k,
+                    bh,
+                    np.asarray(bn, np.int32),
+                    g,
+                    branchless=size <= SMALL_BATCH,
+                )
+                res.append(np.asarray(y))
+                count(np.sum(bn) + (grade[1] if i == 0 else 0), m)
+        traj = np.concatenate(res, axis=0)[record]
+        out[start:stop, 0] = s0[start:stop]
+        out[start:stop, 1:] = np.moveaxis(traj[:, :, :m], 2, 0)
+        return m
+
+    _in_threads(run, size, n_chunks, workers)
+    return hs
+
+
 def simulate(
     state0,
     controls,
@@ -1064,7 +1124,7 @@ def simulate(
     Accuracy: the final state's error divided by each variable's range over S3 samples (module
     docstring: method, table).
     """
-    from mothlab.progress import check_cancel, report
+    from mothlab.progress import report
 
     s0 = _as_float_array("state0", state0, 8)
     u0 = _as_float_array("controls", controls, 3)
@@ -1122,56 +1182,9 @@ def simulate(
             s0, u0, k, t, mode, per_span, size, n_chunks, workers, out, progress, cancel
         )
     else:
-        kernel = _kernel_for(on_cpu)
-        block_steps = int(np.clip(CALL_LANE_STEPS // size, 64, 1 << 16))
-        grade, hs, n, blocks, record = _plan(
-            t.tobytes(), per_span, k, GRADE_RATIO[mode], GRADE_FIRST[mode], block_steps
+        hs = _simulate_jax(
+            s0, u0, k, t, mode, per_span, size, n_chunks, workers, out, progress, cancel, on_cpu
         )
-        lane_steps = float(np.sum(n) + grade[1])
-        count = _progress_counter(progress, n_total, lane_steps)
-
-        def run(start):
-            stop = min(start + size, n_total)
-            m = stop - start
-            ys = np.zeros((8, size), dtype)
-            us = np.zeros((3, size), dtype)
-            ys[:, :m] = s0[start:stop].T
-            us[:, :m] = u0[start:stop].T
-            # padding lanes hold a valid resting body (φ = θ + π), not zeros: nothing non-finite
-            ys[6, m:] = np.pi
-            res = []
-            with jax.enable_x64(precise):
-                carry = ys  # made into the carry inside the first compiled call
-                ctl = us
-                grade_arr = (
-                    np.asarray(grade[0]),
-                    np.asarray(GRADE_RATIO[mode]),
-                    np.asarray(grade[1], np.int32),
-                )
-                for i, (bh, bn, _) in enumerate(blocks):
-                    check_cancel(cancel, "simulate was cancelled; nothing was returned")
-                    g = (
-                        grade_arr
-                        if i == 0
-                        else (grade_arr[0], grade_arr[1], np.asarray(0, np.int32))
-                    )
-                    carry, y = kernel(
-                        carry,
-                        ctl,
-                        k,
-                        bh,
-                        np.asarray(bn, np.int32),
-                        g,
-                        branchless=size <= SMALL_BATCH,
-                    )
-                    res.append(np.asarray(y))
-                    count(np.sum(bn) + (grade[1] if i == 0 else 0), m)
-            traj = np.concatenate(res, axis=0)[record]
-            out[start:stop, 0] = s0[start:stop]
-            out[start:stop, 1:] = np.moveaxis(traj[:, :, :m], 2, 0)
-            return m
-
-        _in_threads(run, size, n_chunks, workers)
     _check_result(out, t, hs, s0, u0, lead)
     report(progress, 1.0, f"simulated {n_total:,} flights", done=n_total, total=n_total)
     return out.reshape(*lead, len(t), 8)
